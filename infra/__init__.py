@@ -1,0 +1,1 @@
+"""phistack infrastructure: the client config model and the Pulumi program that provisions a client."""

@@ -1,0 +1,111 @@
+"""What each supported model needs and what each supported GPU instance type offers.
+
+The sizing rule is deliberately simple and written out so an engineer can check it by hand:
+
+    needed = weights + KV cache for ``min_concurrent_sequences`` full-length sequences
+    usable = total GPU memory x vLLM's default ``gpu_memory_utilization`` (0.90)
+             - per-GPU overhead (CUDA context, activations, NCCL buffers) x number of GPUs
+
+A type is refused when ``needed > usable``. Figures are decimal gigabytes (10^9 bytes), as the
+instance-type pages and model cards give them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ModelName = Literal["llama-3.1-8b-instruct", "llama-3.1-70b-instruct"]
+Quantization = Literal["none", "fp8", "awq-int4"]
+
+GPU_MEMORY_UTILIZATION = 0.90
+PER_GPU_OVERHEAD_GB = 1.5
+MIN_CONCURRENT_SEQUENCES = 2
+
+# Bytes per parameter as stored; AWQ int4 carries group-wise scales and zeros (~0.56 B/param).
+BYTES_PER_PARAM: dict[Quantization, float] = {"none": 2.0, "fp8": 1.0, "awq-int4": 0.56}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: ModelName
+    hf_repo: str
+    params_billion: float
+    layers: int
+    kv_heads: int
+    head_dim: int
+
+    def weights_gb(self, quantization: Quantization) -> float:
+        return self.params_billion * BYTES_PER_PARAM[quantization]
+
+    def kv_cache_gb(self, max_model_len: int) -> float:
+        # K and V, per layer, per KV head, per head dimension, bf16 (2 bytes), per token.
+        per_token = 2 * self.layers * self.kv_heads * self.head_dim * 2
+        return per_token * max_model_len * MIN_CONCURRENT_SEQUENCES / 1e9
+
+    def needed_gb(self, quantization: Quantization, max_model_len: int) -> float:
+        return self.weights_gb(quantization) + self.kv_cache_gb(max_model_len)
+
+
+MODELS: dict[ModelName, ModelSpec] = {
+    "llama-3.1-8b-instruct": ModelSpec(
+        "llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128
+    ),
+    "llama-3.1-70b-instruct": ModelSpec(
+        "llama-3.1-70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128
+    ),
+}
+
+
+@dataclass(frozen=True)
+class GpuInstanceType:
+    name: str
+    gpu: str
+    gpus: int
+    gpu_memory_gb: int  # per GPU
+
+    @property
+    def total_gpu_memory_gb(self) -> int:
+        return self.gpus * self.gpu_memory_gb
+
+    @property
+    def usable_gb(self) -> float:
+        return self.total_gpu_memory_gb * GPU_MEMORY_UTILIZATION - PER_GPU_OVERHEAD_GB * self.gpus
+
+
+def _family(prefix: str, gpu: str, mem: int, sizes: dict[str, int]) -> dict[str, GpuInstanceType]:
+    return {f"{prefix}.{size}": GpuInstanceType(f"{prefix}.{size}", gpu, n, mem) for size, n in sizes.items()}
+
+
+# GPU instance types AWS documents for these families (accelerated-computing instance pages).
+GPU_TYPES: dict[str, GpuInstanceType] = {
+    **_family(
+        "g5", "NVIDIA A10G", 24,
+        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
+         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+    ),
+    **_family(
+        "g6", "NVIDIA L4", 24,
+        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
+         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+    ),
+    **_family(
+        "g6e", "NVIDIA L40S", 48,
+        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
+         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+    ),
+    **_family("p4d", "NVIDIA A100 40GB", 40, {"24xlarge": 8}),
+    **_family("p4de", "NVIDIA A100 80GB", 80, {"24xlarge": 8}),
+    **_family("p5", "NVIDIA H100", 80, {"48xlarge": 8}),
+}
+
+
+def fits(gpu_type: GpuInstanceType, model: ModelSpec, quantization: Quantization, max_model_len: int) -> bool:
+    return model.needed_gb(quantization, max_model_len) <= gpu_type.usable_gb
+
+
+def types_that_fit(model: ModelSpec, quantization: Quantization, max_model_len: int) -> list[str]:
+    """Fitting types, smallest total GPU memory first (then by name), so the first is the cheapest fit."""
+    candidates = [t for t in GPU_TYPES.values() if fits(t, model, quantization, max_model_len)]
+    candidates.sort(key=lambda t: (t.total_gpu_memory_gb, t.gpus, t.name))
+    return [t.name for t in candidates]

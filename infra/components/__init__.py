@@ -1,0 +1,1 @@
+"""ComponentResources over plain pulumi_aws resources, one module per concern."""

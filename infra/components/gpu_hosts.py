@@ -1,0 +1,277 @@
+"""The GPU hosts: vLLM, the RAG gateway and (by default) PostgreSQL run here.
+
+Least-privilege instance profile; the AWS Deep Learning AMI (Amazon Linux 2023) from its SSM parameter;
+IMDSv2 required with hop limit 1; no public IP; no key pair (Ansible arrives through SSM); root and data
+volumes encrypted with the EBS key (the data volume is its own resource, so replacing a host keeps it);
+detailed monitoring; a security group whose only inbound rule is the gateway port from the private access
+path. More than one host puts an internal network load balancer with TLS 1.2+ in front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import naming, policies
+from infra.components.logs import log_group
+from infra.config import ClientConfig
+
+HOST_LOG_GROUPS = ("hosts/journald", "hosts/auditd", "gateway/audit")
+
+
+@dataclass
+class GpuHostsArgs:
+    cfg: ClientConfig
+    vpc_id: pulumi.Input[str]
+    app_subnet_ids: list[pulumi.Output[str]]
+    s3_prefix_list_id: pulumi.Input[str]
+    data_key_arn: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+    ebs_key_arn: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    docs_bucket_arn: pulumi.Input[str]
+    transfer_bucket_arn: pulumi.Input[str]
+    source_cidrs: list[str]
+    source_security_group_id: pulumi.Input[str] | None
+
+
+class GpuHosts(pulumi.ComponentResource):
+    instance_ids: list[pulumi.Output[str]]
+    private_ips: list[pulumi.Output[str]]
+    role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    load_balancer_dns: pulumi.Output[str] | None
+    log_groups: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: GpuHostsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("phistack:gpu_hosts:GpuHosts", name, None, opts)
+        cfg = args.cfg
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.log_groups = {
+            purpose: log_group(self, f"{name}-{purpose.replace('/', '-')}", cfg, naming.log_group_name(cfg, purpose),
+                               args.logs_key_arn, "gpu_hosts").name
+            for purpose in HOST_LOG_GROUPS
+        }
+        role = self._role(name, cfg, args)
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=naming.tags(cfg, "gpu_hosts"),
+                                          opts=child)
+
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="phistack GPU hosts: gateway port from the private access path only",
+            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gpu-hosts"),
+            opts=child,
+        )
+        self._rules(name, cfg, sg, args)
+
+        ami = aws.ssm.get_parameter_output(name=cfg.gpu.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(parent=self))
+        self.instance_ids, self.private_ips = [], []
+        for i in range(cfg.gpu.count):
+            host_name = f"phistack-{cfg.client}-gpu-{i}"
+            instance = aws.ec2.Instance(
+                f"{name}-{i}",
+                ami=ami.value,
+                instance_type=cfg.gpu.instance_type,
+                subnet_id=args.app_subnet_ids[i % len(args.app_subnet_ids)],
+                vpc_security_group_ids=[sg.id],
+                iam_instance_profile=profile.name,
+                associate_public_ip_address=False,
+                metadata_options={
+                    "http_endpoint": "enabled",
+                    "http_tokens": "required",
+                    "http_put_response_hop_limit": 1,
+                    "instance_metadata_tags": "disabled",
+                },
+                monitoring=True,
+                ebs_optimized=True,
+                root_block_device={
+                    "encrypted": True,
+                    "kms_key_id": args.ebs_key_arn,
+                    "volume_type": "gp3",
+                    "volume_size": cfg.gpu.root_volume_gb,
+                    "delete_on_termination": True,
+                },
+                tags=naming.tags(cfg, "gpu_hosts", host_name) | {"phistack:role": "gpu-host"},
+                volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root"),
+                # A newer Deep Learning AMI must not replace a running host: hosts are patched in place
+                # by Ansible, and replaced deliberately (pulumi up --replace).
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            )
+            volume = aws.ebs.Volume(
+                f"{name}-{i}-data",
+                availability_zone=instance.availability_zone,
+                size=cfg.gpu.data_volume_gb,
+                type="gp3",
+                encrypted=True,
+                kms_key_id=args.ebs_key_arn,
+                tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-data"),
+                opts=pulumi.ResourceOptions(parent=self, protect=True),
+            )
+            aws.ec2.VolumeAttachment(
+                f"{name}-{i}-data-attachment", device_name="/dev/sdf", volume_id=volume.id,
+                instance_id=instance.id, opts=child,
+            )
+            self.instance_ids.append(instance.id)
+            self.private_ips.append(instance.private_ip)
+
+        self.load_balancer_dns = self._load_balancer(name, cfg, sg, args) if cfg.gpu.count > 1 else None
+        self.role_arn = role.arn
+        self.security_group_id = sg.id
+        self.register_outputs(
+            {
+                "instance_ids": self.instance_ids,
+                "private_ips": self.private_ips,
+                "role_arn": self.role_arn,
+                "security_group_id": self.security_group_id,
+                "load_balancer_dns": self.load_balancer_dns,
+                "log_groups": self.log_groups,
+            }
+        )
+
+    def _role(self, name: str, cfg: ClientConfig, args: GpuHostsArgs) -> aws.iam.Role:
+        child = pulumi.ResourceOptions(parent=self)
+        p, region, account = cfg.partition, cfg.region, cfg.account_id
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=policies.document(
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ),
+            tags=naming.tags(cfg, "gpu_hosts"),
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm-core", role=role.name, policy_arn=f"arn:{p}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            opts=child,
+        )
+        groups = [f"arn:{p}:logs:{region}:{account}:log-group:{naming.log_group_name(cfg, g)}" for g in HOST_LOG_GROUPS]
+
+        def objects(arn: pulumi.Input[str]) -> pulumi.Output[str]:
+            return pulumi.Output.concat(arn, "/*")
+
+        aws.iam.RolePolicy(
+            f"{name}-least-privilege",
+            role=role.id,
+            policy=policies.document(
+                {"Sid": "ReadInstallBundle", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                 "Resource": objects(args.artifact_bucket_arn)},
+                {"Sid": "ReadWriteDocuments", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                 "Resource": objects(args.docs_bucket_arn)},
+                {"Sid": "SsmFileTransfer", "Effect": "Allow",
+                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                 "Resource": objects(args.transfer_bucket_arn)},
+                {"Sid": "ListOwnBuckets", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                 "Resource": [args.artifact_bucket_arn, args.docs_bucket_arn, args.transfer_bucket_arn]},
+                {"Sid": "WriteOwnLogGroups", "Effect": "Allow",
+                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                 "Resource": [f"{g}:*" for g in groups]},
+                {"Sid": "UseDataKey", "Effect": "Allow",
+                 "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                 "Resource": [args.data_key_arn]},
+                {"Sid": "DecryptSessionManagerSessions", "Effect": "Allow", "Action": ["kms:Decrypt"],
+                 "Resource": [args.logs_key_arn]},
+                {"Sid": "AgentMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+                 "Condition": {"StringEquals": {"cloudwatch:namespace": ["CWAgent", f"phistack/{cfg.client}"]}}},
+                {"Sid": "ReadOwnParameters", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+                 "Resource": f"arn:{p}:ssm:{region}:{account}:parameter/phistack/{cfg.client}/*"},
+            ),
+            opts=child,
+        )
+        return role
+
+    def _rules(self, name: str, cfg: ClientConfig, sg: aws.ec2.SecurityGroup, args: GpuHostsArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        for i, cidr in enumerate(args.source_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-sg-gateway-from-client-{i}", security_group_id=sg.id, ip_protocol="tcp",
+                from_port=cfg.gateway_port, to_port=cfg.gateway_port, cidr_ipv4=cidr,
+                description="RAG gateway from the client's network (transit gateway)", opts=child,
+            )
+        if args.source_security_group_id is not None:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-sg-gateway-from-vpn", security_group_id=sg.id, ip_protocol="tcp",
+                from_port=cfg.gateway_port, to_port=cfg.gateway_port,
+                referenced_security_group_id=args.source_security_group_id,
+                description="RAG gateway from client VPN", opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sg-https-to-endpoints", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
+            cidr_ipv4=cfg.vpc_cidr, description="AWS APIs through interface endpoints", opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sg-https-to-s3", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
+            prefix_list_id=args.s3_prefix_list_id, description="S3 through the gateway endpoint", opts=child,
+        )
+
+    def _load_balancer(
+        self, name: str, cfg: ClientConfig, host_sg: aws.ec2.SecurityGroup, args: GpuHostsArgs
+    ) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        lb_sg = aws.ec2.SecurityGroup(
+            f"{name}-nlb-sg", vpc_id=args.vpc_id, description="phistack gateway load balancer",
+            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gateway-nlb"), opts=child,
+        )
+        sources: list[tuple[str, dict[str, pulumi.Input[str]]]] = [
+            (f"client-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.source_cidrs)
+        ]
+        if args.source_security_group_id is not None:
+            sources.append(("vpn", {"referenced_security_group_id": args.source_security_group_id}))
+        # Session Manager port forwarding reaches the balancer from a host.
+        sources.append(("hosts", {"referenced_security_group_id": host_sg.id}))
+        for label, source in sources:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-nlb-sg-443-from-{label}", security_group_id=lb_sg.id, ip_protocol="tcp",
+                from_port=443, to_port=443, description=f"TLS from {label}", opts=child, **source,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-nlb-sg-to-hosts", security_group_id=lb_sg.id, ip_protocol="tcp", from_port=cfg.gateway_port,
+            to_port=cfg.gateway_port, referenced_security_group_id=host_sg.id, description="to the gateways",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-sg-gateway-from-nlb", security_group_id=host_sg.id, ip_protocol="tcp",
+            from_port=cfg.gateway_port, to_port=cfg.gateway_port, referenced_security_group_id=lb_sg.id,
+            description="RAG gateway from the internal load balancer", opts=child,
+        )
+        lb = aws.lb.LoadBalancer(
+            f"{name}-nlb",
+            name=f"phistack-{cfg.client}"[:32],
+            internal=True,
+            load_balancer_type="network",
+            subnets=args.app_subnet_ids,
+            security_groups=[lb_sg.id],
+            enable_cross_zone_load_balancing=True,
+            enable_deletion_protection=True,
+            tags=naming.tags(cfg, "gpu_hosts"),
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-targets",
+            port=cfg.gateway_port,
+            protocol="TLS",
+            vpc_id=args.vpc_id,
+            target_type="instance",
+            health_check={"protocol": "HTTPS", "path": "/healthz", "port": "traffic-port"},
+            tags=naming.tags(cfg, "gpu_hosts"),
+            opts=child,
+        )
+        for i, instance_id in enumerate(self.instance_ids):
+            aws.lb.TargetGroupAttachment(
+                f"{name}-targets-{i}", target_group_arn=target_group.arn, target_id=instance_id,
+                port=cfg.gateway_port, opts=child,
+            )
+        aws.lb.Listener(
+            f"{name}-nlb-tls",
+            load_balancer_arn=lb.arn,
+            port=443,
+            protocol="TLS",
+            certificate_arn=cfg.gateway_certificate_arn,
+            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+            default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            tags=naming.tags(cfg, "gpu_hosts"),
+            opts=child,
+        )
+        return lb.dns_name

@@ -1,0 +1,141 @@
+"""Aurora PostgreSQL as the vector store (vector_store.engine: aurora). pgvector ships with Aurora.
+
+CMK encryption (storage, Performance Insights, the managed master secret), private data subnets only, IAM
+database authentication for the gateway, ``rds.force_ssl`` with TLS 1.2 at least, pgaudit through the
+cluster parameter group, 35-day backups by default, deletion protection and a final snapshot. The RDS log
+group is created first so AWS never makes an unencrypted, never-expiring one. With engine ``host``, the
+Ansible vector_store role installs PostgreSQL + pgvector on the GPU host's encrypted data volume and this
+component is not declared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import naming
+from infra.components.logs import log_group
+from infra.config import ClientConfig
+
+POSTGRES_PORT = 5432
+
+
+@dataclass
+class VectorDatabaseArgs:
+    cfg: ClientConfig
+    vpc_id: pulumi.Input[str]
+    data_subnet_ids: list[pulumi.Output[str]]
+    data_key_arn: pulumi.Input[str]
+    logs_key_arn: pulumi.Input[str]
+    host_security_group_id: pulumi.Input[str]
+
+
+class VectorDatabase(pulumi.ComponentResource):
+    cluster_arn: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    reader_endpoint: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: VectorDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("phistack:vector_db:VectorDatabase", name, None, opts)
+        cfg, store = args.cfg, args.cfg.vector_store
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_id = f"phistack-{cfg.client}"
+
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-sg", vpc_id=args.vpc_id, description="phistack Aurora: PostgreSQL from the GPU hosts only",
+            tags=naming.tags(cfg, "vector_db", f"phistack-{cfg.client}-aurora"), opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-sg-from-hosts", security_group_id=sg.id, ip_protocol="tcp", from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT, referenced_security_group_id=args.host_security_group_id,
+            description="PostgreSQL from the GPU hosts", opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-hosts-to-aurora", security_group_id=args.host_security_group_id, ip_protocol="tcp",
+            from_port=POSTGRES_PORT, to_port=POSTGRES_PORT, referenced_security_group_id=sg.id,
+            description="GPU hosts to Aurora", opts=child,
+        )
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets", name=cluster_id, subnet_ids=args.data_subnet_ids,
+            tags=naming.tags(cfg, "vector_db"), opts=child,
+        )
+        major = store.aurora_engine_version.split(".")[0]
+        params = aws.rds.ClusterParameterGroup(
+            f"{name}-params",
+            name=f"{cluster_id}-pg{major}",
+            family=f"aurora-postgresql{major}",
+            description=f"phistack {cfg.client}: TLS only, pgaudit",
+            parameters=[
+                {"name": "rds.force_ssl", "value": "1"},
+                {"name": "ssl_min_protocol_version", "value": "TLSv1.2"},
+                {"name": "shared_preload_libraries", "value": "pg_stat_statements,pgaudit",
+                 "apply_method": "pending-reboot"},
+                # DDL, role changes and writes are audited in the database; reads of PHI are audited by
+                # the gateway, per request. Bind parameters (which can hold PHI) are never logged.
+                {"name": "pgaudit.log", "value": "ddl,role,write"},
+                {"name": "pgaudit.log_parameter", "value": "0"},
+                {"name": "pgaudit.role", "value": "rds_pgaudit"},
+                {"name": "log_connections", "value": "1"},
+                {"name": "log_disconnections", "value": "1"},
+            ],
+            tags=naming.tags(cfg, "vector_db"),
+            opts=child,
+        )
+        logs = log_group(self, f"{name}-logs", cfg, f"/aws/rds/cluster/{cluster_id}/postgresql", args.logs_key_arn,
+                         "vector_db")
+        cluster = aws.rds.Cluster(
+            f"{name}-cluster",
+            cluster_identifier=cluster_id,
+            engine="aurora-postgresql",
+            engine_mode="provisioned",
+            engine_version=store.aurora_engine_version,
+            database_name="phistack",
+            master_username="phistack_admin",
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.data_key_arn,
+            storage_encrypted=True,
+            kms_key_id=args.data_key_arn,
+            iam_database_authentication_enabled=True,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[sg.id],
+            db_cluster_parameter_group_name=params.name,
+            backup_retention_period=store.backup_retention_days,
+            preferred_backup_window="03:00-04:00",
+            copy_tags_to_snapshot=True,
+            deletion_protection=True,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=f"{cluster_id}-final",
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            serverlessv2_scaling_configuration={"min_capacity": store.aurora_min_acu,
+                                                "max_capacity": store.aurora_max_acu},
+            tags=naming.tags(cfg, "vector_db", cluster_id),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=True),
+        )
+        for i in range(2):  # a writer and a reader in another AZ
+            aws.rds.ClusterInstance(
+                f"{name}-instance-{i}",
+                identifier=f"{cluster_id}-{i}",
+                cluster_identifier=cluster.id,
+                engine="aurora-postgresql",
+                engine_version=store.aurora_engine_version,
+                instance_class="db.serverless",
+                db_subnet_group_name=subnets.name,
+                publicly_accessible=False,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=args.data_key_arn,
+                auto_minor_version_upgrade=True,
+                ca_cert_identifier="rds-ca-rsa2048-g1",
+                copy_tags_to_snapshot=True,
+                tags=naming.tags(cfg, "vector_db", f"{cluster_id}-{i}"),
+                opts=child,
+            )
+        self.cluster_arn = cluster.arn
+        self.endpoint = cluster.endpoint
+        self.reader_endpoint = cluster.reader_endpoint
+        self.security_group_id = sg.id
+        self.register_outputs(
+            {"cluster_arn": self.cluster_arn, "endpoint": self.endpoint, "reader_endpoint": self.reader_endpoint}
+        )

@@ -1,0 +1,31 @@
+"""The infra package's one error hierarchy. The CLI maps each kind to an exit code."""
+
+from __future__ import annotations
+
+
+class InfraError(Exception):
+    """Root of every error the infra package raises on purpose."""
+
+
+class ConfigError(InfraError):
+    """The client configuration (a stack file or the stack's Pulumi config) is unusable.
+
+    ``problems`` holds one full sentence per problem, each naming the key and the value seen.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self, limit: int = 5) -> str:
+        shown = self.problems[:limit]
+        more = len(self.problems) - len(shown)
+        lines = [f"{self.source}: {p}" for p in shown]
+        if more:
+            lines.append(f"{self.source}: ... and {more} more problem(s).")
+        return "\n".join(lines)
+
+
+class PlanError(InfraError):
+    """The program could not be run under mocks (a bug or an unanswered invoke, never a user mistake)."""

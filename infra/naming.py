@@ -1,0 +1,42 @@
+"""Deterministic physical names and the tags every resource carries, derived from the client config."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from infra.config import ClientConfig
+
+BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer"]
+
+
+def bucket_name(cfg: ClientConfig, purpose: BucketPurpose) -> str:
+    """Globally unique, at most 58 characters: ``phistack-<client>-<purpose>-<account>``."""
+    return f"phistack-{cfg.client}-{purpose}-{cfg.account_id}"
+
+
+def bucket_arn(cfg: ClientConfig, purpose: BucketPurpose) -> str:
+    return f"arn:{cfg.partition}:s3:::{bucket_name(cfg, purpose)}"
+
+
+def log_group_name(cfg: ClientConfig, purpose: str) -> str:
+    return f"/phistack/{cfg.client}/{purpose}"
+
+
+def trail_name(cfg: ClientConfig) -> str:
+    return f"phistack-{cfg.client}-trail"
+
+
+def tags(cfg: ClientConfig, component: str, name: str | None = None) -> dict[str, str]:
+    """Tags for one resource: the client's own tags first, so ours always win."""
+    out = dict(cfg.tags)
+    out.update(
+        {
+            "phistack:client": cfg.client,
+            "phistack:component": component,
+            "data-classification": "phi",
+            "compliance-scope": "hipaa",
+        }
+    )
+    if name is not None:
+        out["Name"] = name
+    return out

@@ -1,0 +1,3 @@
+from phistack.cli import main
+
+raise SystemExit(main())

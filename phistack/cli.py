@@ -1,0 +1,120 @@
+"""``phistack``: argument parsing, one red line per error, and the house exit codes.
+
+0 clean · 1 controls failed · 2 bad input or usage · 3 could not complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from phistack import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+log = logging.getLogger("phistack")
+
+
+class UsageError(Exception):
+    """A command-line mistake the user can fix (exit 2)."""
+
+
+def _error(message: str) -> None:
+    red, reset = ("\033[31m", "\033[0m") if sys.stderr.isatty() else ("", "")
+    for line in message.splitlines():
+        print(f"{red}phistack: error: {line}{reset}", file=sys.stderr)  # noqa: T201
+
+
+def find_project_dir(start: Path) -> Path:
+    for candidate in (start, *start.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    raise UsageError(f"No Pulumi.yaml in {start} or any parent; run inside the project or pass --project-dir.")
+
+
+def stack_file(args: argparse.Namespace) -> tuple[Path, str]:
+    """The stack file to read and the stack name, from --client NAME or --config PATH."""
+    if args.config is not None:
+        path = Path(args.config)
+        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+        return path, name or "stack"
+    project = Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())
+    return project / f"Pulumi.{args.client}.yaml", args.client
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from infra.config import parse_client_config
+    from infra.plan import run_plan, write_plan
+    from infra.stackfile import read_stack_config
+
+    path, stack = stack_file(args)
+    raw = read_stack_config(path)
+    cfg = parse_client_config(raw, str(path))
+    plan = run_plan(cfg, raw, stack)
+    out = Path(args.out)
+    write_plan(plan, raw, out)
+    summary = plan.summary()
+    width = max(len(k) for k in summary)
+    lines = [f"plan of {cfg.client} ({cfg.region}, {cfg.model.name} on {cfg.gpu.count} x {cfg.gpu.instance_type})",
+             f"  {'component'.ljust(width)}  resources"]
+    lines += [f"  {k.ljust(width)}  {v:>9}" for k, v in summary.items()]
+    lines += [f"  {'total'.ljust(width)}  {sum(summary.values()):>9}", f"wrote {out}"]
+    print("\n".join(lines))  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_config_docs(args: argparse.Namespace) -> int:
+    from infra.config_docs import render_markdown, update_readme
+
+    if args.write:
+        changed = update_readme(Path(args.write))
+        print(f"{'updated' if changed else 'unchanged'} {args.write}")  # noqa: T201
+    else:
+        print(render_markdown())  # noqa: T201
+    return EXIT_OK
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--client", default="example", help="read Pulumi.NAME.yaml from the project (default: example)")
+    which.add_argument("--config", metavar="PATH", help="read this stack file instead")
+    parser.add_argument("--project-dir", metavar="DIR", help="project root holding Pulumi.yaml (default: search up)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phistack", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"phistack {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr (never PHI)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = sub.add_parser("plan", help="run the Pulumi program offline under mocks and write plan.json")
+    _target_options(plan)
+    plan.add_argument("--out", default="plan.json", metavar="FILE", help="where to write the plan (default: plan.json)")
+    plan.set_defaults(func=cmd_plan)
+
+    docs = sub.add_parser("config-docs", help="print the client config reference (Markdown), or update the README")
+    docs.add_argument("--write", metavar="README", help="replace the generated section of this file")
+    docs.set_defaults(func=cmd_config_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from infra.errors import ConfigError, PlanError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+        return code
+    except (UsageError, ConfigError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except PlanError as exc:
+        _error(str(exc))
+        return EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        _error("interrupted.")
+        return EXIT_INCOMPLETE
