@@ -48,9 +48,7 @@ class ModelSpec:
 
 
 MODELS: dict[ModelName, ModelSpec] = {
-    "llama-3.1-8b-instruct": ModelSpec(
-        "llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128
-    ),
+    "llama-3.1-8b-instruct": ModelSpec("llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128),
     "llama-3.1-70b-instruct": ModelSpec(
         "llama-3.1-70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128
     ),
@@ -80,19 +78,49 @@ def _family(prefix: str, gpu: str, mem: int, sizes: dict[str, int]) -> dict[str,
 # GPU instance types AWS documents for these families (accelerated-computing instance pages).
 GPU_TYPES: dict[str, GpuInstanceType] = {
     **_family(
-        "g5", "NVIDIA A10G", 24,
-        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
-         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+        "g5",
+        "NVIDIA A10G",
+        24,
+        {
+            "xlarge": 1,
+            "2xlarge": 1,
+            "4xlarge": 1,
+            "8xlarge": 1,
+            "16xlarge": 1,
+            "12xlarge": 4,
+            "24xlarge": 4,
+            "48xlarge": 8,
+        },
     ),
     **_family(
-        "g6", "NVIDIA L4", 24,
-        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
-         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+        "g6",
+        "NVIDIA L4",
+        24,
+        {
+            "xlarge": 1,
+            "2xlarge": 1,
+            "4xlarge": 1,
+            "8xlarge": 1,
+            "16xlarge": 1,
+            "12xlarge": 4,
+            "24xlarge": 4,
+            "48xlarge": 8,
+        },
     ),
     **_family(
-        "g6e", "NVIDIA L40S", 48,
-        {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1,
-         "12xlarge": 4, "24xlarge": 4, "48xlarge": 8},
+        "g6e",
+        "NVIDIA L40S",
+        48,
+        {
+            "xlarge": 1,
+            "2xlarge": 1,
+            "4xlarge": 1,
+            "8xlarge": 1,
+            "16xlarge": 1,
+            "12xlarge": 4,
+            "24xlarge": 4,
+            "48xlarge": 8,
+        },
     ),
     **_family("p4d", "NVIDIA A100 40GB", 40, {"24xlarge": 8}),
     **_family("p4de", "NVIDIA A100 80GB", 80, {"24xlarge": 8}),

@@ -27,16 +27,33 @@ REGION_KEY = "aws:region"
 
 SIX_YEARS_DAYS = 2192  # 164.316(b)(2)(i): keep documentation six years; CloudWatch's 6-year value.
 CLOUDWATCH_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
-PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
 OPTIONAL_ENDPOINTS = ("ecr.api", "ecr.dkr", "secretsmanager")
-DLAMI_PARAMETER = (
-    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-)
+DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -126,8 +143,10 @@ class VectorStoreConfig(_Section):
     def _capacity_order(self) -> VectorStoreConfig:
         if self.aurora_min_acu > self.aurora_max_acu:
             raise _problem(
-                "acu", f"is above aurora_max_acu ({self.aurora_max_acu:g})",
-                key="phistack:vector_store.aurora_min_acu", seen=self.aurora_min_acu,
+                "acu",
+                f"is above aurora_max_acu ({self.aurora_max_acu:g})",
+                key="phistack:vector_store.aurora_min_acu",
+                seen=self.aurora_min_acu,
             )
         return self
 
@@ -178,11 +197,13 @@ class AccessConfig(_Section):
         }[self.mode]
         given = {k for k in ("transit_gateway_id", "client_cidrs", "client_vpn") if getattr(self, k)}
         if missing := sorted(wants - given):
-            raise _problem("access", f"mode {self.mode} needs {', '.join(missing)}", key="phistack:access.mode",
-                           seen=self.mode)
+            raise _problem(
+                "access", f"mode {self.mode} needs {', '.join(missing)}", key="phistack:access.mode", seen=self.mode
+            )
         if extra := sorted(given - wants):
-            raise _problem("access", f"{', '.join(extra)} does not apply to this mode", key="phistack:access.mode",
-                           seen=self.mode)
+            raise _problem(
+                "access", f"{', '.join(extra)} does not apply to this mode", key="phistack:access.mode", seen=self.mode
+            )
         return self
 
 
@@ -222,9 +243,9 @@ class ClientConfig(_Section):
     region: str = Field(description="AWS region, read from aws:region.")
     vpc_cidr: str = Field(description="Private IPv4 range for the VPC, /16 to /24.")
     az_count: int = Field(2, ge=2, le=6, description="Availability zones to spread subnets and hosts over.")
-    model: ModelConfig = Field(default_factory=ModelConfig, description="See phistack:model.* below.")  # type: ignore[arg-type]
+    model: ModelConfig = Field(default_factory=ModelConfig, description="See phistack:model.* below.")
     gpu: GpuConfig = Field(description="See phistack:gpu.* below.")
-    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, description="See below.")  # type: ignore[arg-type]
+    vector_store: VectorStoreConfig = Field(default_factory=VectorStoreConfig, description="See below.")
     log_retention_days: int | Literal["never"] = Field(
         SIX_YEARS_DAYS, description="CloudWatch Logs retention: a CloudWatch value in days, or never."
     )
@@ -232,14 +253,14 @@ class ClientConfig(_Section):
         SIX_YEARS_DAYS, ge=1, le=36500, description="Object Lock (COMPLIANCE) days on the audit-log archive."
     )
     admin_role_arns: list[str] = Field(min_length=1, description="IAM roles that administer the stack's KMS keys.")
-    access: AccessConfig = Field(default_factory=AccessConfig, description="See phistack:access.* below.")  # type: ignore[arg-type]
+    access: AccessConfig = Field(default_factory=AccessConfig, description="See phistack:access.* below.")
     gateway_port: int = Field(8443, ge=1024, le=65535, description="TLS port the RAG gateway listens on.")
     gateway_certificate_arn: str | None = Field(
         None, description="ACM certificate for the internal NLB; required when gpu.count > 1."
     )
     alarm_emails: list[str] = Field(default_factory=list, description="Addresses subscribed to security alarms.")
-    guardrails: Guardrails = Field(default_factory=Guardrails, description="See phistack:guardrails.* below.")  # type: ignore[arg-type]
-    attestations: Attestations = Field(default_factory=Attestations, description="See below.")  # type: ignore[arg-type]
+    guardrails: Guardrails = Field(default_factory=Guardrails, description="See phistack:guardrails.* below.")
+    attestations: Attestations = Field(default_factory=Attestations, description="See below.")
     extra_endpoints: list[Literal["ecr.api", "ecr.dkr", "secretsmanager"]] = Field(
         default_factory=list, description="Interface endpoints beyond the required eight."
     )
@@ -309,6 +330,7 @@ class ClientConfig(_Section):
     def subnet_prefix(self) -> int:
         """Two private tiers (app, data) per AZ (plus one public subnet under allow_internet_egress),
         each subnet an equal slice of the VPC."""
+        # Worst case allowed by the bounds: a /24 over 6 AZs with the opt-out: 13 subnets -> /28, AWS's minimum.
         subnets = 2 * self.az_count + (1 if self.allow_internet_egress else 0)
         return self.network.prefixlen + (subnets - 1).bit_length()
 
@@ -340,14 +362,8 @@ class ClientConfig(_Section):
                 f"has {self.gpu_type.usable_gb:.0f} GB usable GPU memory but {model.name} "
                 f"({self.model.quantization}, {self.model.max_model_len} tokens) needs {need:.0f} GB; "
                 f"types that can hold it: {', '.join(fitting[:8]) or 'none'}",
-                key="phistack:gpu.instance_type", seen=self.gpu.instance_type,
-            )
-        if self.subnet_prefix > 28:
-            raise _problem(
-                "subnets",
-                f"is too small for {self.az_count} AZs x 2 subnets (each would be /{self.subnet_prefix}; "
-                "AWS subnets are /28 at the smallest)",
-                key="phistack:vpc_cidr", seen=self.vpc_cidr,
+                key="phistack:gpu.instance_type",
+                seen=self.gpu.instance_type,
             )
         retention = self.retention_days
         if retention is not None and retention < SIX_YEARS_DAYS and not self.allow_short_log_retention:
@@ -355,18 +371,22 @@ class ClientConfig(_Section):
                 "retention_short",
                 f"is under six years ({SIX_YEARS_DAYS} days, 164.316(b)(2)(i)); set "
                 "phistack:allow_short_log_retention: true to accept that, and a control will flag it",
-                key="phistack:log_retention_days", seen=retention,
+                key="phistack:log_retention_days",
+                seen=retention,
             )
         if self.gpu.count > 1 and self.gateway_certificate_arn is None:
             raise _problem(
                 "nlb_cert",
                 f"is not set, and gpu.count is {self.gpu.count}: the internal TLS load balancer needs a certificate",
-                key="phistack:gateway_certificate_arn", seen=None,
+                key="phistack:gateway_certificate_arn",
+                seen=None,
             )
-        for cidr in self.access.client_cidrs + ([self.access.client_vpn.client_cidr] if self.access.client_vpn else []):
+        access_networks = [("phistack:access.client_cidrs", c) for c in self.access.client_cidrs]
+        if self.access.client_vpn:
+            access_networks.append(("phistack:access.client_vpn.client_cidr", self.access.client_vpn.client_cidr))
+        for key, cidr in access_networks:
             if ipaddress.IPv4Network(cidr).overlaps(self.network):
-                raise _problem("overlap", f"overlaps the access network {cidr}", key="phistack:vpc_cidr",
-                               seen=self.vpc_cidr)
+                raise _problem("overlap", f"overlaps vpc_cidr {self.vpc_cidr}", key=key, seen=cidr)
         return self
 
 

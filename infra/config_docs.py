@@ -36,7 +36,9 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         key = REGION_KEY if (model is ClientConfig and name == "region") else f"{prefix}{name}"
         nested = _nested_model(field.annotation)
         if nested is not None:
-            rows.append(f"| `{key}` | {_default(field)} | {(nested.__doc__ or nested.__name__).strip().splitlines()[0]} |")
+            rows.append(
+                f"| `{key}` | {_default(field)} | {(nested.__doc__ or nested.__name__).strip().splitlines()[0]} |"
+            )
             rows.extend(_rows(nested, f"{key}."))
         else:
             rows.append(f"| `{key}` | {_default(field)} | {field.description or ''} |")

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,17 @@ class Plan:
             "client": self.client,
             "config": config,
             "resources": [
-                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-                 "component": r.component, "id": r.id, "inputs": r.inputs, "computed": r.computed}
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "custom": r.custom,
+                    "component": r.component,
+                    "id": r.id,
+                    "inputs": r.inputs,
+                    "computed": r.computed,
+                }
                 for r in self.resources
             ],
             "invokes": self.invokes,
@@ -114,9 +124,11 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         rid = self._fake_id({"ec2": "res", "vpc": "sgr"}.get(module, "id"), args.name)
         if token == "aws:ec2/vpc:Vpc":
             rid = self._fake_id("vpc", args.name)
-            state |= {"defaultNetworkAclId": self._fake_id("acl", args.name),
-                      "defaultSecurityGroupId": self._fake_id("sg", args.name),
-                      "defaultRouteTableId": self._fake_id("rtb", args.name)}
+            state |= {
+                "defaultNetworkAclId": self._fake_id("acl", args.name),
+                "defaultSecurityGroupId": self._fake_id("sg", args.name),
+                "defaultRouteTableId": self._fake_id("rtb", args.name),
+            }
         elif token == "aws:ec2/subnet:Subnet":
             rid = self._fake_id("subnet", args.name)
         elif token == "aws:ec2/securityGroup:SecurityGroup":
@@ -161,9 +173,11 @@ class _RecordingMocks(pulumi.runtime.Mocks):
             state["arn"] = rid
         elif token == "aws:rds/cluster:Cluster":
             rid = state.get("clusterIdentifier", args.name)
-            state |= {"arn": f"arn:{p}:rds:{region}:{account}:cluster:{rid}",
-                      "endpoint": f"{rid}.cluster-plan.{region}.rds.amazonaws.com",
-                      "readerEndpoint": f"{rid}.cluster-ro-plan.{region}.rds.amazonaws.com"}
+            state |= {
+                "arn": f"arn:{p}:rds:{region}:{account}:cluster:{rid}",
+                "endpoint": f"{rid}.cluster-plan.{region}.rds.amazonaws.com",
+                "readerEndpoint": f"{rid}.cluster-ro-plan.{region}.rds.amazonaws.com",
+            }
         elif token in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
             rid = state.get("name", args.name)
         state.setdefault("arn", f"arn:{p}:{module}:{region}:{account}:{token.split(':')[-1].lower()}/{rid}")
@@ -182,8 +196,15 @@ class _RecordingMocks(pulumi.runtime.Mocks):
                 "group_names": [region],
             }
         if args.token == "aws:ssm/getParameter:getParameter":
-            return {"name": args.args.get("name"), "type": "String", "value": PLACEHOLDER_AMI,
-                    "insecure_value": PLACEHOLDER_AMI, "arn": "", "version": 1, "id": args.args.get("name")}
+            return {
+                "name": args.args.get("name"),
+                "type": "String",
+                "value": PLACEHOLDER_AMI,
+                "insecure_value": PLACEHOLDER_AMI,
+                "arn": "",
+                "version": 1,
+                "id": args.args.get("name"),
+            }
         raise PlanError(f"The program made an invoke the offline plan cannot answer: {args.token}.")
 
 
@@ -195,42 +216,64 @@ class _RecordingMonitor(MockMonitor):
         self.recording = mocks
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources[response.urn]
             inputs = self.recording.declared.pop((request.type, request.name))
             state = _json_safe(dict(registration.state))
             self.recording.plan.resources.append(
                 PlannedResource(
-                    urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                    custom=bool(request.custom), id=registration.id or "", inputs=inputs,
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    id=registration.id or "",
+                    inputs=inputs,
                     computed={k: v for k, v in state.items() if k not in inputs},
                 )
             )
         return response
 
 
-def _run(cfg: ClientConfig, stack_config: dict[str, str], stack: str) -> Plan:
-    from infra.program import build  # imported here: pulumi_aws modules load on first use
+def record(
+    cfg: ClientConfig,
+    stack_config: dict[str, str],
+    stack: str,
+    preview: bool,
+    program: Callable[[Plan], Awaitable[None]],
+) -> Plan:
+    """Run ``program`` under recording mocks with ``stack_config`` as the stack's Pulumi config.
 
+    Call inside a fresh ``contextvars.Context`` (``run_plan`` does): Pulumi keeps its settings there.
+    """
     plan = Plan(client=cfg.client, stack=stack)
     mocks = _RecordingMocks(cfg, plan)
     pulumi.runtime.set_all_config(dict(stack_config))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks))
+    _sync_await(run_pulumi_func(lambda: program(plan)))
+    return plan
 
-    async def program() -> None:
+
+def _run(cfg: ClientConfig, stack_config: dict[str, str], stack: str, preview: bool) -> Plan:
+    from infra.program import build  # imported here: pulumi_aws modules load on first use
+
+    async def program(plan: Plan) -> None:
         outputs = build(cfg)
         resolved = await pulumi.Output.from_input(outputs).future()
         plan.outputs = _json_safe(resolved)
 
-    _sync_await(run_pulumi_func(program))
-    return plan
+    return record(cfg, stack_config, stack, preview, program)
 
 
-def run_plan(cfg: ClientConfig, stack_config: dict[str, str], stack: str | None = None) -> Plan:
-    """Run the program for ``cfg`` under mocks; raises PlanError if the program itself fails."""
+def run_plan(cfg: ClientConfig, stack_config: dict[str, str], stack: str | None = None, preview: bool = False) -> Plan:
+    """Run the program for ``cfg`` under mocks; raises PlanError if the program itself fails.
+
+    ``preview=True`` runs it as ``pulumi preview`` would (unknown outputs stay unknown): the same
+    resources must be declared either way, which is how a resource hidden inside ``apply`` is caught.
+    """
     try:
-        return contextvars.Context().run(_run, cfg, stack_config, stack or cfg.client)
+        return contextvars.Context().run(_run, cfg, stack_config, stack or cfg.client, preview)
     except PlanError:
         raise
     except Exception as exc:  # a program bug: report it as one line, with its type

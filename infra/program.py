@@ -52,7 +52,10 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
     endpoints = Endpoints(
         f"{c}-endpoints",
         EndpointsArgs(
-            cfg, network.vpc_id, network.app_subnet_ids, network.route_table_ids,
+            cfg,
+            network.vpc_id,
+            network.app_subnet_ids,
+            network.route_table_ids,
             [storage.docs_bucket_arn, storage.artifact_bucket_arn, storage.transfer_bucket_arn],
         ),
         opts,
@@ -65,10 +68,18 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
     hosts = GpuHosts(
         f"{c}-gpu",
         GpuHostsArgs(
-            cfg, network.vpc_id, network.app_subnet_ids, endpoints.s3_prefix_list_id,
-            keys.data_key_arn, keys.logs_key_arn, keys.ebs_key_arn,
-            storage.artifact_bucket_arn, storage.docs_bucket_arn, storage.transfer_bucket_arn,
-            access.source_cidrs, access.source_security_group_id,
+            cfg,
+            network.vpc_id,
+            network.app_subnet_ids,
+            endpoints.s3_prefix_list_id,
+            keys.data_key_arn,
+            keys.logs_key_arn,
+            keys.ebs_key_arn,
+            storage.artifact_bucket_arn,
+            storage.docs_bucket_arn,
+            storage.transfer_bucket_arn,
+            access.source_cidrs,
+            access.source_security_group_id,
         ),
         opts,
     )
@@ -76,8 +87,14 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
     if cfg.vector_store.engine == "aurora":
         database = VectorDatabase(
             f"{c}-vector-db",
-            VectorDatabaseArgs(cfg, network.vpc_id, network.data_subnet_ids, keys.data_key_arn, keys.logs_key_arn,
-                               hosts.security_group_id),
+            VectorDatabaseArgs(
+                cfg,
+                network.vpc_id,
+                network.data_subnet_ids,
+                keys.data_key_arn,
+                keys.logs_key_arn,
+                hosts.security_group_id,
+            ),
             opts,
         )
     guardrails = AccountGuardrails(

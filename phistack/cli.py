@@ -57,8 +57,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     write_plan(plan, raw, out)
     summary = plan.summary()
     width = max(len(k) for k in summary)
-    lines = [f"plan of {cfg.client} ({cfg.region}, {cfg.model.name} on {cfg.gpu.count} x {cfg.gpu.instance_type})",
-             f"  {'component'.ljust(width)}  resources"]
+    lines = [
+        f"plan of {cfg.client} ({cfg.region}, {cfg.model.name} on {cfg.gpu.count} x {cfg.gpu.instance_type})",
+        f"  {'component'.ljust(width)}  resources",
+    ]
     lines += [f"  {k.ljust(width)}  {v:>9}" for k, v in summary.items()]
     lines += [f"  {'total'.ljust(width)}  {sum(summary.values()):>9}", f"wrote {out}"]
     print("\n".join(lines))  # noqa: T201

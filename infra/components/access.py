@@ -101,10 +101,13 @@ class Access(pulumi.ComponentResource):
             description="VPN clients to the RAG gateway",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        group = log_group(self, f"{name}-vpn-logs", cfg, naming.log_group_name(cfg, "client-vpn"),
-                          args.logs_key_arn, "access")
+        group = log_group(
+            self, f"{name}-vpn-logs", cfg, naming.log_group_name(cfg, "client-vpn"), args.logs_key_arn, "access"
+        )
         stream = aws.cloudwatch.LogStream(
-            f"{name}-vpn-log-stream", log_group_name=group.name, name="connections",
+            f"{name}-vpn-log-stream",
+            log_group_name=group.name,
+            name="connections",
             opts=pulumi.ResourceOptions(parent=self),
         )
         endpoint = aws.ec2clientvpn.Endpoint(
@@ -113,8 +116,11 @@ class Access(pulumi.ComponentResource):
             server_certificate_arn=vpn.server_certificate_arn,
             client_cidr_block=vpn.client_cidr,
             authentication_options=[{"type": "federated-authentication", "saml_provider_arn": vpn.saml_provider_arn}],
-            connection_log_options={"enabled": True, "cloudwatch_log_group": group.name,
-                                    "cloudwatch_log_stream": stream.name},
+            connection_log_options={
+                "enabled": True,
+                "cloudwatch_log_group": group.name,
+                "cloudwatch_log_stream": stream.name,
+            },
             split_tunnel=True,
             transport_protocol="tcp",
             vpc_id=args.vpc_id,
@@ -126,7 +132,9 @@ class Access(pulumi.ComponentResource):
         )
         for i, subnet_id in enumerate(args.app_subnet_ids):
             aws.ec2clientvpn.NetworkAssociation(
-                f"{name}-client-vpn-assoc-{i}", client_vpn_endpoint_id=endpoint.id, subnet_id=subnet_id,
+                f"{name}-client-vpn-assoc-{i}",
+                client_vpn_endpoint_id=endpoint.id,
+                subnet_id=subnet_id,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         aws.ec2clientvpn.AuthorizationRule(

@@ -51,7 +51,10 @@ class AuditLogging(pulumi.ComponentResource):
         access_logs = HardenedBucket(
             f"{name}-access-logs",
             HardenedBucketArgs(
-                cfg, "access-logs", args.logs_key_arn, access_log_bucket=None,
+                cfg,
+                "access-logs",
+                args.logs_key_arn,
+                access_log_bucket=None,
                 expire_days=cfg.retention_days,
                 extra_statements=[
                     {
@@ -74,7 +77,10 @@ class AuditLogging(pulumi.ComponentResource):
         archive = HardenedBucket(
             f"{name}-archive",
             HardenedBucketArgs(
-                cfg, "audit-logs", args.logs_key_arn, access_log_bucket=access_logs.bucket,
+                cfg,
+                "audit-logs",
+                args.logs_key_arn,
+                access_log_bucket=access_logs.bucket,
                 object_lock_days=cfg.audit_log_lock_days,
                 extra_statements=[
                     {
@@ -114,8 +120,14 @@ class AuditLogging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        trail_group = log_group(self, f"{name}-trail-logs", cfg, naming.log_group_name(cfg, "cloudtrail"),
-                                args.logs_key_arn, "audit_logging")
+        trail_group = log_group(
+            self,
+            f"{name}-trail-logs",
+            cfg,
+            naming.log_group_name(cfg, "cloudtrail"),
+            args.logs_key_arn,
+            "audit_logging",
+        )
         trail_role = aws.iam.Role(
             f"{name}-trail-role",
             assume_role_policy=policies.service_trust("cloudtrail.amazonaws.com", account, trail_arn),
@@ -150,9 +162,7 @@ class AuditLogging(pulumi.ComponentResource):
                 {
                     "read_write_type": "All",
                     "include_management_events": True,
-                    "data_resources": [
-                        {"type": "AWS::S3::Object", "values": [f"{naming.bucket_arn(cfg, 'docs')}/"]}
-                    ],
+                    "data_resources": [{"type": "AWS::S3::Object", "values": [f"{naming.bucket_arn(cfg, 'docs')}/"]}],
                 }
             ],
             tags=naming.tags(cfg, "audit_logging", naming.trail_name(cfg)),
@@ -192,7 +202,10 @@ class AuditLogging(pulumi.ComponentResource):
         )
         for i, email in enumerate(cfg.alarm_emails):
             aws.sns.TopicSubscription(
-                f"{name}-alarms-email-{i}", topic=topic.arn, protocol="email", endpoint=email,
+                f"{name}-alarms-email-{i}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=email,
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
@@ -203,8 +216,7 @@ class AuditLogging(pulumi.ComponentResource):
                 name=f"phistack-{cfg.client}-{alarm.name}",
                 log_group_name=trail_group.name,
                 pattern=alarm.pattern,
-                metric_transformation={"name": alarm.name, "namespace": namespace, "value": "1",
-                                       "default_value": "0"},
+                metric_transformation={"name": alarm.name, "namespace": namespace, "value": "1", "default_value": "0"},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             aws.cloudwatch.MetricAlarm(
@@ -224,8 +236,14 @@ class AuditLogging(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-        session_group = log_group(self, f"{name}-ssm-sessions", cfg, naming.log_group_name(cfg, "ssm-sessions"),
-                                  args.logs_key_arn, "audit_logging")
+        session_group = log_group(
+            self,
+            f"{name}-ssm-sessions",
+            cfg,
+            naming.log_group_name(cfg, "ssm-sessions"),
+            args.logs_key_arn,
+            "audit_logging",
+        )
         if cfg.guardrails.session_manager_preferences:
             aws.ssm.Document(
                 f"{name}-session-preferences",

@@ -111,15 +111,26 @@ class HardenedBucket(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
             )
         rules: list[dict[str, object]] = [
-            {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {},
-             "abort_incomplete_multipart_upload": {"days_after_initiation": 7}},
+            {
+                "id": "abort-incomplete-uploads",
+                "status": "Enabled",
+                "filter": {},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            },
         ]
         if args.noncurrent_version_days is not None:
-            rules.append({"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
-                          "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days}})
+            rules.append(
+                {
+                    "id": "expire-noncurrent-versions",
+                    "status": "Enabled",
+                    "filter": {},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                }
+            )
         if args.expire_days is not None:
-            rules.append({"id": "expire-objects", "status": "Enabled", "filter": {},
-                          "expiration": {"days": args.expire_days}})
+            rules.append(
+                {"id": "expire-objects", "status": "Enabled", "filter": {}, "expiration": {"days": args.expire_days}}
+            )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,

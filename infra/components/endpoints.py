@@ -17,7 +17,6 @@ import pulumi_aws as aws
 from infra import naming, policies
 from infra.config import ClientConfig
 
-
 # The PrivateLink service table lists these two as not supporting endpoint policies: AWS applies its
 # full-access default and refuses a custom one, so none is sent.
 NO_ENDPOINT_POLICY = frozenset({"ssmmessages", "ec2messages"})
@@ -67,8 +66,15 @@ class Endpoints(pulumi.ComponentResource):
                 "Sid": "StackBuckets",
                 "Effect": "Allow",
                 "Principal": "*",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketLocation",
-                           "s3:GetObjectVersion", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:ListBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetObjectVersion",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                ],
                 "Resource": stack_arns.apply(lambda arns: [x for a in arns for x in (a, f"{a}/*")]),
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": cfg.account_id}},
             },

@@ -51,13 +51,20 @@ class GpuHosts(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_groups = {
-            purpose: log_group(self, f"{name}-{purpose.replace('/', '-')}", cfg, naming.log_group_name(cfg, purpose),
-                               args.logs_key_arn, "gpu_hosts").name
+            purpose: log_group(
+                self,
+                f"{name}-{purpose.replace('/', '-')}",
+                cfg,
+                naming.log_group_name(cfg, purpose),
+                args.logs_key_arn,
+                "gpu_hosts",
+            ).name
             for purpose in HOST_LOG_GROUPS
         }
         role = self._role(name, cfg, args)
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=naming.tags(cfg, "gpu_hosts"),
-                                          opts=child)
+        profile = aws.iam.InstanceProfile(
+            f"{name}-profile", role=role.name, tags=naming.tags(cfg, "gpu_hosts"), opts=child
+        )
 
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
@@ -112,8 +119,11 @@ class GpuHosts(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=True),
             )
             aws.ec2.VolumeAttachment(
-                f"{name}-{i}-data-attachment", device_name="/dev/sdf", volume_id=volume.id,
-                instance_id=instance.id, opts=child,
+                f"{name}-{i}-data-attachment",
+                device_name="/dev/sdf",
+                volume_id=volume.id,
+                instance_id=instance.id,
+                opts=child,
             )
             self.instance_ids.append(instance.id)
             self.private_ips.append(instance.private_ip)
@@ -144,7 +154,9 @@ class GpuHosts(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
-            f"{name}-ssm-core", role=role.name, policy_arn=f"arn:{p}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            f"{name}-ssm-core",
+            role=role.name,
+            policy_arn=f"arn:{p}:iam::aws:policy/AmazonSSMManagedInstanceCore",
             opts=child,
         )
         groups = [f"arn:{p}:logs:{region}:{account}:log-group:{naming.log_group_name(cfg, g)}" for g in HOST_LOG_GROUPS]
@@ -156,27 +168,61 @@ class GpuHosts(pulumi.ComponentResource):
             f"{name}-least-privilege",
             role=role.id,
             policy=policies.document(
-                {"Sid": "ReadInstallBundle", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                 "Resource": objects(args.artifact_bucket_arn)},
-                {"Sid": "ReadWriteDocuments", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-                 "Resource": objects(args.docs_bucket_arn)},
-                {"Sid": "SsmFileTransfer", "Effect": "Allow",
-                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                 "Resource": objects(args.transfer_bucket_arn)},
-                {"Sid": "ListOwnBuckets", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                 "Resource": [args.artifact_bucket_arn, args.docs_bucket_arn, args.transfer_bucket_arn]},
-                {"Sid": "WriteOwnLogGroups", "Effect": "Allow",
-                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                 "Resource": [f"{g}:*" for g in groups]},
-                {"Sid": "UseDataKey", "Effect": "Allow",
-                 "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                 "Resource": [args.data_key_arn]},
-                {"Sid": "DecryptSessionManagerSessions", "Effect": "Allow", "Action": ["kms:Decrypt"],
-                 "Resource": [args.logs_key_arn]},
-                {"Sid": "AgentMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
-                 "Condition": {"StringEquals": {"cloudwatch:namespace": ["CWAgent", f"phistack/{cfg.client}"]}}},
-                {"Sid": "ReadOwnParameters", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-                 "Resource": f"arn:{p}:ssm:{region}:{account}:parameter/phistack/{cfg.client}/*"},
+                {
+                    "Sid": "ReadInstallBundle",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": objects(args.artifact_bucket_arn),
+                },
+                {
+                    "Sid": "ReadWriteDocuments",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": objects(args.docs_bucket_arn),
+                },
+                {
+                    "Sid": "SsmFileTransfer",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": objects(args.transfer_bucket_arn),
+                },
+                {
+                    "Sid": "ListOwnBuckets",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                    "Resource": [args.artifact_bucket_arn, args.docs_bucket_arn, args.transfer_bucket_arn],
+                },
+                {
+                    "Sid": "WriteOwnLogGroups",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": [f"{g}:*" for g in groups],
+                },
+                {
+                    "Sid": "UseDataKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    "Resource": [args.data_key_arn],
+                },
+                {
+                    "Sid": "DecryptSessionManagerSessions",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": [args.logs_key_arn],
+                },
+                {
+                    "Sid": "AgentMetrics",
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:PutMetricData",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": ["CWAgent", f"phistack/{cfg.client}"]}},
+                },
+                {
+                    "Sid": "ReadOwnParameters",
+                    "Effect": "Allow",
+                    "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+                    "Resource": f"arn:{p}:ssm:{region}:{account}:parameter/phistack/{cfg.client}/*",
+                },
             ),
             opts=child,
         )
@@ -186,24 +232,45 @@ class GpuHosts(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         for i, cidr in enumerate(args.source_cidrs):
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-sg-gateway-from-client-{i}", security_group_id=sg.id, ip_protocol="tcp",
-                from_port=cfg.gateway_port, to_port=cfg.gateway_port, cidr_ipv4=cidr,
-                description="RAG gateway from the client's network (transit gateway)", opts=child,
+                f"{name}-sg-gateway-from-client-{i}",
+                security_group_id=sg.id,
+                ip_protocol="tcp",
+                from_port=cfg.gateway_port,
+                to_port=cfg.gateway_port,
+                cidr_ipv4=cidr,
+                description="RAG gateway from the client's network (transit gateway)",
+                opts=child,
             )
         if args.source_security_group_id is not None:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-sg-gateway-from-vpn", security_group_id=sg.id, ip_protocol="tcp",
-                from_port=cfg.gateway_port, to_port=cfg.gateway_port,
+                f"{name}-sg-gateway-from-vpn",
+                security_group_id=sg.id,
+                ip_protocol="tcp",
+                from_port=cfg.gateway_port,
+                to_port=cfg.gateway_port,
                 referenced_security_group_id=args.source_security_group_id,
-                description="RAG gateway from client VPN", opts=child,
+                description="RAG gateway from client VPN",
+                opts=child,
             )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-sg-https-to-endpoints", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
-            cidr_ipv4=cfg.vpc_cidr, description="AWS APIs through interface endpoints", opts=child,
+            f"{name}-sg-https-to-endpoints",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=cfg.vpc_cidr,
+            description="AWS APIs through interface endpoints",
+            opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-sg-https-to-s3", security_group_id=sg.id, ip_protocol="tcp", from_port=443, to_port=443,
-            prefix_list_id=args.s3_prefix_list_id, description="S3 through the gateway endpoint", opts=child,
+            f"{name}-sg-https-to-s3",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            prefix_list_id=args.s3_prefix_list_id,
+            description="S3 through the gateway endpoint",
+            opts=child,
         )
 
     def _load_balancer(
@@ -211,8 +278,11 @@ class GpuHosts(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
         lb_sg = aws.ec2.SecurityGroup(
-            f"{name}-nlb-sg", vpc_id=args.vpc_id, description="phistack gateway load balancer",
-            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gateway-nlb"), opts=child,
+            f"{name}-nlb-sg",
+            vpc_id=args.vpc_id,
+            description="phistack gateway load balancer",
+            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gateway-nlb"),
+            opts=child,
         )
         sources: list[tuple[str, dict[str, pulumi.Input[str]]]] = [
             (f"client-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.source_cidrs)
@@ -223,18 +293,34 @@ class GpuHosts(pulumi.ComponentResource):
         sources.append(("hosts", {"referenced_security_group_id": host_sg.id}))
         for label, source in sources:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-nlb-sg-443-from-{label}", security_group_id=lb_sg.id, ip_protocol="tcp",
-                from_port=443, to_port=443, description=f"TLS from {label}", opts=child, **source,
+                f"{name}-nlb-sg-443-from-{label}",
+                security_group_id=lb_sg.id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description=f"TLS from {label}",
+                opts=child,
+                **source,
             )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-nlb-sg-to-hosts", security_group_id=lb_sg.id, ip_protocol="tcp", from_port=cfg.gateway_port,
-            to_port=cfg.gateway_port, referenced_security_group_id=host_sg.id, description="to the gateways",
+            f"{name}-nlb-sg-to-hosts",
+            security_group_id=lb_sg.id,
+            ip_protocol="tcp",
+            from_port=cfg.gateway_port,
+            to_port=cfg.gateway_port,
+            referenced_security_group_id=host_sg.id,
+            description="to the gateways",
             opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-sg-gateway-from-nlb", security_group_id=host_sg.id, ip_protocol="tcp",
-            from_port=cfg.gateway_port, to_port=cfg.gateway_port, referenced_security_group_id=lb_sg.id,
-            description="RAG gateway from the internal load balancer", opts=child,
+            f"{name}-sg-gateway-from-nlb",
+            security_group_id=host_sg.id,
+            ip_protocol="tcp",
+            from_port=cfg.gateway_port,
+            to_port=cfg.gateway_port,
+            referenced_security_group_id=lb_sg.id,
+            description="RAG gateway from the internal load balancer",
+            opts=child,
         )
         lb = aws.lb.LoadBalancer(
             f"{name}-nlb",
@@ -260,8 +346,11 @@ class GpuHosts(pulumi.ComponentResource):
         )
         for i, instance_id in enumerate(self.instance_ids):
             aws.lb.TargetGroupAttachment(
-                f"{name}-targets-{i}", target_group_arn=target_group.arn, target_id=instance_id,
-                port=cfg.gateway_port, opts=child,
+                f"{name}-targets-{i}",
+                target_group_arn=target_group.arn,
+                target_id=instance_id,
+                port=cfg.gateway_port,
+                opts=child,
             )
         aws.lb.Listener(
             f"{name}-nlb-tls",
@@ -274,4 +363,5 @@ class GpuHosts(pulumi.ComponentResource):
             tags=naming.tags(cfg, "gpu_hosts"),
             opts=child,
         )
-        return lb.dns_name
+        dns_name: pulumi.Output[str] = lb.dns_name
+        return dns_name

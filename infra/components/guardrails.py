@@ -59,13 +59,19 @@ class AccountGuardrails(pulumi.ComponentResource):
             self.config_recorder = self._config_recorder(name, cfg, args)
         if wanted.guardduty:
             detector = aws.guardduty.Detector(
-                f"{name}-guardduty", enable=True, finding_publishing_frequency="FIFTEEN_MINUTES",
-                tags=naming.tags(cfg, "guardrails"), opts=child,
+                f"{name}-guardduty",
+                enable=True,
+                finding_publishing_frequency="FIFTEEN_MINUTES",
+                tags=naming.tags(cfg, "guardrails"),
+                opts=child,
             )
             for feature in ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION"):
                 aws.guardduty.DetectorFeature(
-                    f"{name}-guardduty-{feature.lower().replace('_', '-')}", detector_id=detector.id,
-                    name=feature, status="ENABLED", opts=child,
+                    f"{name}-guardduty-{feature.lower().replace('_', '-')}",
+                    detector_id=detector.id,
+                    name=feature,
+                    status="ENABLED",
+                    opts=child,
                 )
             self.guardduty_detector_id = detector.id
         self.register_outputs(
@@ -81,8 +87,10 @@ class AccountGuardrails(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
-            f"{name}-config-role-policy", role=role.name,
-            policy_arn=f"arn:{cfg.partition}:iam::aws:policy/service-role/AWS_ConfigRole", opts=child,
+            f"{name}-config-role-policy",
+            role=role.name,
+            policy_arn=f"arn:{cfg.partition}:iam::aws:policy/service-role/AWS_ConfigRole",
+            opts=child,
         )
         recorder = aws.cfg.Recorder(
             f"{name}-config-recorder",
@@ -101,7 +109,10 @@ class AccountGuardrails(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[recorder]),
         )
         aws.cfg.RecorderStatus(
-            f"{name}-config-recorder-status", name=recorder.name, is_enabled=True,
+            f"{name}-config-recorder-status",
+            name=recorder.name,
+            is_enabled=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[channel]),
         )
-        return recorder.name
+        recorder_name: pulumi.Output[str] = recorder.name
+        return recorder_name

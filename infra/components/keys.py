@@ -22,9 +22,21 @@ from infra.config import ClientConfig
 KeyPurpose = Literal["data", "logs", "ebs"]
 
 ADMIN_ACTIONS = [
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-    "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
 ]
 
 
@@ -69,22 +81,33 @@ def log_key_statements(cfg: ClientConfig) -> list[policies.Statement]:
     trail_arn = f"arn:{p}:cloudtrail:{region}:{account}:trail/{naming.trail_name(cfg)}"
     return [
         _service(
-            "CloudWatchLogsEncryptsThisAccountsLogGroups", f"logs.{region}.amazonaws.com",
+            "CloudWatchLogsEncryptsThisAccountsLogGroups",
+            f"logs.{region}.amazonaws.com",
             ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{p}:logs:{region}:{account}:log-group:*"}},
         ),
         _service(
-            "CloudTrailEncryptsTheStackTrail", "cloudtrail.amazonaws.com", ["kms:GenerateDataKey*"],
+            "CloudTrailEncryptsTheStackTrail",
+            "cloudtrail.amazonaws.com",
+            ["kms:GenerateDataKey*"],
             {
                 "StringEquals": {"aws:SourceArn": trail_arn},
                 "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{p}:cloudtrail:*:{account}:trail/*"},
             },
         ),
-        _service("CloudTrailDescribesKey", "cloudtrail.amazonaws.com", ["kms:DescribeKey"],
-                 {"StringEquals": {"aws:SourceArn": trail_arn}}),
+        _service(
+            "CloudTrailDescribesKey",
+            "cloudtrail.amazonaws.com",
+            ["kms:DescribeKey"],
+            {"StringEquals": {"aws:SourceArn": trail_arn}},
+        ),
         _service("S3ServerAccessLogDelivery", "logging.s3.amazonaws.com", ["kms:GenerateDataKey*"], same_account),
-        _service("CloudWatchAlarmsPublishToEncryptedTopic", "cloudwatch.amazonaws.com",
-                 ["kms:Decrypt", "kms:GenerateDataKey*"], same_account),
+        _service(
+            "CloudWatchAlarmsPublishToEncryptedTopic",
+            "cloudwatch.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            same_account,
+        ),
         _service("AwsConfigDelivery", "config.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"], same_account),
     ]
 
@@ -99,11 +122,12 @@ class Keys(pulumi.ComponentResource):
         cfg = args.cfg
         extra: dict[KeyPurpose, list[policies.Statement]] = {"data": [], "logs": log_key_statements(cfg), "ebs": []}
         arns: dict[KeyPurpose, pulumi.Output[str]] = {}
-        for purpose, description in (
+        purposes: tuple[tuple[KeyPurpose, str], ...] = (
             ("data", "PHI at rest: document and artifact buckets, Aurora, secrets"),
             ("logs", "Audit and application logs: CloudWatch Logs, CloudTrail, log archive, alarm topic"),
             ("ebs", "EBS volumes of the GPU hosts"),
-        ):
+        )
+        for purpose, description in purposes:
             key = aws.kms.Key(
                 f"{name}-{purpose}",
                 description=f"phistack {cfg.client}: {description}",

@@ -34,18 +34,47 @@ class PrivateNetworkArgs:
 def _nacl_rules(cfg: ClientConfig) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     ingress: list[dict[str, object]] = [
         {"rule_no": 100, "action": "allow", "protocol": "-1", "cidr_block": cfg.vpc_cidr, "from_port": 0, "to_port": 0},
-        {"rule_no": 110, "action": "allow", "protocol": "6", "cidr_block": "0.0.0.0/0",
-         "from_port": EPHEMERAL_PORTS[0], "to_port": EPHEMERAL_PORTS[1]},
+        {
+            "rule_no": 110,
+            "action": "allow",
+            "protocol": "6",
+            "cidr_block": "0.0.0.0/0",
+            "from_port": EPHEMERAL_PORTS[0],
+            "to_port": EPHEMERAL_PORTS[1],
+        },
     ]
     egress: list[dict[str, object]] = [
         {"rule_no": 100, "action": "allow", "protocol": "-1", "cidr_block": cfg.vpc_cidr, "from_port": 0, "to_port": 0},
-        {"rule_no": 110, "action": "allow", "protocol": "6", "cidr_block": "0.0.0.0/0", "from_port": 443, "to_port": 443},
+        {
+            "rule_no": 110,
+            "action": "allow",
+            "protocol": "6",
+            "cidr_block": "0.0.0.0/0",
+            "from_port": 443,
+            "to_port": 443,
+        },
     ]
     for i, cidr in enumerate(cfg.access.client_cidrs):
-        ingress.append({"rule_no": 200 + i, "action": "allow", "protocol": "6", "cidr_block": cidr,
-                        "from_port": cfg.gateway_port, "to_port": cfg.gateway_port})
-        egress.append({"rule_no": 200 + i, "action": "allow", "protocol": "6", "cidr_block": cidr,
-                       "from_port": 1024, "to_port": 65535})
+        ingress.append(
+            {
+                "rule_no": 200 + i,
+                "action": "allow",
+                "protocol": "6",
+                "cidr_block": cidr,
+                "from_port": cfg.gateway_port,
+                "to_port": cfg.gateway_port,
+            }
+        )
+        egress.append(
+            {
+                "rule_no": 200 + i,
+                "action": "allow",
+                "protocol": "6",
+                "cidr_block": cidr,
+                "from_port": 1024,
+                "to_port": 65535,
+            }
+        )
     return ingress, egress
 
 
@@ -103,7 +132,10 @@ class PrivateNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.route_table_ids.append(table.id)
-            for tier, block, ids in (("app", blocks[i], self.app_subnet_ids), ("data", blocks[n + i], self.data_subnet_ids)):
+            for tier, block, ids in (
+                ("app", blocks[i], self.app_subnet_ids),
+                ("data", blocks[n + i], self.data_subnet_ids),
+            ):
                 subnet = aws.ec2.Subnet(
                     f"{name}-{tier}-{i}",
                     vpc_id=vpc.id,
@@ -146,7 +178,11 @@ class PrivateNetwork(pulumi.ComponentResource):
         )
 
     def _internet_egress(
-        self, name: str, cfg: ClientConfig, vpc: aws.ec2.Vpc, block: object,
+        self,
+        name: str,
+        cfg: ClientConfig,
+        vpc: aws.ec2.Vpc,
+        block: object,
         zones: pulumi.Output[aws.GetAvailabilityZonesResult],
     ) -> None:
         """OPT-OUT (allow_internet_egress): a public subnet with an IGW and a NAT for the private tables."""
@@ -170,7 +206,9 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-public"),
             opts=child,
         )
-        aws.ec2.RouteTableAssociation(f"{name}-public-0-rt", subnet_id=public.id, route_table_id=public_rt.id, opts=child)
+        aws.ec2.RouteTableAssociation(
+            f"{name}-public-0-rt", subnet_id=public.id, route_table_id=public_rt.id, opts=child
+        )
         eip = aws.ec2.Eip(f"{name}-nat-eip", domain="vpc", tags=naming.tags(cfg, "network"), opts=child)
         nat = aws.ec2.NatGateway(
             f"{name}-nat",
@@ -181,15 +219,19 @@ class PrivateNetwork(pulumi.ComponentResource):
         )
         for i, table_id in enumerate(self.route_table_ids):
             aws.ec2.Route(
-                f"{name}-rt-{i}-default", route_table_id=table_id, destination_cidr_block="0.0.0.0/0",
-                nat_gateway_id=nat.id, opts=child,
+                f"{name}-rt-{i}-default",
+                route_table_id=table_id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nat.id,
+                opts=child,
             )
 
     def _flow_logs(
         self, name: str, cfg: ClientConfig, vpc: aws.ec2.Vpc, logs_key_arn: pulumi.Input[str]
     ) -> pulumi.Output[str]:
-        group = log_group(self, f"{name}-flow-logs", cfg, naming.log_group_name(cfg, "vpc-flow-logs"),
-                          logs_key_arn, "network")
+        group = log_group(
+            self, f"{name}-flow-logs", cfg, naming.log_group_name(cfg, "vpc-flow-logs"), logs_key_arn, "network"
+        )
         source = f"arn:{cfg.partition}:ec2:{cfg.region}:{cfg.account_id}:vpc-flow-log/*"
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
@@ -221,4 +263,5 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags=naming.tags(cfg, "network"),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return group.name
+        group_name: pulumi.Output[str] = group.name
+        return group_name

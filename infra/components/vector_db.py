@@ -45,22 +45,38 @@ class VectorDatabase(pulumi.ComponentResource):
         cluster_id = f"phistack-{cfg.client}"
 
         sg = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, description="phistack Aurora: PostgreSQL from the GPU hosts only",
-            tags=naming.tags(cfg, "vector_db", f"phistack-{cfg.client}-aurora"), opts=child,
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="phistack Aurora: PostgreSQL from the GPU hosts only",
+            tags=naming.tags(cfg, "vector_db", f"phistack-{cfg.client}-aurora"),
+            opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-sg-from-hosts", security_group_id=sg.id, ip_protocol="tcp", from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT, referenced_security_group_id=args.host_security_group_id,
-            description="PostgreSQL from the GPU hosts", opts=child,
+            f"{name}-sg-from-hosts",
+            security_group_id=sg.id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            referenced_security_group_id=args.host_security_group_id,
+            description="PostgreSQL from the GPU hosts",
+            opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-hosts-to-aurora", security_group_id=args.host_security_group_id, ip_protocol="tcp",
-            from_port=POSTGRES_PORT, to_port=POSTGRES_PORT, referenced_security_group_id=sg.id,
-            description="GPU hosts to Aurora", opts=child,
+            f"{name}-hosts-to-aurora",
+            security_group_id=args.host_security_group_id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            referenced_security_group_id=sg.id,
+            description="GPU hosts to Aurora",
+            opts=child,
         )
         subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets", name=cluster_id, subnet_ids=args.data_subnet_ids,
-            tags=naming.tags(cfg, "vector_db"), opts=child,
+            f"{name}-subnets",
+            name=cluster_id,
+            subnet_ids=args.data_subnet_ids,
+            tags=naming.tags(cfg, "vector_db"),
+            opts=child,
         )
         major = store.aurora_engine_version.split(".")[0]
         params = aws.rds.ClusterParameterGroup(
@@ -71,8 +87,11 @@ class VectorDatabase(pulumi.ComponentResource):
             parameters=[
                 {"name": "rds.force_ssl", "value": "1"},
                 {"name": "ssl_min_protocol_version", "value": "TLSv1.2"},
-                {"name": "shared_preload_libraries", "value": "pg_stat_statements,pgaudit",
-                 "apply_method": "pending-reboot"},
+                {
+                    "name": "shared_preload_libraries",
+                    "value": "pg_stat_statements,pgaudit",
+                    "apply_method": "pending-reboot",
+                },
                 # DDL, role changes and writes are audited in the database; reads of PHI are audited by
                 # the gateway, per request. Bind parameters (which can hold PHI) are never logged.
                 {"name": "pgaudit.log", "value": "ddl,role,write"},
@@ -84,8 +103,9 @@ class VectorDatabase(pulumi.ComponentResource):
             tags=naming.tags(cfg, "vector_db"),
             opts=child,
         )
-        logs = log_group(self, f"{name}-logs", cfg, f"/aws/rds/cluster/{cluster_id}/postgresql", args.logs_key_arn,
-                         "vector_db")
+        logs = log_group(
+            self, f"{name}-logs", cfg, f"/aws/rds/cluster/{cluster_id}/postgresql", args.logs_key_arn, "vector_db"
+        )
         cluster = aws.rds.Cluster(
             f"{name}-cluster",
             cluster_identifier=cluster_id,
@@ -109,8 +129,10 @@ class VectorDatabase(pulumi.ComponentResource):
             skip_final_snapshot=False,
             final_snapshot_identifier=f"{cluster_id}-final",
             enabled_cloudwatch_logs_exports=["postgresql"],
-            serverlessv2_scaling_configuration={"min_capacity": store.aurora_min_acu,
-                                                "max_capacity": store.aurora_max_acu},
+            serverlessv2_scaling_configuration={
+                "min_capacity": store.aurora_min_acu,
+                "max_capacity": store.aurora_max_acu,
+            },
             tags=naming.tags(cfg, "vector_db", cluster_id),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=True),
         )

@@ -1,0 +1,100 @@
+"""The phistack command as a user runs it: a subprocess, exit codes, one clear line, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.config_docs import BEGIN, END, render_markdown
+from tests.conftest import EXAMPLE, ROOT
+
+
+def phistack(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "phistack", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_plan_of_the_example_writes_plan_json(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    result = phistack("plan", "--client", "example", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "plan of example-clinic" in result.stdout and "total" in result.stdout
+    plan = json.loads(out.read_text())
+    assert plan["schema"] == "phistack/plan/v1" and plan["client"] == "example-clinic"
+    types = {r["type"] for r in plan["resources"]}
+    assert {"aws:ec2/vpc:Vpc", "aws:cloudtrail/trail:Trail", "aws:ec2/instance:Instance"} <= types
+    assert {i["token"] for i in plan["invokes"]} == {
+        "aws:index/getAvailabilityZones:getAvailabilityZones",
+        "aws:ssm/getParameter:getParameter",
+    }
+    assert plan["config"]["phistack:client"] == "example-clinic"
+    components = {r["component"] for r in plan["resources"] if r["custom"]}
+    assert {"keys", "network", "endpoints", "audit_logging", "storage", "gpu_hosts", "guardrails"} <= components
+    counted = sum(
+        int(line.split()[-1])
+        for line in result.stdout.splitlines()
+        if line.startswith("  ") and line.split()[-1].isdigit() and "total" not in line
+    )
+    assert counted == sum(1 for r in plan["resources"] if r["custom"])
+
+
+def test_plan_with_config_path_from_elsewhere(tmp_path: Path) -> None:
+    result = phistack("plan", "--config", str(EXAMPLE), "--out", str(tmp_path / "p.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "is empty"),
+        ("config:\n  phistack:client: [\n", "not valid YAML"),
+        (EXAMPLE.read_text().replace("10.40.0.0/16", "100.64.0.0/16"), "phistack:vpc_cidr = '100.64.0.0/16'"),
+        (
+            EXAMPLE.read_text().replace("g6e.xlarge", "g5.xlarge").replace("llama-3.1-8b", "llama-3.1-70b"),
+            "types that can hold it",
+        ),
+    ],
+)
+def test_bad_config_exits_2_with_a_clear_line_and_writes_nothing(tmp_path: Path, content: str, expected: str) -> None:
+    config = tmp_path / "Pulumi.bad.yaml"
+    config.write_text(content)
+    out = tmp_path / "plan.json"
+    result = phistack("plan", "--config", str(config), "--out", str(out))
+    assert result.returncode == 2
+    assert expected in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 5
+    assert result.stdout == "" and not out.exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    both = phistack("plan", "--client", "example", "--config", str(EXAMPLE))
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    missing = phistack("plan", "--client", "nobody")
+    assert missing.returncode == 2 and "Pulumi.nobody.yaml: the stack file does not exist" in missing.stderr
+    outside = phistack("plan", "--client", "example", cwd=tmp_path)
+    assert outside.returncode == 2 and "No Pulumi.yaml" in outside.stderr
+
+
+def test_readme_config_reference_is_current() -> None:
+    readme = (ROOT / "README.md").read_text()
+    generated = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip()
+    assert generated == render_markdown(), "run: phistack config-docs --write README.md"
+
+
+def test_readme_opens_with_the_two_fresh_machine_commands() -> None:
+    head = (ROOT / "README.md").read_text().splitlines()[:25]
+    assert any("scripts/demo.sh" in line for line in head)
+    assert any("scripts/test.sh" in line for line in head)
