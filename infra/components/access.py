@@ -122,6 +122,8 @@ class Access(pulumi.ComponentResource):
                 "cloudwatch_log_stream": stream.name,
             },
             split_tunnel=True,
+            # The VPC resolver (base + 2), so clients resolve the stack's private names.
+            dns_servers=[str(cfg.network.network_address + 2)],
             transport_protocol="tcp",
             vpc_id=args.vpc_id,
             security_group_ids=[sg.id],

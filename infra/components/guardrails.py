@@ -86,6 +86,23 @@ class AccountGuardrails(pulumi.ComponentResource):
             tags=naming.tags(cfg, "guardrails"),
             opts=child,
         )
+        # With a custom role (not the service-linked one), Config delivers as that role: let it write
+        # only its own prefix of the archive, encrypted with the logs key.
+        archive_arn = pulumi.Output.concat(f"arn:{cfg.partition}:s3:::", args.archive_bucket)
+        aws.iam.RolePolicy(
+            f"{name}-config-delivery-write",
+            role=role.id,
+            policy=policies.document(
+                {"Effect": "Allow", "Action": "s3:GetBucketAcl", "Resource": archive_arn},
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": pulumi.Output.concat(archive_arn, f"/config/AWSLogs/{cfg.account_id}/*"),
+                },
+                {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": args.logs_key_arn},
+            ),
+            opts=child,
+        )
         aws.iam.RolePolicyAttachment(
             f"{name}-config-role-policy",
             role=role.name,

@@ -342,6 +342,7 @@ def test_client_vpn_is_federated_split_tunnel_and_logged(planned: Planned) -> No
     e = endpoint.inputs
     assert e["splitTunnel"] is True and e["connectionLogOptions"]["enabled"] is True
     assert e["authenticationOptions"][0]["type"] == "federated-authentication"
+    assert e["dnsServers"] == ["10.40.0.2"]
     (rule,) = plan.of_type("aws:ec2clientvpn/authorizationRule:AuthorizationRule")
     assert rule.inputs["targetNetworkCidr"] == cfg.vpc_cidr
 
