@@ -75,53 +75,14 @@ def _family(prefix: str, gpu: str, mem: int, sizes: dict[str, int]) -> dict[str,
     return {f"{prefix}.{size}": GpuInstanceType(f"{prefix}.{size}", gpu, n, mem) for size, n in sizes.items()}
 
 
-# GPU instance types AWS documents for these families (accelerated-computing instance pages).
+# GPU counts per size, shared by the g5, g6 and g6e families (AWS accelerated-computing instance pages).
+_G_FAMILY_SIZES = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "16xlarge": 1, "12xlarge": 4,
+                   "24xlarge": 4, "48xlarge": 8}  # fmt: skip
+
 GPU_TYPES: dict[str, GpuInstanceType] = {
-    **_family(
-        "g5",
-        "NVIDIA A10G",
-        24,
-        {
-            "xlarge": 1,
-            "2xlarge": 1,
-            "4xlarge": 1,
-            "8xlarge": 1,
-            "16xlarge": 1,
-            "12xlarge": 4,
-            "24xlarge": 4,
-            "48xlarge": 8,
-        },
-    ),
-    **_family(
-        "g6",
-        "NVIDIA L4",
-        24,
-        {
-            "xlarge": 1,
-            "2xlarge": 1,
-            "4xlarge": 1,
-            "8xlarge": 1,
-            "16xlarge": 1,
-            "12xlarge": 4,
-            "24xlarge": 4,
-            "48xlarge": 8,
-        },
-    ),
-    **_family(
-        "g6e",
-        "NVIDIA L40S",
-        48,
-        {
-            "xlarge": 1,
-            "2xlarge": 1,
-            "4xlarge": 1,
-            "8xlarge": 1,
-            "16xlarge": 1,
-            "12xlarge": 4,
-            "24xlarge": 4,
-            "48xlarge": 8,
-        },
-    ),
+    **_family("g5", "NVIDIA A10G", 24, _G_FAMILY_SIZES),
+    **_family("g6", "NVIDIA L4", 24, _G_FAMILY_SIZES),
+    **_family("g6e", "NVIDIA L40S", 48, _G_FAMILY_SIZES),
     **_family("p4d", "NVIDIA A100 40GB", 40, {"24xlarge": 8}),
     **_family("p4de", "NVIDIA A100 80GB", 80, {"24xlarge": 8}),
     **_family("p5", "NVIDIA H100", 80, {"48xlarge": 8}),

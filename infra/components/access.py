@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming
+from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
 
@@ -91,15 +92,14 @@ class Access(pulumi.ComponentResource):
             tags=naming.tags(cfg, "access", f"phistack-{cfg.client}-client-vpn"),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.vpc.SecurityGroupEgressRule(
+        allow_tcp(
+            "out",
             f"{name}-vpn-sg-to-gateway",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=cfg.gateway_port,
-            to_port=cfg.gateway_port,
-            cidr_ipv4=cfg.vpc_cidr,
-            description="VPN clients to the RAG gateway",
-            opts=pulumi.ResourceOptions(parent=self),
+            self,
+            sg.id,
+            cfg.gateway_port,
+            "VPN clients to the RAG gateway",
+            cidr=cfg.vpc_cidr,
         )
         group = log_group(
             self, f"{name}-vpn-logs", cfg, naming.log_group_name(cfg, "client-vpn"), args.logs_key_arn, "access"

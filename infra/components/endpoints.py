@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming, policies
+from infra.components.firewall import allow_tcp
 from infra.config import ClientConfig
 
 # The PrivateLink service table lists these two as not supporting endpoint policies: AWS applies its
@@ -104,15 +105,14 @@ class Endpoints(pulumi.ComponentResource):
             tags=naming.tags(cfg, "endpoints", f"phistack-{cfg.client}-endpoints"),
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        allow_tcp(
+            "in",
             f"{name}-sg-https-from-vpc",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=cfg.vpc_cidr,
-            description="HTTPS from the VPC",
-            opts=child,
+            self,
+            sg.id,
+            443,
+            "HTTPS from the VPC",
+            cidr=cfg.vpc_cidr,
         )
 
         same_account = policies.document(

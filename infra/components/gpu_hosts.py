@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming, policies
+from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
 
@@ -229,48 +230,43 @@ class GpuHosts(pulumi.ComponentResource):
         return role
 
     def _rules(self, name: str, cfg: ClientConfig, sg: aws.ec2.SecurityGroup, args: GpuHostsArgs) -> None:
-        child = pulumi.ResourceOptions(parent=self)
         for i, cidr in enumerate(args.source_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
+            allow_tcp(
+                "in",
                 f"{name}-sg-gateway-from-client-{i}",
-                security_group_id=sg.id,
-                ip_protocol="tcp",
-                from_port=cfg.gateway_port,
-                to_port=cfg.gateway_port,
-                cidr_ipv4=cidr,
-                description="RAG gateway from the client's network (transit gateway)",
-                opts=child,
+                self,
+                sg.id,
+                cfg.gateway_port,
+                "RAG gateway from the client's network (transit gateway)",
+                cidr=cidr,
             )
         if args.source_security_group_id is not None:
-            aws.vpc.SecurityGroupIngressRule(
+            allow_tcp(
+                "in",
                 f"{name}-sg-gateway-from-vpn",
-                security_group_id=sg.id,
-                ip_protocol="tcp",
-                from_port=cfg.gateway_port,
-                to_port=cfg.gateway_port,
-                referenced_security_group_id=args.source_security_group_id,
-                description="RAG gateway from client VPN",
-                opts=child,
+                self,
+                sg.id,
+                cfg.gateway_port,
+                "RAG gateway from client VPN",
+                security_group=args.source_security_group_id,
             )
-        aws.vpc.SecurityGroupEgressRule(
+        allow_tcp(
+            "out",
             f"{name}-sg-https-to-endpoints",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=cfg.vpc_cidr,
-            description="AWS APIs through interface endpoints",
-            opts=child,
+            self,
+            sg.id,
+            443,
+            "AWS APIs through interface endpoints",
+            cidr=cfg.vpc_cidr,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        allow_tcp(
+            "out",
             f"{name}-sg-https-to-s3",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            prefix_list_id=args.s3_prefix_list_id,
-            description="S3 through the gateway endpoint",
-            opts=child,
+            self,
+            sg.id,
+            443,
+            "S3 through the gateway endpoint",
+            prefix_list=args.s3_prefix_list_id,
         )
 
     def _load_balancer(
@@ -285,42 +281,39 @@ class GpuHosts(pulumi.ComponentResource):
             opts=child,
         )
         sources: list[tuple[str, dict[str, pulumi.Input[str]]]] = [
-            (f"client-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.source_cidrs)
+            (f"client-{i}", {"cidr": c}) for i, c in enumerate(args.source_cidrs)
         ]
         if args.source_security_group_id is not None:
-            sources.append(("vpn", {"referenced_security_group_id": args.source_security_group_id}))
+            sources.append(("vpn", {"security_group": args.source_security_group_id}))
         # Session Manager port forwarding reaches the balancer from a host.
-        sources.append(("hosts", {"referenced_security_group_id": host_sg.id}))
+        sources.append(("hosts", {"security_group": host_sg.id}))
         for label, source in sources:
-            aws.vpc.SecurityGroupIngressRule(
+            allow_tcp(
+                "in",
                 f"{name}-nlb-sg-443-from-{label}",
-                security_group_id=lb_sg.id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                description=f"TLS from {label}",
-                opts=child,
+                self,
+                lb_sg.id,
+                443,
+                f"TLS from {label}",
                 **source,
             )
-        aws.vpc.SecurityGroupEgressRule(
+        allow_tcp(
+            "out",
             f"{name}-nlb-sg-to-hosts",
-            security_group_id=lb_sg.id,
-            ip_protocol="tcp",
-            from_port=cfg.gateway_port,
-            to_port=cfg.gateway_port,
-            referenced_security_group_id=host_sg.id,
-            description="to the gateways",
-            opts=child,
+            self,
+            lb_sg.id,
+            cfg.gateway_port,
+            "to the gateways",
+            security_group=host_sg.id,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        allow_tcp(
+            "in",
             f"{name}-sg-gateway-from-nlb",
-            security_group_id=host_sg.id,
-            ip_protocol="tcp",
-            from_port=cfg.gateway_port,
-            to_port=cfg.gateway_port,
-            referenced_security_group_id=lb_sg.id,
-            description="RAG gateway from the internal load balancer",
-            opts=child,
+            self,
+            host_sg.id,
+            cfg.gateway_port,
+            "RAG gateway from the internal load balancer",
+            security_group=lb_sg.id,
         )
         lb = aws.lb.LoadBalancer(
             f"{name}-nlb",

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming
+from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
 
@@ -51,25 +52,23 @@ class VectorDatabase(pulumi.ComponentResource):
             tags=naming.tags(cfg, "vector_db", f"phistack-{cfg.client}-aurora"),
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        allow_tcp(
+            "in",
             f"{name}-sg-from-hosts",
-            security_group_id=sg.id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            referenced_security_group_id=args.host_security_group_id,
-            description="PostgreSQL from the GPU hosts",
-            opts=child,
+            self,
+            sg.id,
+            POSTGRES_PORT,
+            "PostgreSQL from the GPU hosts",
+            security_group=args.host_security_group_id,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        allow_tcp(
+            "out",
             f"{name}-hosts-to-aurora",
-            security_group_id=args.host_security_group_id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            referenced_security_group_id=sg.id,
-            description="GPU hosts to Aurora",
-            opts=child,
+            self,
+            args.host_security_group_id,
+            POSTGRES_PORT,
+            "GPU hosts to Aurora",
+            security_group=sg.id,
         )
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
