@@ -97,6 +97,15 @@ class Plan:
         }
 
 
+# The id shapes AWS uses, so plan ids read like the real ones (igw-..., nat-...).
+_ID_PREFIXES = {
+    "internetGateway": "igw", "natGateway": "nat", "egressOnlyInternetGateway": "eigw", "eip": "eipalloc",
+    "networkAcl": "acl", "defaultNetworkAcl": "acl", "flowLog": "fl", "launchTemplate": "lt", "route": "r",
+    "routeTableAssociation": "rtbassoc", "defaultSecurityGroup": "sg", "vpcAttachment": "tgw-attach",
+    "endpoint": "cvpn-endpoint", "detector": "detector",
+}  # fmt: skip
+
+
 def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -121,7 +130,9 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         p, region, account = cfg.partition, cfg.region, cfg.account_id
         token = args.typ
         module = token.split(":")[1].split("/")[0] if token.count(":") >= 2 else ""
-        rid = self._fake_id({"ec2": "res", "vpc": "sgr"}.get(module, "id"), args.name)
+        resource = token.split("/")[-1].split(":")[0] if "/" in token else ""
+        prefix = _ID_PREFIXES.get(resource) or {"ec2": "res", "vpc": "sgr"}.get(module, "id")
+        rid = self._fake_id(prefix, args.name)
         if token == "aws:ec2/vpc:Vpc":
             rid = self._fake_id("vpc", args.name)
             state |= {

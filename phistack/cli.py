@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from phistack import __version__
 
@@ -67,6 +68,49 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plan_document(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan to check: read from --plan, or made now from --client / --config."""
+    if args.plan is not None:
+        from compliance.planned import load_plan
+
+        return load_plan(Path(args.plan))
+    from infra.config import parse_client_config
+    from infra.plan import run_plan
+    from infra.stackfile import read_stack_config
+
+    path, stack = stack_file(args)
+    raw = read_stack_config(path)
+    return run_plan(parse_client_config(raw, str(path)), raw, stack).to_json(raw)
+
+
+def _print_summary(assessment: Any, report: Path) -> None:
+    from compliance.model import Status
+
+    target = assessment.facts
+    lines = [f"{target.source} assessment of {target.context.client or target.account} ({', '.join(target.regions)})"]
+    lines.append("  " + "  ".join(f"{s.value} {assessment.summary[s.value]}" for s in Status))
+    for result in assessment.results:
+        if result.status in (Status.FAIL, Status.ERROR):
+            first = next((f.message for f in result.findings if f.status is result.status), result.note)
+            lines.append(f"  {result.status.value:5} {result.control.id}: {first}")
+    lines.append(f"wrote {report}")
+    print("\n".join(lines))  # noqa: T201
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from compliance.assessment import assess, write_report
+    from compliance.controls import by_id, catalog
+    from compliance.planned import facts_from_plan
+    from compliance.waivers import load_waivers
+
+    waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
+    facts = facts_from_plan(_plan_document(args))
+    assessment = assess(facts, catalog(), waivers, __version__)
+    report = write_report(assessment, Path(args.out))
+    _print_summary(assessment, report)
+    return EXIT_FAILED if assessment.failed else EXIT_OK
+
+
 def cmd_config_docs(args: argparse.Namespace) -> int:
     from infra.config_docs import render_markdown, update_readme
 
@@ -78,11 +122,12 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _target_options(parser: argparse.ArgumentParser) -> None:
+def _target_options(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--client", default="example", help="read Pulumi.NAME.yaml from the project (default: example)")
     which.add_argument("--config", metavar="PATH", help="read this stack file instead")
     parser.add_argument("--project-dir", metavar="DIR", help="project root holding Pulumi.yaml (default: search up)")
+    return which
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", default="plan.json", metavar="FILE", help="where to write the plan (default: plan.json)")
     plan.set_defaults(func=cmd_plan)
 
+    check = sub.add_parser("check", help="evaluate the HIPAA controls on a plan (before anything is deployed)")
+    _target_options(check).add_argument(
+        "--plan", metavar="PLAN_JSON", help="check this plan.json instead of planning now"
+    )
+    check.add_argument("--waivers", metavar="FILE", help="YAML file of waivers (control, resource, justification, ...)")
+    check.add_argument("--out", required=True, metavar="DIR", help="directory for report.json")
+    check.set_defaults(func=cmd_check)
+
     docs = sub.add_parser("config-docs", help="print the client config reference (Markdown), or update the README")
     docs.add_argument("--write", metavar="README", help="replace the generated section of this file")
     docs.set_defaults(func=cmd_config_docs)
@@ -103,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from compliance.errors import IncompleteError, InputError
     from infra.errors import ConfigError, PlanError
 
     parser = build_parser()
@@ -111,10 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, InputError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except PlanError as exc:
+    except (PlanError, IncompleteError) as exc:
         _error(str(exc))
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:

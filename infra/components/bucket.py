@@ -44,7 +44,7 @@ class HardenedBucket(pulumi.ComponentResource):
             bucket=physical,
             object_lock_enabled=args.object_lock_days is not None,
             force_destroy=False,
-            tags=naming.tags(cfg, "storage", physical),
+            tags=naming.tags(cfg, "storage", physical) | {"phistack:purpose": args.purpose},
             opts=pulumi.ResourceOptions(parent=self, protect=args.object_lock_days is not None),
         )
         ownership = aws.s3.BucketOwnershipControls(

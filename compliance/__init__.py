@@ -1,0 +1,1 @@
+"""phistack compliance: one HIPAA control catalog, evaluated on a plan or on a live AWS account."""

@@ -1,0 +1,16 @@
+"""The control catalog: every control, automated and manual, in report order."""
+
+from __future__ import annotations
+
+from compliance.controls import cloudtrail, ec2, iam, kms, logs, manual, monitoring, network, rds, s3, services
+from compliance.model import Control
+
+_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, services, manual)
+
+
+def catalog() -> tuple[Control, ...]:
+    return tuple(c for module in _MODULES for c in module.CONTROLS)
+
+
+def by_id() -> dict[str, Control]:
+    return {c.id: c for c in catalog()}

@@ -1,0 +1,156 @@
+"""Small helpers the control modules share: findings, ARNs, and per-resource iteration."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from compliance.facts import Facts, Item, unreadable
+from compliance.model import Control, Evaluate, Finding, Severity, Status
+
+INTERNET_V4 = "0.0.0.0/0"
+INTERNET_V6 = "::/0"
+
+
+def partition(region: str) -> str:
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def arn(facts: Facts, service: str, region: str, resource: str) -> str:
+    return f"arn:{partition(region)}:{service}:{region}:{facts.account}:{resource}"
+
+
+def ec2_arn(facts: Facts, item: Item, kind: str) -> str:
+    return arn(facts, "ec2", item["region"], f"{kind}/{item['id']}")
+
+
+def finding(
+    status: Status, resource_id: str, resource_type: str, region: str, message: str, **evidence: Any
+) -> Finding:
+    return Finding(status, resource_id, resource_type, message, region, dict(evidence))
+
+
+def regional_absence(facts: Facts, resource_type: str, what: str) -> list[Finding]:
+    """PASS per region scanned when a kind of thing that must not exist does not."""
+    return [
+        finding(Status.PASS, f"{facts.account}/{r}", resource_type, r, f"No {what} exists in {r}.")
+        for r in facts.regions
+    ]
+
+
+def unreadable_findings(item: Item, keys: Iterable[str], rid: str, rtype: str, what: str) -> list[Finding]:
+    """ERROR findings for the values of ``item`` this control needs but could not be read."""
+    out = []
+    for key in keys:
+        reason = unreadable(item.get(key))
+        if reason is not None:
+            out.append(
+                finding(
+                    Status.ERROR,
+                    rid,
+                    rtype,
+                    item.get("region", "global"),
+                    f"The {key.replace('_', ' ')} of {what} could not be read: {reason['api']} answered "
+                    f"{reason['error']}.",
+                    unreadable=reason,
+                )
+            )
+    return out
+
+
+def each(
+    items: Iterable[Item],
+    needs: tuple[str, ...],
+    rid: Callable[[Item], str],
+    rtype: str,
+    name: Callable[[Item], str],
+    judge: Callable[[Item], tuple[bool, str, dict[str, Any]]],
+) -> list[Finding]:
+    """Judge every item: ERROR if a value it needs is unreadable, else PASS or FAIL with the judge's sentence."""
+    out: list[Finding] = []
+    for item in items:
+        errors = unreadable_findings(item, needs, rid(item), rtype, name(item))
+        if errors:
+            out.extend(errors)
+            continue
+        ok, message, evidence = judge(item)
+        out.append(
+            finding(
+                Status.PASS if ok else Status.FAIL, rid(item), rtype, item.get("region", "global"), message, **evidence
+            )
+        )
+    return out
+
+
+def is_internet(cidr: str | None) -> bool:
+    return cidr in (INTERNET_V4, INTERNET_V6)
+
+
+def within(cidr: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).subnet_of(ipaddress.ip_network(network))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
+
+
+def control(
+    cid: str,
+    title: str,
+    severity: Severity,
+    hipaa: tuple[str, ...],
+    facts: tuple[str, ...],
+    permissions: tuple[str, ...],
+    rationale: str,
+    remediation: str,
+    evaluate: Evaluate,
+) -> Control:
+    """An automated control, in the order the control modules read best."""
+    return Control(cid, title, severity, hipaa, rationale, remediation, facts, permissions, evaluate)
+
+
+# Condition keys that pin a statement to known principals, accounts or networks.
+RESTRICTING_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner", "aws:PrincipalAccount", "aws:PrincipalArn",
+        "aws:PrincipalOrgID", "aws:SourceVpce", "aws:SourceVpc", "aws:userid", "kms:CallerAccount",
+        "kms:ViaService",
+    )
+)  # fmt: skip
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def open_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Allow statements whose principal is anyone (``*``) and whose condition does not pin it down."""
+    out = []
+    for st in _as_list(document.get("Statement", [])):
+        if not isinstance(st, dict) or st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        anyone = principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", [])))
+        if not anyone:
+            continue
+        keys = {k.lower() for ops in (st.get("Condition") or {}).values() if isinstance(ops, dict) for k in ops}
+        if not keys & RESTRICTING_KEYS:
+            out.append(st)
+    return out
+
+
+def denies_insecure_transport(document: dict[str, Any]) -> bool:
+    """True when a Deny for everyone applies whenever aws:SecureTransport is false."""
+    for st in _as_list(document.get("Statement", [])):
+        if not isinstance(st, dict) or st.get("Effect") != "Deny":
+            continue
+        if st.get("Principal") not in ("*", {"AWS": "*"}):
+            continue
+        actions = {a.lower() for a in _as_list(st.get("Action", []))}
+        if not actions & {"s3:*", "*"}:
+            continue
+        secure = (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")
+        if str(secure).lower() == "false":
+            return True
+    return False

@@ -1,0 +1,283 @@
+"""EC2 hosts and their disks: private, IMDSv2 only, managed through SSM, encrypted with our keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.controls._base import arn, control, each, ec2_arn, finding
+from compliance.facts import Facts, Item
+from compliance.model import Control, Finding, Status
+
+RUNNING = ("pending", "running", "stopping", "stopped")
+
+
+def _live(facts: Facts) -> list[Item]:
+    return [i for i in facts.get("instances") if i.get("state") in RUNNING]
+
+
+def _instance(facts: Facts, judge: Any, needs: tuple[str, ...] = ()) -> list[Finding]:
+    return each(
+        _live(facts),
+        needs,
+        lambda i: ec2_arn(facts, i, "instance"),
+        "AWS::EC2::Instance",
+        lambda i: f"instance {i['id']}",
+        judge,
+    )
+
+
+def no_public_ip(facts: Facts) -> list[Finding]:
+    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+        if i.get("public_ip"):
+            return False, f"Instance {i['id']} has public IP {i['public_ip']}.", {"public_ip": i["public_ip"]}
+        return True, f"Instance {i['id']} has no public IP.", {}
+
+    return _instance(facts, judge)
+
+
+def imdsv2_instances(facts: Facts) -> list[Finding]:
+    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+        tokens, hops = i.get("imds_http_tokens"), i.get("imds_hop_limit")
+        evidence = {"http_tokens": tokens, "hop_limit": hops}
+        if tokens != "required":
+            return (
+                False,
+                f"Instance {i['id']} accepts IMDSv1 (HttpTokens {tokens}): SSRF can read its role's credentials.",
+                evidence,
+            )
+        if hops is not None and int(hops) > 1:
+            return (
+                False,
+                f"Instance {i['id']} requires IMDSv2 but allows {hops} hops: containers can reach its credentials.",
+                evidence,
+            )
+        return True, f"Instance {i['id']} requires IMDSv2 with hop limit {hops}.", evidence
+
+    return _instance(facts, judge, ("imds_http_tokens",))
+
+
+def imdsv2_launch_templates(facts: Facts) -> list[Finding]:
+    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
+        tokens = t.get("imds_http_tokens")
+        if tokens != "required":
+            return False, f"Launch template {t['name']} ({t['id']}) does not require IMDSv2 (HttpTokens {tokens}).", {}
+        return True, f"Launch template {t['name']} ({t['id']}) requires IMDSv2.", {}
+
+    return each(
+        facts.get("launch_templates"),
+        ("imds_http_tokens",),
+        lambda t: ec2_arn(facts, t, "launch-template"),
+        "AWS::EC2::LaunchTemplate",
+        lambda t: f"launch template {t['id']}",
+        judge,
+    )
+
+
+def instance_profile(facts: Facts) -> list[Finding]:
+    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+        if not i.get("instance_profile_arn"):
+            return False, f"Instance {i['id']} has no instance profile: it cannot use SSM, and keys end up on disk.", {}
+        return True, f"Instance {i['id']} runs with instance profile {i['instance_profile_arn']}.", {}
+
+    return _instance(facts, judge)
+
+
+def ssm_managed(facts: Facts) -> list[Finding]:
+    managed = {m["id"]: m for m in facts.get("ssm_managed_instances")}
+
+    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+        m = managed.get(i["id"])
+        if m is None:
+            return (
+                False,
+                f"Instance {i['id']} is not registered with Systems Manager: "
+                "it cannot be patched or reached without SSH.",
+                {},
+            )
+        if m.get("ping_status") != "Online":
+            return (
+                False,
+                f"Instance {i['id']} is registered with Systems Manager but {m.get('ping_status')}.",
+                {"ssm": m},
+            )
+        return True, f"Instance {i['id']} is managed by Systems Manager and online.", {"ssm": m}
+
+    return each(
+        [i for i in _live(facts) if i.get("state") == "running"],
+        (),
+        lambda i: ec2_arn(facts, i, "instance"),
+        "AWS::EC2::Instance",
+        lambda i: f"instance {i['id']}",
+        judge,
+    )
+
+
+def ebs_default_encryption(facts: Facts) -> list[Finding]:
+    def judge(d: Item) -> tuple[bool, str, dict[str, Any]]:
+        if not d.get("enabled"):
+            return False, f"EBS encryption by default is off in {d['region']}.", {}
+        return (
+            True,
+            f"EBS encryption by default is on in {d['region']} (key {d.get('kms_key_id')}).",
+            {"kms_key_id": d.get("kms_key_id")},
+        )
+
+    return each(
+        facts.get("ebs_encryption_defaults"),
+        ("enabled",),
+        lambda d: f"{facts.account}/{d['region']}/ebs-encryption-by-default",
+        "AWS::EC2::EBSEncryptionByDefault",
+        lambda d: f"EBS defaults in {d['region']}",
+        judge,
+    )
+
+
+def volumes_cmk(facts: Facts) -> list[Finding]:
+    cmks = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    cmk_ids = {a.rsplit("/", 1)[-1] for a in cmks}
+
+    def judge(v: Item) -> tuple[bool, str, dict[str, Any]]:
+        key = v.get("kms_key_id")
+        if not v.get("encrypted"):
+            return False, f"EBS volume {v['id']} is not encrypted.", {}
+        if key not in cmks and (key or "").rsplit("/", 1)[-1] not in cmk_ids:
+            return (
+                False,
+                f"EBS volume {v['id']} is encrypted with {key or 'the AWS-managed key'}, not a customer-managed key.",
+                {"kms_key_id": key},
+            )
+        return True, f"EBS volume {v['id']} is encrypted with customer-managed key {key}.", {"kms_key_id": key}
+
+    return each(
+        facts.get("volumes"),
+        ("encrypted",),
+        lambda v: ec2_arn(facts, v, "volume"),
+        "AWS::EC2::Volume",
+        lambda v: f"volume {v['id']}",
+        judge,
+    )
+
+
+def no_public_snapshots(facts: Facts) -> list[Finding]:
+    def judge(s: Item) -> tuple[bool, str, dict[str, Any]]:
+        if s.get("public"):
+            return False, f"EBS snapshot {s['id']} can be restored by any AWS account.", {}
+        return True, f"EBS snapshot {s['id']} is private.", {}
+
+    snaps = facts.get("snapshots")
+    if not snaps:
+        return [
+            finding(
+                Status.PASS,
+                f"{facts.account}/{r}",
+                "AWS::EC2::Snapshot",
+                r,
+                f"No EBS snapshot is owned by this account in {r}.",
+            )
+            for r in facts.regions
+        ]
+    return each(
+        snaps,
+        ("public",),
+        lambda s: arn(facts, "ec2", s["region"], f"snapshot/{s['id']}"),
+        "AWS::EC2::Snapshot",
+        lambda s: f"snapshot {s['id']}",
+        judge,
+    )
+
+
+ACCESS = ("164.312(a)(1)",)
+ENCRYPTION = ("164.312(a)(2)(iv)", "164.310(d)(1)")
+
+CONTROLS: tuple[Control, ...] = (
+    control(
+        "ec2-no-public-ip",
+        "No instance has a public IP",
+        "critical",
+        ("164.312(a)(1)", "164.312(e)(1)"),
+        ("instances",),
+        ("ec2:DescribeInstances",),
+        "A public IP makes the host addressable from the internet, whatever the security groups say today.",
+        "Launch without a public IP (associate_public_ip_address false) in a private subnet; release Elastic IPs.",
+        no_public_ip,
+    ),
+    control(
+        "ec2-imdsv2-instances",
+        "Instances require IMDSv2 with hop limit 1",
+        "high",
+        ACCESS,
+        ("instances",),
+        ("ec2:DescribeInstances",),
+        "IMDSv1 lets a server-side request forgery read the instance role's credentials.",
+        "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
+        "--http-put-response-hop-limit 1",
+        imdsv2_instances,
+    ),
+    control(
+        "ec2-imdsv2-launch-templates",
+        "Launch templates require IMDSv2",
+        "medium",
+        ACCESS,
+        ("launch_templates",),
+        ("ec2:DescribeLaunchTemplateVersions",),
+        "Instances launched later inherit their metadata options from the template.",
+        "Create a template version with MetadataOptions.HttpTokens=required and make it the default.",
+        imdsv2_launch_templates,
+    ),
+    control(
+        "ec2-instance-profile",
+        "Instances run with an instance profile",
+        "medium",
+        ("164.312(a)(1)", "164.312(d)"),
+        ("instances",),
+        ("ec2:DescribeInstances",),
+        "Without a role, hosts need long-lived keys on disk and cannot be managed through SSM.",
+        "Attach the stack's least-privilege instance profile.",
+        instance_profile,
+    ),
+    control(
+        "ec2-ssm-managed",
+        "Running instances are managed by Systems Manager",
+        "medium",
+        ("164.308(a)(5)(ii)(B)", "164.312(a)(1)"),
+        ("instances", "ssm_managed_instances"),
+        ("ec2:DescribeInstances", "ssm:DescribeInstanceInformation"),
+        "SSM is how hosts without SSH are patched, inspected and reached, with every session logged.",
+        "Attach AmazonSSMManagedInstanceCore and make sure the ssm, ssmmessages and ec2messages endpoints exist.",
+        ssm_managed,
+    ),
+    control(
+        "ec2-ebs-default-encryption",
+        "EBS encryption by default is on in every region",
+        "high",
+        ENCRYPTION,
+        ("ebs_encryption_defaults",),
+        ("ec2:GetEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId"),
+        "Any volume created outside the stack, by hand or by a tool, is then still encrypted.",
+        "aws ec2 enable-ebs-encryption-by-default; aws ec2 modify-ebs-default-kms-key-id --kms-key-id KEY",
+        ebs_default_encryption,
+    ),
+    control(
+        "ec2-volumes-cmk",
+        "EBS volumes are encrypted with a customer-managed key",
+        "high",
+        ENCRYPTION,
+        ("volumes", "kms_keys"),
+        ("ec2:DescribeVolumes", "kms:ListKeys", "kms:DescribeKey"),
+        "A customer-managed key keeps who may decrypt the disks, and the record of it, in the client's hands.",
+        "Snapshot, copy the snapshot with the stack's EBS key, and replace the volume.",
+        volumes_cmk,
+    ),
+    control(
+        "ec2-no-public-snapshots",
+        "No EBS snapshot is public",
+        "critical",
+        ("164.312(a)(1)", "164.310(d)(1)"),
+        ("snapshots",),
+        ("ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute"),
+        "A public snapshot lets any AWS account restore a copy of the disk.",
+        "aws ec2 modify-snapshot-attribute --snapshot-id ID --attribute createVolumePermission "
+        "--operation-type remove --group-names all",
+        no_public_snapshots,
+    ),
+)

@@ -1,0 +1,183 @@
+"""IAM: no administrator wildcards, a locked-down root user, MFA for people, fresh access keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from compliance.controls._base import _as_list, control, each, finding
+from compliance.facts import Facts, Item
+from compliance.model import Control, Finding, Status
+
+KEY_MAX_AGE_DAYS = 90
+
+
+def _full_admin(document: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for st in _as_list(document.get("Statement", [])):
+        if not isinstance(st, dict) or st.get("Effect") != "Allow" or "Condition" in st:
+            continue
+        if "*" in _as_list(st.get("Action", [])) and "*" in _as_list(st.get("Resource", [])):
+            out.append(st)
+    return out
+
+
+def no_star_policies(facts: Facts) -> list[Finding]:
+    def judge(p: Item) -> tuple[bool, str, dict[str, Any]]:
+        doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
+        wide = _full_admin(doc)
+        what = f"{p.get('kind', 'managed')} policy {p['name']}"
+        if wide:
+            return False, f'IAM {what} allows every action on every resource ("*:*").', {"statements": wide}
+        return True, f'IAM {what} does not grant "*:*".', {}
+
+    policies = [p for p in facts.get("iam_policies") if p.get("attached", True)]
+    return each(policies, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
+
+
+def root_no_keys(facts: Facts) -> list[Finding]:
+    def judge(r: Item) -> tuple[bool, str, dict[str, Any]]:
+        if r.get("access_keys_present"):
+            return False, f"The root user of account {facts.account} has access keys.", {}
+        return True, f"The root user of account {facts.account} has no access keys.", {}
+
+    return each(
+        facts.get("iam_root"),
+        ("access_keys_present",),
+        lambda r: f"arn:aws:iam::{facts.account}:root",
+        "AWS::IAM::User",
+        lambda r: "the root user",
+        judge,
+    )
+
+
+def root_mfa(facts: Facts) -> list[Finding]:
+    def judge(r: Item) -> tuple[bool, str, dict[str, Any]]:
+        if r.get("mfa_enabled"):
+            return True, f"The root user of account {facts.account} signs in with MFA.", {}
+        return False, f"The root user of account {facts.account} has no MFA device.", {}
+
+    return each(
+        facts.get("iam_root"),
+        ("mfa_enabled",),
+        lambda r: f"arn:aws:iam::{facts.account}:root",
+        "AWS::IAM::User",
+        lambda r: "the root user",
+        judge,
+    )
+
+
+def console_mfa(facts: Facts) -> list[Finding]:
+    def judge(u: Item) -> tuple[bool, str, dict[str, Any]]:
+        if u.get("mfa_active"):
+            return True, f"IAM user {u['name']} signs in to the console with MFA.", {}
+        return False, f"IAM user {u['name']} has a console password but no MFA device.", {}
+
+    users = [u for u in facts.get("iam_users") if u.get("password_enabled")]
+    if not users:
+        return [
+            finding(
+                Status.PASS,
+                f"arn:aws:iam::{facts.account}:root",
+                "AWS::IAM::User",
+                "global",
+                f"No IAM user of account {facts.account} has a console password.",
+            )
+        ]
+    return each(users, ("mfa_active",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
+
+
+def access_keys_rotated(facts: Facts) -> list[Finding]:
+    now = dt.datetime.now(dt.UTC)
+
+    def judge(u: Item) -> tuple[bool, str, dict[str, Any]]:
+        old = []
+        for key in u.get("access_keys") or []:
+            if not key.get("active"):
+                continue
+            created = dt.datetime.fromisoformat(str(key["created"]).replace("Z", "+00:00"))
+            age = (now - created).days
+            if age > KEY_MAX_AGE_DAYS:
+                old.append(f"{key.get('id', '?')} ({age} days)")
+        if old:
+            return (
+                False,
+                f"IAM user {u['name']} has active access keys older than {KEY_MAX_AGE_DAYS} days: {', '.join(old)}.",
+                {},
+            )
+        return True, f"IAM user {u['name']} has no active access key older than {KEY_MAX_AGE_DAYS} days.", {}
+
+    users = [u for u in facts.get("iam_users") if any(k.get("active") for k in u.get("access_keys") or [])]
+    if not users:
+        return [
+            finding(
+                Status.PASS,
+                f"arn:aws:iam::{facts.account}:root",
+                "AWS::IAM::User",
+                "global",
+                f"No IAM user of account {facts.account} has an active access key.",
+            )
+        ]
+    return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
+
+
+AUTH = ("164.312(d)", "164.312(a)(1)")
+
+CONTROLS: tuple[Control, ...] = (
+    control(
+        "iam-no-star-policies",
+        'No attached IAM policy grants "*:*"',
+        "high",
+        ("164.308(a)(4)(ii)(B)", "164.312(a)(1)"),
+        ("iam_policies",),
+        ("iam:ListPolicies", "iam:GetPolicyVersion", "iam:ListRolePolicies", "iam:GetRolePolicy"),
+        "Full administrator rights defeat every other access control, PHI included.",
+        "Replace the statement with the actions and resources the principal needs.",
+        no_star_policies,
+    ),
+    control(
+        "iam-root-no-access-keys",
+        "The root user has no access keys",
+        "critical",
+        AUTH,
+        ("iam_root",),
+        ("iam:GetAccountSummary",),
+        "Root keys cannot be limited by any policy; leaked, they give away the account.",
+        "Delete the root user's access keys (sign in as root, Security credentials).",
+        root_no_keys,
+    ),
+    control(
+        "iam-root-mfa",
+        "The root user has MFA",
+        "critical",
+        AUTH,
+        ("iam_root",),
+        ("iam:GetAccountSummary",),
+        "A password alone is not enough for the one identity that can do anything.",
+        "Assign a hardware or virtual MFA device to the root user.",
+        root_mfa,
+    ),
+    control(
+        "iam-console-mfa",
+        "IAM users with console passwords have MFA",
+        "high",
+        AUTH,
+        ("iam_users",),
+        ("iam:GenerateCredentialReport", "iam:GetCredentialReport"),
+        "Person or entity authentication (164.312(d)) needs more than a password for access to PHI systems.",
+        "Enforce MFA, or better, move people to IAM Identity Center federated to the client's IdP.",
+        console_mfa,
+    ),
+    control(
+        "iam-access-keys-rotated",
+        f"Active access keys are at most {KEY_MAX_AGE_DAYS} days old",
+        "medium",
+        ("164.308(a)(5)(ii)(D)", "164.312(d)"),
+        ("iam_users",),
+        ("iam:GenerateCredentialReport", "iam:GetCredentialReport"),
+        "Old long-lived keys are the credentials most often found leaked.",
+        "Rotate the key (create, switch, deactivate, delete), or replace it with a role.",
+        access_keys_rotated,
+    ),
+)

@@ -1,0 +1,121 @@
+"""Aurora/RDS: encrypted with a CMK, private, TLS only, backed up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.controls._base import control, each
+from compliance.facts import Facts, Item
+from compliance.model import Control, Finding
+
+MIN_BACKUP_DAYS = 7
+
+
+def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
+    return each(
+        facts.get("db_clusters"),
+        needs,
+        lambda c: c["arn"],
+        "AWS::RDS::DBCluster",
+        lambda c: f"database {c['id']}",
+        judge,
+    )
+
+
+def encrypted(facts: Facts) -> list[Finding]:
+    cmks = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+
+    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+        if not c.get("storage_encrypted"):
+            return False, f"Database {c['id']} is not encrypted at rest.", {}
+        if c.get("kms_key_id") not in cmks:
+            return False, f"Database {c['id']} is encrypted with {c.get('kms_key_id')}, not a customer-managed key.", {}
+        return True, f"Database {c['id']} is encrypted with customer-managed key {c['kms_key_id']}.", {}
+
+    return _clusters(facts, ("storage_encrypted",), judge)
+
+
+def not_public(facts: Facts) -> list[Finding]:
+    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+        if c.get("publicly_accessible"):
+            return False, f"Database {c['id']} has a publicly accessible instance.", {}
+        return True, f"Database {c['id']} has no publicly accessible instance.", {}
+
+    return _clusters(facts, ("publicly_accessible",), judge)
+
+
+def force_ssl(facts: Facts) -> list[Finding]:
+    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+        params = c["parameters"] or {}
+        value = (
+            params.get("rds.force_ssl")
+            if "postgres" in str(c.get("engine"))
+            else params.get("require_secure_transport")
+        )
+        if str(value) in ("1", "ON", "on", "true"):
+            return True, f"Database {c['id']} refuses connections without TLS.", {"value": value}
+        return (
+            False,
+            f"Database {c['id']} accepts connections without TLS (force SSL is {value or 'unset'}).",
+            {"value": value},
+        )
+
+    return _clusters(facts, ("parameters",), judge)
+
+
+def backups(facts: Facts) -> list[Finding]:
+    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+        days = int(c.get("backup_retention_days") or 0)
+        if days >= MIN_BACKUP_DAYS:
+            return True, f"Database {c['id']} keeps automated backups {days} days.", {}
+        return False, f"Database {c['id']} keeps automated backups {days} days, under {MIN_BACKUP_DAYS}.", {}
+
+    return _clusters(facts, ("backup_retention_days",), judge)
+
+
+CONTROLS: tuple[Control, ...] = (
+    control(
+        "rds-encrypted-cmk",
+        "Databases are encrypted with a customer-managed key",
+        "high",
+        ("164.312(a)(2)(iv)", "164.310(d)(1)"),
+        ("db_clusters", "kms_keys"),
+        ("rds:DescribeDBClusters", "rds:DescribeDBInstances", "kms:ListKeys"),
+        "The vector store holds embeddings and chunks of PHI.",
+        "Encryption is set at creation: restore a snapshot copy encrypted with the stack's data key.",
+        encrypted,
+    ),
+    control(
+        "rds-not-public",
+        "No database instance is publicly accessible",
+        "critical",
+        ("164.312(a)(1)", "164.312(e)(1)"),
+        ("db_clusters",),
+        ("rds:DescribeDBInstances",),
+        "A public endpoint exposes the database to password guessing from anywhere.",
+        "aws rds modify-db-instance --no-publicly-accessible",
+        not_public,
+    ),
+    control(
+        "rds-force-ssl",
+        "Databases refuse connections without TLS",
+        "high",
+        ("164.312(e)(1)", "164.312(e)(2)(ii)"),
+        ("db_clusters",),
+        ("rds:DescribeDBClusterParameters", "rds:DescribeDBParameters"),
+        "Without it a misconfigured client sends PHI and credentials in the clear.",
+        "Set rds.force_ssl=1 (PostgreSQL) in the cluster parameter group and reboot.",
+        force_ssl,
+    ),
+    control(
+        "rds-backups",
+        f"Databases keep automated backups at least {MIN_BACKUP_DAYS} days",
+        "medium",
+        ("164.308(a)(7)(ii)(A)", "164.310(d)(2)(iv)"),
+        ("db_clusters",),
+        ("rds:DescribeDBClusters",),
+        "The data backup plan needs backups that exist and can be restored to a point in time.",
+        "aws rds modify-db-cluster --backup-retention-period 35",
+        backups,
+    ),
+)
