@@ -60,6 +60,15 @@ from typing import Any, Literal
 
 Item = dict[str, Any]
 
+KNOWN_KINDS: tuple[str, ...] = (
+    "vpcs", "subnets", "internet_gateways", "nat_gateways", "egress_only_gateways", "route_tables",
+    "security_groups", "network_acls", "flow_logs", "vpc_endpoints", "instances", "launch_templates",
+    "ebs_encryption_defaults", "volumes", "snapshots", "ssm_managed_instances", "kms_keys", "buckets",
+    "account_public_access_block", "trails", "log_groups", "metric_filters", "metric_alarms", "sns_topics",
+    "guardduty_detectors", "config_recorders", "iam_policies", "iam_root", "iam_users", "db_clusters",
+    "services_in_use", "attestations",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Gap:

@@ -122,6 +122,21 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_controls_docs(args: argparse.Namespace) -> int:
+    from compliance.docs import render_markdown
+
+    text = render_markdown()
+    if args.write:
+        path = Path(args.write)
+        changed = not path.exists() or path.read_text(encoding="utf-8") != text
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"{'updated' if changed else 'unchanged'} {path}")  # noqa: T201
+    else:
+        print(text)  # noqa: T201
+    return EXIT_OK
+
+
 def _target_options(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--client", default="example", help="read Pulumi.NAME.yaml from the project (default: example)")
@@ -152,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("config-docs", help="print the client config reference (Markdown), or update the README")
     docs.add_argument("--write", metavar="README", help="replace the generated section of this file")
     docs.set_defaults(func=cmd_config_docs)
+    controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
+    controls.add_argument("--write", metavar="FILE", help="write it to this file")
+    controls.set_defaults(func=cmd_controls_docs)
     return parser
 
 

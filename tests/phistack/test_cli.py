@@ -98,3 +98,62 @@ def test_readme_opens_with_the_two_fresh_machine_commands() -> None:
     head = (ROOT / "README.md").read_text().splitlines()[:25]
     assert any("scripts/demo.sh" in line for line in head)
     assert any("scripts/test.sh" in line for line in head)
+
+
+def test_check_of_the_example_exits_0_and_writes_report(tmp_path: Path) -> None:
+    result = phistack("check", "--client", "example", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["schema"] == "phistack/assessment/v1" and report["target"]["kind"] == "plan"
+    assert report["summary"]["FAIL"] == 0 and report["summary"]["ERROR"] == 0
+    assert "FAIL 0" in result.stdout
+
+
+def test_check_flags_exactly_the_opt_outs(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "# phistack:allow_internet_egress: false", "phistack:allow_internet_egress: true"
+    )
+    text = text.replace(
+        "phistack:log_retention_days: 2192",
+        "phistack:log_retention_days: 365\n  phistack:allow_short_log_retention: true",
+    )
+    config = tmp_path / "Pulumi.optout.yaml"
+    config.write_text(text)
+    result = phistack("check", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    failed = sorted(c["id"] for c in report["controls"] if c["status"] == "FAIL")
+    assert failed == ["logs-retention", "net-no-default-route", "net-no-internet-gateway", "net-no-nat-gateway"]
+    nat = next(c for c in report["controls"] if c["id"] == "net-no-nat-gateway")
+    assert nat["findings"][0]["resource_id"].startswith("arn:aws:ec2:us-east-1:111122223333:natgateway/nat-")
+
+
+def test_check_reads_a_plan_file_and_applies_waivers(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    assert phistack("plan", "--client", "example", "--out", str(plan)).returncode == 0
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "waivers:\n  - control: s3-versioning\n    resource: '*'\n    justification: test\n"
+        "    approver: me@example.org\n    expires: 2000-01-01\n"
+    )
+    expired = phistack("check", "--plan", str(plan), "--waivers", str(waivers), "--out", str(tmp_path / "o"))
+    assert expired.returncode == 2 and "expired on 2000-01-01" in expired.stderr
+    assert not (tmp_path / "o" / "report.json").exists()
+    ok = phistack("check", "--plan", str(plan), "--out", str(tmp_path / "o"))
+    assert ok.returncode == 0
+
+
+def test_check_refuses_a_bad_plan_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "plan.json"
+    bogus.write_text('{"schema": "something/else"}')
+    result = phistack("check", "--plan", str(bogus), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "expected 'phistack/plan/v1'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_controls_doc_is_current() -> None:
+    from compliance.docs import render_markdown
+
+    assert (ROOT / "docs" / "controls.md").read_text() == render_markdown(), (
+        "run: phistack controls-docs --write docs/controls.md"
+    )

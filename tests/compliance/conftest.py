@@ -1,0 +1,86 @@
+"""Compliance fixtures: a fully compliant set of facts to mutate, built from the example client's plan."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from compliance.facts import Context, Facts
+from compliance.planned import facts_from_plan
+from infra.config import parse_client_config
+from infra.plan import run_plan
+
+MakeFacts = Callable[[], Facts]
+
+
+@pytest.fixture(scope="session")
+def example_plan(example_raw: dict[str, str]) -> dict[str, object]:
+    cfg = parse_client_config(example_raw, "example")
+    return run_plan(cfg, example_raw, "example").to_json(example_raw)
+
+
+@pytest.fixture(scope="session")
+def _compliant(example_plan: dict[str, object]) -> Facts:
+    facts = facts_from_plan(example_plan)
+    region, account = facts.regions[0], facts.account
+    data_key = next(k["arn"] for k in facts.items["kms_keys"])
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).isoformat()
+    # What a plan cannot know, as a compliant live account would show it.
+    facts.gaps.clear()
+    facts.items.update(
+        {
+            "ebs_encryption_defaults": facts.items.get("ebs_encryption_defaults", []),
+            "snapshots": [{"id": "snap-0a1b2c3d4e5f60718", "region": region, "public": False}],
+            "ssm_managed_instances": [
+                {"id": i["id"], "region": region, "ping_status": "Online"} for i in facts.items["instances"]
+            ],
+            "launch_templates": [
+                {"id": "lt-0123456789abcdef0", "name": "gpu", "region": region, "imds_http_tokens": "required"}
+            ],
+            "iam_root": [{"region": "global", "access_keys_present": False, "mfa_enabled": True}],
+            "iam_users": [
+                {
+                    "name": "alice",
+                    "arn": f"arn:aws:iam::{account}:user/alice",
+                    "region": "global",
+                    "password_enabled": True,
+                    "mfa_active": True,
+                    "access_keys": [{"id": "AKIAEXAMPLE", "active": True, "created": recent}],
+                }
+            ],
+            "db_clusters": [
+                {
+                    "id": "phistack-db",
+                    "arn": f"arn:aws:rds:{region}:{account}:cluster:phistack-db",
+                    "region": region,
+                    "engine": "aurora-postgresql",
+                    "storage_encrypted": True,
+                    "kms_key_id": data_key,
+                    "iam_auth": True,
+                    "backup_retention_days": 35,
+                    "publicly_accessible": False,
+                    "parameters": {"rds.force_ssl": "1"},
+                }
+            ],
+        }
+    )
+    facts.context = Context(
+        client="example-clinic",
+        attestations={
+            "baa_aws_signed": "2026-01-15",
+            "baa_client_signed": "2026-02-01",
+            "risk_analysis_completed": dt.date.today().isoformat(),
+            "workforce_training_completed": dt.date.today().isoformat(),
+            "contingency_plan_tested": dt.date.today().isoformat(),
+        },
+    )
+    return facts
+
+
+@pytest.fixture
+def compliant(_compliant: Facts) -> MakeFacts:
+    """A fresh deep copy per call: tests mutate it freely."""
+    return lambda: copy.deepcopy(_compliant)

@@ -1,0 +1,352 @@
+"""Every automated control: PASS on compliant facts, FAIL on one targeted mutation, ERROR when a fact it
+reads could not be collected (and NOT_APPLICABLE when a plan cannot know it). A control added without a
+FAIL case here fails ``test_every_automated_control_has_a_fail_case``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from compliance.assessment import evaluate_control
+from compliance.controls import by_id, catalog
+from compliance.facts import Facts, FactsUnavailable, Gap, Item, unreadable_marker
+from compliance.model import Status
+from tests.compliance.conftest import MakeFacts
+
+TODAY = dt.date.today()
+AUTOMATED = [c for c in catalog() if c.automated]
+
+
+def first(facts: Facts, kind: str, **where: Any) -> Item:
+    return next(i for i in facts.items[kind] if all(i.get(k) == v for k, v in where.items()))
+
+
+def bucket(facts: Facts, purpose: str) -> Item:
+    return next(b for b in facts.items["buckets"] if b["tags"].get("phistack:purpose") == purpose)
+
+
+def add_sg_rule(facts: Facts, direction: str, rule: Item) -> None:
+    next(g for g in facts.items["security_groups"] if not g["is_default"])[direction].append(rule)
+
+
+def set_policy(item: Item, key: str, statements: list[Item]) -> None:
+    item[key] = json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def fail_alarms(f: Facts) -> None:
+    f.items["metric_alarms"] = [a for a in f.items["metric_alarms"] if a["metric_name"] != "root-account-usage"]
+
+
+# control id -> (mutation that must make it FAIL, words the FAIL message must contain)
+FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
+    "net-no-internet-gateway": (
+        lambda f: f.items["internet_gateways"].append({"id": "igw-1", "region": f.regions[0], "vpc_ids": ["vpc-1"]}),
+        "Internet gateway igw-1 exists",
+    ),
+    "net-no-default-route": (
+        lambda f: f.items["route_tables"][1]["routes"].append({"destination": "0.0.0.0/0", "target": "igw-1"}),
+        "0.0.0.0/0 -> igw-1",
+    ),
+    "net-no-nat-gateway": (
+        lambda f: f.items["nat_gateways"].append(
+            {"id": "nat-1", "region": f.regions[0], "vpc_id": "vpc-1", "state": "available"}
+        ),
+        "NAT gateway nat-1",
+    ),
+    "net-no-egress-only-gateway": (
+        lambda f: f.items["egress_only_gateways"].append(
+            {"id": "eigw-1", "region": f.regions[0], "vpc_ids": ["vpc-1"]}
+        ),
+        "eigw-1",
+    ),
+    "net-subnets-no-public-ip": (
+        lambda f: f.items["subnets"][0].update(map_public_ip_on_launch=True),
+        "gives every instance launched in it a public IP",
+    ),
+    "net-default-sg-closed": (
+        lambda f: first(f, "security_groups", is_default=True)["egress"].append(
+            {"protocol": "-1", "from_port": 0, "to_port": 65535, "cidr": "0.0.0.0/0"}
+        ),
+        "0 inbound and 1 outbound",
+    ),
+    "net-sg-no-internet-ingress": (
+        lambda f: add_sg_rule(f, "ingress", {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}),
+        "admits the internet: tcp 22-22 0.0.0.0/0",
+    ),
+    "net-sg-egress-within-vpc": (
+        lambda f: add_sg_rule(f, "egress", {"protocol": "-1", "from_port": 0, "to_port": 65535, "cidr": "0.0.0.0/0"}),
+        "allows egress beyond its VPC",
+    ),
+    "net-nacl-no-admin-ports": (
+        lambda f: first(f, "network_acls", is_default=False)["entries"].insert(
+            0,
+            {
+                "egress": False,
+                "rule_no": 50,
+                "protocol": "6",
+                "action": "allow",
+                "cidr": "0.0.0.0/0",
+                "from_port": 0,
+                "to_port": 65535,
+            },
+        ),
+        "allows port(s) 22, 3389 in from the internet",
+    ),
+    "net-flow-logs": (lambda f: f.items.update(flow_logs=[]), "has no flow log"),
+    "net-required-endpoints": (
+        lambda f: f.items.update(vpc_endpoints=[e for e in f.items["vpc_endpoints"] if e["service"] != "kms"]),
+        "lacks VPC endpoints for: kms",
+    ),
+    "ec2-no-public-ip": (lambda f: f.items["instances"][0].update(public_ip="203.0.113.7"), "public IP 203.0.113.7"),
+    "ec2-imdsv2-instances": (lambda f: f.items["instances"][0].update(imds_http_tokens="optional"), "accepts IMDSv1"),
+    "ec2-imdsv2-launch-templates": (
+        lambda f: f.items["launch_templates"][0].update(imds_http_tokens="optional"),
+        "does not require IMDSv2",
+    ),
+    "ec2-instance-profile": (
+        lambda f: f.items["instances"][0].update(instance_profile_arn=None),
+        "has no instance profile",
+    ),
+    "ec2-ssm-managed": (
+        lambda f: f.items["ssm_managed_instances"][0].update(ping_status="ConnectionLost"),
+        "ConnectionLost",
+    ),
+    "ec2-ebs-default-encryption": (
+        lambda f: f.items["ebs_encryption_defaults"][0].update(enabled=False),
+        "EBS encryption by default is off",
+    ),
+    "ec2-volumes-cmk": (
+        lambda f: f.items["volumes"][0].update(kms_key_id="alias/aws/ebs"),
+        "not a customer-managed key",
+    ),
+    "ec2-no-public-snapshots": (lambda f: f.items["snapshots"][0].update(public=True), "any AWS account"),
+    "kms-rotation": (lambda f: f.items["kms_keys"][0].update(rotation_enabled=False), "does not rotate"),
+    "kms-no-pending-deletion": (
+        lambda f: f.items["kms_keys"][0].update(state="PendingDeletion", deletion_date="2026-12-24"),
+        "scheduled for deletion on 2026-12-24",
+    ),
+    "kms-no-wildcard-principal": (
+        lambda f: set_policy(
+            f.items["kms_keys"][0],
+            "policy",
+            [{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}],
+        ),
+        "lets any principal use it (statement Open)",
+    ),
+    "s3-sse-kms-cmk": (
+        lambda f: bucket(f, "docs").update(encryption={"algorithm": "AES256", "kms_key_id": None}),
+        "uses AES256 default encryption",
+    ),
+    "s3-tls-only": (lambda f: set_policy(bucket(f, "docs"), "policy", []), "no policy statement denying"),
+    "s3-bucket-public-access-block": (
+        lambda f: bucket(f, "docs")["public_access_block"].update(restrict_public_buckets=False),
+        "leaves off: restrict_public_buckets",
+    ),
+    "s3-account-public-access-block": (
+        lambda f: f.items["account_public_access_block"][0].update(block_public_policy=False),
+        "leaves off: block_public_policy",
+    ),
+    "s3-not-public": (
+        lambda f: bucket(f, "artifacts").update(
+            acl_grants=[{"grantee": "http://acs.amazonaws.com/groups/global/AllUsers", "permission": "READ"}]
+        ),
+        "grants READ to AllUsers",
+    ),
+    "s3-acls-disabled": (lambda f: bucket(f, "docs").update(ownership="ObjectWriter"), "still honours ACLs"),
+    "s3-versioning": (lambda f: bucket(f, "docs").update(versioning="Suspended"), "is not versioned (Suspended)"),
+    "s3-audit-object-lock": (
+        lambda f: bucket(f, "audit-logs")["object_lock"].update(mode="GOVERNANCE"),
+        "locks in GOVERNANCE mode",
+    ),
+    "s3-access-logging": (lambda f: bucket(f, "docs").update(logging_target=None), "has no server access logging"),
+    "trail-multi-region": (lambda f: f.items["trails"][0].update(multi_region=False), "are single-region or stopped"),
+    "trail-logging": (lambda f: f.items["trails"][0].update(logging=False), "is stopped"),
+    "trail-log-file-validation": (
+        lambda f: f.items["trails"][0].update(log_file_validation=False),
+        "log-file validation off",
+    ),
+    "trail-kms": (lambda f: f.items["trails"][0].update(kms_key_id=None), "does not encrypt log files"),
+    "trail-cloudwatch": (
+        lambda f: f.items["trails"][0].update(cloudwatch_logs_group_arn=None),
+        "does not deliver to CloudWatch Logs",
+    ),
+    "trail-s3-data-events": (
+        lambda f: f.items["trails"][0].update(data_event_buckets=[]),
+        "No logging trail records S3 data events for PHI bucket",
+    ),
+    "trail-bucket-not-public": (
+        lambda f: set_policy(
+            bucket(f, "audit-logs"),
+            "policy",
+            [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"}],
+        ),
+        "is public: its policy allows anyone",
+    ),
+    "logs-kms": (lambda f: f.items["log_groups"][0].update(kms_key_id=None), "only with CloudWatch's own key"),
+    "logs-retention": (lambda f: f.items["log_groups"][0].update(retention_days=365), "only 365 days"),
+    "logs-never-expire-configured": (
+        lambda f: f.items["log_groups"][0].update(retention_days=None),
+        "never expires, but the client configured 2192 days",
+    ),
+    "monitoring-security-alarms": (fail_alarms, "counts root account usage, but no alarm with an action"),
+    "monitoring-alarm-topic-encrypted": (
+        lambda f: f.items["sns_topics"][0].update(kms_key_id=None),
+        "is not encrypted",
+    ),
+    "monitoring-guardduty": (lambda f: f.items.update(guardduty_detectors=[]), "GuardDuty is not enabled in"),
+    "monitoring-config-recorder": (lambda f: f.items["config_recorders"][0].update(recording=False), "is stopped"),
+    "iam-no-star-policies": (
+        lambda f: set_policy(
+            f.items["iam_policies"][0], "document", [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+        ),
+        "allows every action on every resource",
+    ),
+    "iam-root-no-access-keys": (lambda f: f.items["iam_root"][0].update(access_keys_present=True), "has access keys"),
+    "iam-root-mfa": (lambda f: f.items["iam_root"][0].update(mfa_enabled=False), "has no MFA device"),
+    "iam-console-mfa": (lambda f: f.items["iam_users"][0].update(mfa_active=False), "no MFA device"),
+    "iam-access-keys-rotated": (
+        lambda f: f.items["iam_users"][0]["access_keys"][0].update(created="2020-01-01T00:00:00+00:00"),
+        "older than 90 days",
+    ),
+    "rds-encrypted-cmk": (lambda f: f.items["db_clusters"][0].update(storage_encrypted=False), "not encrypted at rest"),
+    "rds-not-public": (lambda f: f.items["db_clusters"][0].update(publicly_accessible=True), "publicly accessible"),
+    "rds-force-ssl": (
+        lambda f: f.items["db_clusters"][0].update(parameters={"rds.force_ssl": "0"}),
+        "accepts connections without TLS",
+    ),
+    "rds-backups": (lambda f: f.items["db_clusters"][0].update(backup_retention_days=1), "1 days, under 7"),
+    "services-hipaa-eligible": (
+        lambda f: f.items["services_in_use"].append({"service": "gamelift", "region": "global", "evidence": "test"}),
+        "gamelift is in use but not on",
+    ),
+}
+
+
+def run(control_id: str, facts: Facts) -> tuple[Status, list[str], str]:
+    result = evaluate_control(by_id()[control_id], facts, TODAY)
+    return result.status, [f.message for f in result.findings], result.note
+
+
+def test_every_automated_control_has_a_fail_case() -> None:
+    assert sorted(FAIL_CASES) == sorted(c.id for c in AUTOMATED)
+
+
+@pytest.mark.parametrize("control_id", [c.id for c in AUTOMATED])
+def test_pass_on_compliant_facts(compliant: MakeFacts, control_id: str) -> None:
+    status, messages, note = run(control_id, compliant())
+    assert status is Status.PASS, (messages, note)
+    assert messages and all(m.endswith(".") for m in messages)
+
+
+@pytest.mark.parametrize("control_id", sorted(FAIL_CASES))
+def test_fail_on_the_targeted_mutation(compliant: MakeFacts, control_id: str) -> None:
+    facts = compliant()
+    mutate, words = FAIL_CASES[control_id]
+    mutate(facts)
+    status, messages, _ = run(control_id, facts)
+    assert status is Status.FAIL
+    assert any(words in m for m in messages), messages
+
+
+@pytest.mark.parametrize(("control_id", "kind"), [(c.id, k) for c in AUTOMATED for k in c.facts], ids=lambda v: str(v))
+def test_error_when_a_fact_it_reads_could_not_be_collected(compliant: MakeFacts, control_id: str, kind: str) -> None:
+    facts = compliant()
+    facts.missing(kind, Gap("AccessDenied", api=f"denied:{kind}"))
+    status, messages, note = run(control_id, facts)
+    assert status is Status.ERROR
+    assert messages == [] and f"denied:{kind}" in note and "AccessDenied" in note
+
+
+@pytest.mark.parametrize("control_id", [c.id for c in AUTOMATED])
+def test_not_applicable_when_a_plan_cannot_know(compliant: MakeFacts, control_id: str) -> None:
+    facts = compliant()
+    kind = by_id()[control_id].facts[0]
+    facts.missing(kind, Gap("known only after deployment", "NOT_APPLICABLE"))
+    status, _, note = run(control_id, facts)
+    assert status is Status.NOT_APPLICABLE and "known only after deployment" in note
+
+
+class _Recording(Facts):
+    read: set[str]
+
+    def get(self, kind: str) -> list[Item]:
+        self.read.add(kind)
+        return super().get(kind)
+
+
+@pytest.mark.parametrize("control_id", [c.id for c in AUTOMATED])
+def test_controls_read_only_the_facts_they_declare(compliant: MakeFacts, control_id: str) -> None:
+    base = compliant()
+    recording = _Recording(base.source, base.account, base.regions, base.items, base.gaps, base.context)
+    recording.read = set()
+    control = by_id()[control_id]
+    run(control_id, recording)
+    assert recording.read <= set(control.facts), "declare every fact kind read, so ERROR paths stay honest"
+
+
+@pytest.mark.parametrize(
+    ("control_id", "kind", "key", "api"),
+    [
+        ("s3-tls-only", "buckets", "policy", "s3:GetBucketPolicy"),
+        ("s3-versioning", "buckets", "versioning", "s3:GetBucketVersioning"),
+        ("kms-rotation", "kms_keys", "rotation_enabled", "kms:GetKeyRotationStatus"),
+        ("net-sg-no-internet-ingress", "security_groups", "ingress", "ec2:DescribeSecurityGroupRules"),
+        ("logs-retention", "log_groups", "retention_days", "logs:DescribeLogGroups"),
+    ],
+)
+def test_one_unreadable_resource_is_error_for_that_resource_only(
+    compliant: MakeFacts, control_id: str, kind: str, key: str, api: str
+) -> None:
+    facts = compliant()
+    facts.items[kind][0][key] = unreadable_marker(api, "AccessDenied")
+    result = evaluate_control(by_id()[control_id], facts, TODAY)
+    statuses = [f.status for f in result.findings]
+    assert result.status is Status.ERROR
+    assert statuses.count(Status.ERROR) == 1 and Status.PASS in statuses
+    error = next(f for f in result.findings if f.status is Status.ERROR)
+    assert api in error.message and "AccessDenied" in error.message
+
+
+def test_nacl_rules_are_evaluated_in_order(compliant: MakeFacts) -> None:
+    facts = compliant()
+    acl = first(facts, "network_acls", is_default=False)
+    entry = {"egress": False, "protocol": "6", "action": "deny", "cidr": "0.0.0.0/0"}
+    acl["entries"][:0] = [
+        {**entry, "rule_no": 10, "from_port": 22, "to_port": 22},
+        {**entry, "rule_no": 20, "from_port": 3389, "to_port": 3389},
+        {**entry, "rule_no": 30, "protocol": "-1", "action": "allow", "from_port": 0, "to_port": 0},
+    ]
+    status, _, _ = run("net-nacl-no-admin-ports", facts)
+    assert status is Status.PASS  # denies for 22 and 3389 come first
+
+
+def test_conditions_that_pin_a_wildcard_principal_are_not_public(compliant: MakeFacts) -> None:
+    facts = compliant()
+    set_policy(bucket(facts, "docs"), "policy", [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}},
+    ])  # fmt: skip
+    assert run("s3-not-public", facts)[0] is Status.PASS
+    assert run("s3-tls-only", facts)[0] is Status.PASS
+
+
+def test_a_pending_deletion_key_is_still_checked(compliant: MakeFacts) -> None:
+    facts = compliant()
+    facts.items["kms_keys"][0]["state"] = "PendingDeletion"
+    facts.items["kms_keys"][0]["policy"] = "{not json"
+    status, messages, _ = run("kms-no-wildcard-principal", facts)
+    assert status is Status.FAIL and any("not valid JSON" in m for m in messages)
+
+
+def test_unknown_kind_is_error_not_pass() -> None:
+    facts = Facts("live", "111122223333", ["us-east-1"])
+    with pytest.raises(FactsUnavailable, match="no collector produced buckets"):
+        facts.get("buckets")
+    status, _, note = run("s3-versioning", facts)
+    assert status is Status.ERROR and "no collector produced buckets" in note
