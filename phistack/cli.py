@@ -111,6 +111,79 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
+def _context_for(args: argparse.Namespace) -> Any:
+    """What the client configured (retention, attestations, endpoints), when --client/--config is given."""
+    from compliance.facts import Context
+
+    if args.client is None and args.config is None:
+        return Context()
+    from infra.config import INTERFACE_ENDPOINTS, parse_client_config
+    from infra.stackfile import read_stack_config
+
+    path, _ = stack_file(args)
+    cfg = parse_client_config(read_stack_config(path), str(path))
+    return Context(
+        client=cfg.client,
+        log_retention_days=cfg.retention_days,
+        allow_short_log_retention=cfg.allow_short_log_retention,
+        required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
+        attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
+    )
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import os
+
+    import boto3
+    import botocore.exceptions
+
+    from compliance.assessment import assess, write_report
+    from compliance.collectors import collect
+    from compliance.controls import by_id, catalog
+    from compliance.waivers import load_waivers
+
+    waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
+    context = _context_for(args)
+    try:
+        session = boto3.Session(profile_name=args.profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise UsageError(f"--profile {args.profile!r}: no such AWS profile.") from None
+    regions = args.region or [session.region_name or "us-east-1"]
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    with _progress("collecting facts") as advance:
+        facts, scan = collect(
+            session, regions, endpoint, context, workers=args.workers, progress=advance, max_attempts=args.max_attempts
+        )
+    assessment = assess(facts, catalog(), waivers, __version__)
+    report = write_report(assessment, Path(args.out))
+    _print_summary(assessment, report)
+    log.info("%d API calls", scan.calls)
+    return EXIT_FAILED if assessment.failed else EXIT_OK
+
+
+class _progress:  # noqa: N801 - used as a context manager
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=None)
+        return lambda done, total: self.bar.update(task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def cmd_config_docs(args: argparse.Namespace) -> int:
     from infra.config_docs import render_markdown, update_readme
 
@@ -167,6 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("config-docs", help="print the client config reference (Markdown), or update the README")
     docs.add_argument("--write", metavar="README", help="replace the generated section of this file")
     docs.set_defaults(func=cmd_config_docs)
+    audit = sub.add_parser("audit", help="evaluate the HIPAA controls on a live (or emulated) AWS account")
+    audit.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
+    audit.add_argument("--region", action="append", metavar="R", help="region to scan; repeat for several")
+    audit.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. an emulator); or AWS_ENDPOINT_URL")
+    audit.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    audit.add_argument("--workers", type=int, default=8, help="concurrent API calls (default 8)")
+    audit.add_argument(
+        "--max-attempts", type=int, default=4, help="attempts per API call, retries included (default 4)"
+    )
+    audit.add_argument("--out", required=True, metavar="DIR", help="directory for report.json")
+    which = audit.add_mutually_exclusive_group()
+    which.add_argument("--client", help="compare against Pulumi.NAME.yaml (retention, attestations, endpoints)")
+    which.add_argument("--config", metavar="PATH", help="compare against this stack file")
+    audit.add_argument("--project-dir", metavar="DIR", help="project root holding Pulumi.yaml (default: search up)")
+    audit.set_defaults(func=cmd_audit)
+
     controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
     controls.add_argument("--write", metavar="FILE", help="write it to this file")
     controls.set_defaults(func=cmd_controls_docs)

@@ -1,0 +1,32 @@
+"""A collector task: one fact kind, gathered per region or once for the account."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+from compliance.collectors._client import Scan, Unavailable
+from compliance.facts import Item, unreadable_marker
+
+
+class Task(NamedTuple):
+    kind: str
+    scope: Literal["regional", "global"]
+    run: Callable[[Scan, str, str], list[Item]]  # (scan, region, account) -> items
+
+
+def value_or_marker(
+    scan: Scan,
+    client: Any,
+    operation: str,
+    pick: Callable[[Any], Any],
+    absent: tuple[str, ...] = (),
+    default: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """One resource's value: picked from the response, ``default`` if absent, or an unreadable marker."""
+    try:
+        response = scan.call(client, operation, absent=absent, **kwargs)
+    except Unavailable as exc:
+        return unreadable_marker(exc.api, exc.error)
+    return default if response is None else pick(response)

@@ -1,0 +1,106 @@
+"""EC2 compute facts: instances, launch templates, EBS defaults, volumes, snapshots, SSM registration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.collectors._client import Scan
+from compliance.collectors._task import Task, value_or_marker
+from compliance.facts import Item
+
+
+def _ec2(scan: Scan, region: str) -> Any:
+    return scan.client("ec2", region)
+
+
+def instances(scan: Scan, region: str, account: str) -> list[Item]:
+    out = []
+    for reservation in scan.pages(_ec2(scan, region), "describe_instances", "Reservations"):
+        for i in reservation.get("Instances", []):
+            meta = i.get("MetadataOptions") or {}
+            out.append(
+                {
+                    "id": i["InstanceId"],
+                    "region": region,
+                    "state": (i.get("State") or {}).get("Name"),
+                    "arn": f"arn:aws:ec2:{region}:{account}:instance/{i['InstanceId']}",
+                    "public_ip": i.get("PublicIpAddress"),
+                    "imds_http_tokens": meta.get("HttpTokens"),
+                    "imds_hop_limit": meta.get("HttpPutResponseHopLimit"),
+                    "instance_profile_arn": (i.get("IamInstanceProfile") or {}).get("Arn"),
+                    "vpc_id": i.get("VpcId"),
+                    "subnet_id": i.get("SubnetId"),
+                }
+            )
+    return out
+
+
+def launch_templates(scan: Scan, region: str, account: str) -> list[Item]:
+    ec2 = _ec2(scan, region)
+    out = []
+    for t in scan.pages(ec2, "describe_launch_templates", "LaunchTemplates"):
+        tokens = value_or_marker(
+            scan,
+            ec2,
+            "describe_launch_template_versions",
+            lambda r: (
+                (r["LaunchTemplateVersions"] or [{}])[0]
+                .get("LaunchTemplateData", {})
+                .get("MetadataOptions", {})
+                .get("HttpTokens")
+            ),
+            LaunchTemplateId=t["LaunchTemplateId"],
+            Versions=["$Default"],
+        )
+        out.append(
+            {
+                "id": t["LaunchTemplateId"],
+                "name": t.get("LaunchTemplateName"),
+                "region": region,
+                "imds_http_tokens": tokens,
+            }
+        )
+    return out
+
+
+def ebs_encryption_defaults(scan: Scan, region: str, account: str) -> list[Item]:
+    ec2 = _ec2(scan, region)
+    enabled = scan.call(ec2, "get_ebs_encryption_by_default")["EbsEncryptionByDefault"]
+    key = value_or_marker(scan, ec2, "get_ebs_default_kms_key_id", lambda r: r.get("KmsKeyId"))
+    return [{"region": region, "enabled": bool(enabled), "kms_key_id": key}]
+
+
+def volumes(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {"id": v["VolumeId"], "region": region, "encrypted": bool(v.get("Encrypted")), "kms_key_id": v.get("KmsKeyId")}
+        for v in scan.pages(_ec2(scan, region), "describe_volumes", "Volumes")
+    ]
+
+
+def snapshots(scan: Scan, region: str, account: str) -> list[Item]:
+    ec2 = _ec2(scan, region)
+    out = []
+    for s in scan.pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
+        public = value_or_marker(
+            scan,
+            ec2,
+            "describe_snapshot_attribute",
+            lambda r: any(p.get("Group") == "all" for p in r.get("CreateVolumePermissions", [])),
+            SnapshotId=s["SnapshotId"],
+            Attribute="createVolumePermission",
+        )
+        out.append({"id": s["SnapshotId"], "region": region, "public": public})
+    return out
+
+
+def ssm_managed_instances(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {"id": i["InstanceId"], "region": region, "ping_status": i.get("PingStatus")}
+        for i in scan.pages(scan.client("ssm", region), "describe_instance_information", "InstanceInformationList")
+    ]
+
+
+TASKS: tuple[Task, ...] = tuple(
+    Task(fn.__name__, "regional", fn)
+    for fn in (instances, launch_templates, ebs_encryption_defaults, volumes, snapshots, ssm_managed_instances)
+)

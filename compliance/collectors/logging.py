@@ -1,0 +1,140 @@
+"""Audit and detection facts: CloudTrail, CloudWatch Logs and alarms, SNS, GuardDuty, AWS Config."""
+
+from __future__ import annotations
+
+from compliance.collectors._client import Scan
+from compliance.collectors._task import Task, value_or_marker
+from compliance.facts import Item
+
+
+def trails(scan: Scan, region: str, account: str) -> list[Item]:
+    ct = scan.client("cloudtrail", region)
+    out = []
+    for t in scan.call(ct, "describe_trails", includeShadowTrails=False).get("trailList", []):
+        arn = t["TrailARN"]
+        logging = value_or_marker(scan, ct, "get_trail_status", lambda r: bool(r.get("IsLogging")), Name=arn)
+        selectors = value_or_marker(scan, ct, "get_event_selectors", lambda r: r, Name=arn)
+        data_buckets: list[str] = []
+        management = True
+        if isinstance(selectors, dict) and "unreadable" not in selectors:
+            for sel in selectors.get("EventSelectors") or []:
+                management = management and sel.get("IncludeManagementEvents", True)
+                for res in sel.get("DataResources", []):
+                    if res.get("Type") == "AWS::S3::Object":
+                        data_buckets += [v.split(":::", 1)[-1].split("/")[0] or "*" for v in res.get("Values", [])]
+            for sel in selectors.get("AdvancedEventSelectors") or []:
+                fields = {f["Field"]: f for f in sel.get("FieldSelectors", [])}
+                if fields.get("resources.type", {}).get("Equals") == ["AWS::S3::Object"]:
+                    prefixes = fields.get("resources.ARN", {}).get("StartsWith")
+                    data_buckets += [p.split(":::", 1)[-1].split("/")[0] for p in prefixes] if prefixes else ["*"]
+        out.append(
+            {
+                "name": t["Name"],
+                "arn": arn,
+                "region": region,
+                "home_region": t.get("HomeRegion", region),
+                "multi_region": bool(t.get("IsMultiRegionTrail")),
+                "logging": logging,
+                "log_file_validation": bool(t.get("LogFileValidationEnabled")),
+                "kms_key_id": t.get("KmsKeyId"),
+                "cloudwatch_logs_group_arn": t.get("CloudWatchLogsLogGroupArn"),
+                "s3_bucket": t.get("S3BucketName"),
+                "data_event_buckets": data_buckets,
+                "management_events": management,
+            }
+        )
+    return out
+
+
+def log_groups(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "name": g["logGroupName"],
+            "arn": str(g.get("arn", "")).removesuffix(":*"),
+            "region": region,
+            "kms_key_id": g.get("kmsKeyId"),
+            "retention_days": g.get("retentionInDays"),
+        }
+        for g in scan.pages(scan.client("logs", region), "describe_log_groups", "logGroups")
+    ]
+
+
+def metric_filters(scan: Scan, region: str, account: str) -> list[Item]:
+    out = []
+    for m in scan.pages(scan.client("logs", region), "describe_metric_filters", "metricFilters"):
+        transform = (m.get("metricTransformations") or [{}])[0]
+        out.append(
+            {
+                "name": m["filterName"],
+                "region": region,
+                "log_group": m.get("logGroupName"),
+                "pattern": m.get("filterPattern"),
+                "metric_name": transform.get("metricName"),
+                "metric_namespace": transform.get("metricNamespace"),
+            }
+        )
+    return out
+
+
+def metric_alarms(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "name": a["AlarmName"],
+            "arn": a.get("AlarmArn"),
+            "region": region,
+            "metric_name": a.get("MetricName"),
+            "namespace": a.get("Namespace"),
+            "actions": a.get("AlarmActions", []),
+            "actions_enabled": bool(a.get("ActionsEnabled", True)),
+        }
+        for a in scan.pages(scan.client("cloudwatch", region), "describe_alarms", "MetricAlarms")
+    ]
+
+
+def sns_topics(scan: Scan, region: str, account: str) -> list[Item]:
+    sns = scan.client("sns", region)
+    return [
+        {
+            "arn": t["TopicArn"],
+            "region": region,
+            "kms_key_id": value_or_marker(
+                scan,
+                sns,
+                "get_topic_attributes",
+                lambda r: r.get("Attributes", {}).get("KmsMasterKeyId"),
+                TopicArn=t["TopicArn"],
+            ),
+        }
+        for t in scan.pages(sns, "list_topics", "Topics")
+    ]
+
+
+def guardduty_detectors(scan: Scan, region: str, account: str) -> list[Item]:
+    gd = scan.client("guardduty", region)
+    return [
+        {"id": d, "region": region, "status": scan.call(gd, "get_detector", DetectorId=d).get("Status")}
+        for d in scan.pages(gd, "list_detectors", "DetectorIds")
+    ]
+
+
+def config_recorders(scan: Scan, region: str, account: str) -> list[Item]:
+    cfg = scan.client("config", region)
+    status = {
+        s["name"]: s
+        for s in scan.call(cfg, "describe_configuration_recorder_status").get("ConfigurationRecordersStatus", [])
+    }
+    return [
+        {
+            "name": r["name"],
+            "region": region,
+            "recording": bool(status.get(r["name"], {}).get("recording")),
+            "all_supported": bool((r.get("recordingGroup") or {}).get("allSupported")),
+        }
+        for r in scan.call(cfg, "describe_configuration_recorders").get("ConfigurationRecorders", [])
+    ]
+
+
+TASKS: tuple[Task, ...] = tuple(
+    Task(fn.__name__, "regional", fn)
+    for fn in (trails, log_groups, metric_filters, metric_alarms, sns_topics, guardduty_detectors, config_recorders)
+)

@@ -1,0 +1,208 @@
+"""EC2 networking facts: VPCs, subnets, gateways, routes, security groups, NACLs, flow logs, endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.collectors._client import Scan
+from compliance.collectors._task import Task
+from compliance.facts import Item
+
+
+def _ec2(scan: Scan, region: str) -> Any:
+    return scan.client("ec2", region)
+
+
+def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in raw or []}
+
+
+def vpcs(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "id": v["VpcId"],
+            "region": region,
+            "cidr": v.get("CidrBlock"),
+            "is_default": v.get("IsDefault", False),
+            "tags": _tags(v.get("Tags")),
+        }
+        for v in scan.pages(_ec2(scan, region), "describe_vpcs", "Vpcs")
+    ]
+
+
+def subnets(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "id": s["SubnetId"],
+            "region": region,
+            "vpc_id": s["VpcId"],
+            "map_public_ip_on_launch": bool(s.get("MapPublicIpOnLaunch")),
+        }
+        for s in scan.pages(_ec2(scan, region), "describe_subnets", "Subnets")
+    ]
+
+
+def internet_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {"id": g["InternetGatewayId"], "region": region, "vpc_ids": [a["VpcId"] for a in g.get("Attachments", [])]}
+        for g in scan.pages(_ec2(scan, region), "describe_internet_gateways", "InternetGateways")
+    ]
+
+
+def nat_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {"id": g["NatGatewayId"], "region": region, "vpc_id": g.get("VpcId"), "state": g.get("State")}
+        for g in scan.pages(_ec2(scan, region), "describe_nat_gateways", "NatGateways")
+    ]
+
+
+def egress_only_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "id": g["EgressOnlyInternetGatewayId"],
+            "region": region,
+            "vpc_ids": [a["VpcId"] for a in g.get("Attachments", [])],
+        }
+        for g in scan.pages(_ec2(scan, region), "describe_egress_only_internet_gateways", "EgressOnlyInternetGateways")
+    ]
+
+
+_TARGETS = (
+    "GatewayId",
+    "NatGatewayId",
+    "TransitGatewayId",
+    "EgressOnlyInternetGatewayId",
+    "NetworkInterfaceId",
+    "VpcPeeringConnectionId",
+    "InstanceId",
+    "CarrierGatewayId",
+    "LocalGatewayId",
+    "CoreNetworkArn",
+)
+
+
+def route_tables(scan: Scan, region: str, account: str) -> list[Item]:
+    out = []
+    for t in scan.pages(_ec2(scan, region), "describe_route_tables", "RouteTables"):
+        routes = [
+            {
+                "destination": r.get("DestinationCidrBlock")
+                or r.get("DestinationIpv6CidrBlock")
+                or r.get("DestinationPrefixListId"),
+                "target": next((r[k] for k in _TARGETS if r.get(k)), None),
+            }
+            for r in t.get("Routes", [])
+        ]
+        out.append({"id": t["RouteTableId"], "region": region, "vpc_id": t.get("VpcId"), "routes": routes})
+    return out
+
+
+def _permissions(perms: list[dict[str, Any]]) -> list[Item]:
+    rules = []
+    for p in perms:
+        base = {
+            "protocol": str(p.get("IpProtocol", "-1")),
+            "from_port": p.get("FromPort", 0),
+            "to_port": p.get("ToPort", 65535),
+        }
+        rules += [{**base, "cidr": r["CidrIp"]} for r in p.get("IpRanges", [])]
+        rules += [{**base, "ipv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]
+        rules += [{**base, "security_group": r["GroupId"]} for r in p.get("UserIdGroupPairs", [])]
+        rules += [{**base, "prefix_list": r["PrefixListId"]} for r in p.get("PrefixListIds", [])]
+    return rules
+
+
+def security_groups(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "id": g["GroupId"],
+            "region": region,
+            "vpc_id": g.get("VpcId"),
+            "name": g.get("GroupName"),
+            "is_default": g.get("GroupName") == "default",
+            "ingress": _permissions(g.get("IpPermissions", [])),
+            "egress": _permissions(g.get("IpPermissionsEgress", [])),
+        }
+        for g in scan.pages(_ec2(scan, region), "describe_security_groups", "SecurityGroups")
+    ]
+
+
+def network_acls(scan: Scan, region: str, account: str) -> list[Item]:
+    out = []
+    for a in scan.pages(_ec2(scan, region), "describe_network_acls", "NetworkAcls"):
+        entries = [
+            {
+                "egress": bool(e.get("Egress")),
+                "rule_no": e.get("RuleNumber"),
+                "protocol": str(e.get("Protocol")),
+                "action": e.get("RuleAction"),
+                "cidr": e.get("CidrBlock") or e.get("Ipv6CidrBlock"),
+                "from_port": (e.get("PortRange") or {}).get("From"),
+                "to_port": (e.get("PortRange") or {}).get("To"),
+            }
+            for e in a.get("Entries", [])
+        ]
+        out.append(
+            {
+                "id": a["NetworkAclId"],
+                "region": region,
+                "vpc_id": a.get("VpcId"),
+                "is_default": bool(a.get("IsDefault")),
+                "entries": entries,
+            }
+        )
+    return out
+
+
+def flow_logs(scan: Scan, region: str, account: str) -> list[Item]:
+    return [
+        {
+            "id": f["FlowLogId"],
+            "region": region,
+            "resource_id": f.get("ResourceId"),
+            "traffic_type": f.get("TrafficType"),
+            "destination_type": f.get("LogDestinationType"),
+            "destination": f.get("LogDestination") or f.get("LogGroupName"),
+        }
+        for f in scan.pages(_ec2(scan, region), "describe_flow_logs", "FlowLogs")
+    ]
+
+
+def vpc_endpoints(scan: Scan, region: str, account: str) -> list[Item]:
+    prefix = f"com.amazonaws.{region}."
+    out = []
+    lists = {
+        p.get("PrefixListName"): p.get("PrefixListId")
+        for p in scan.pages(_ec2(scan, region), "describe_prefix_lists", "PrefixLists")
+    }
+    for e in scan.pages(_ec2(scan, region), "describe_vpc_endpoints", "VpcEndpoints"):
+        service = str(e.get("ServiceName", ""))
+        out.append(
+            {
+                "id": e["VpcEndpointId"],
+                "region": region,
+                "vpc_id": e.get("VpcId"),
+                "service": service.removeprefix(prefix),
+                "type": e.get("VpcEndpointType"),
+                "private_dns": bool(e.get("PrivateDnsEnabled")),
+                "prefix_list_id": lists.get(service) if e.get("VpcEndpointType") == "Gateway" else None,
+            }
+        )
+    return out
+
+
+TASKS: tuple[Task, ...] = tuple(
+    Task(fn.__name__, "regional", fn)
+    for fn in (
+        vpcs,
+        subnets,
+        internet_gateways,
+        nat_gateways,
+        egress_only_gateways,
+        route_tables,
+        security_groups,
+        network_acls,
+        flow_logs,
+        vpc_endpoints,
+    )
+)

@@ -1,0 +1,141 @@
+"""KMS keys and S3 buckets (with the account-level public access block)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.collectors._client import Scan
+from compliance.collectors._task import Task, value_or_marker
+from compliance.facts import Item
+
+FLAGS = {
+    "BlockPublicAcls": "block_public_acls",
+    "IgnorePublicAcls": "ignore_public_acls",
+    "BlockPublicPolicy": "block_public_policy",
+    "RestrictPublicBuckets": "restrict_public_buckets",
+}
+
+
+def kms_keys(scan: Scan, region: str, account: str) -> list[Item]:
+    kms = scan.client("kms", region)
+    out = []
+    for k in scan.pages(kms, "list_keys", "Keys"):
+        meta = scan.call(kms, "describe_key", KeyId=k["KeyId"])["KeyMetadata"]
+        customer = meta.get("KeyManager") == "CUSTOMER"
+        rotation = (
+            value_or_marker(
+                scan, kms, "get_key_rotation_status", lambda r: bool(r.get("KeyRotationEnabled")), KeyId=k["KeyId"]
+            )
+            if customer and meta.get("KeyState") == "Enabled" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT"
+            else None
+        )
+        policy = (
+            value_or_marker(
+                scan, kms, "get_key_policy", lambda r: r.get("Policy"), KeyId=k["KeyId"], PolicyName="default"
+            )
+            if customer
+            else None
+        )
+        deletion = meta.get("DeletionDate")
+        out.append(
+            {
+                "id": meta["KeyId"],
+                "arn": meta["Arn"],
+                "region": region,
+                "manager": meta.get("KeyManager"),
+                "state": meta.get("KeyState"),
+                "spec": meta.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                "rotation_enabled": rotation,
+                "deletion_date": deletion.isoformat() if deletion else None,
+                "policy": policy,
+            }
+        )
+    return out
+
+
+def _bucket(scan: Scan, s3: Any, name: str) -> Item:
+    def get(operation: str, pick: Any, absent: tuple[str, ...] = (), default: Any = None) -> Any:
+        return value_or_marker(scan, s3, operation, pick, absent=absent, default=default, Bucket=name)
+
+    location = get("get_bucket_location", lambda r: r.get("LocationConstraint") or "us-east-1")
+    rule = get(
+        "get_bucket_encryption",
+        lambda r: r["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"],
+        absent=("ServerSideEncryptionConfigurationNotFoundError",),
+        default={},
+    )
+    encryption = (
+        rule
+        if "unreadable" in rule
+        else {"algorithm": rule.get("SSEAlgorithm"), "kms_key_id": rule.get("KMSMasterKeyID")}
+    )
+    pab = get(
+        "get_public_access_block",
+        lambda r: {FLAGS[k]: bool(v) for k, v in r["PublicAccessBlockConfiguration"].items()},
+        absent=("NoSuchPublicAccessBlockConfiguration",),
+        default={v: False for v in FLAGS.values()},
+    )
+    lock = get(
+        "get_object_lock_configuration",
+        lambda r: {
+            "enabled": r["ObjectLockConfiguration"].get("ObjectLockEnabled") == "Enabled",
+            "mode": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Mode"),
+            "days": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Days"),
+        },
+        absent=("ObjectLockConfigurationNotFoundError",),
+        default={"enabled": False, "mode": None, "days": None},
+    )
+    return {
+        "name": name,
+        "arn": f"arn:aws:s3:::{name}",
+        "region": location if isinstance(location, str) else "global",
+        "encryption": encryption,
+        "policy": get("get_bucket_policy", lambda r: r.get("Policy"), absent=("NoSuchBucketPolicy",)),
+        "public_access_block": pab,
+        "ownership": get(
+            "get_bucket_ownership_controls",
+            lambda r: r["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+            absent=("OwnershipControlsNotFoundError",),
+            default="ObjectWriter",
+        ),
+        "acl_grants": get(
+            "get_bucket_acl",
+            lambda r: [
+                {"grantee": g["Grantee"].get("URI") or g["Grantee"].get("ID"), "permission": g.get("Permission")}
+                for g in r.get("Grants", [])
+            ],
+        ),
+        "versioning": get("get_bucket_versioning", lambda r: r.get("Status")),
+        "object_lock": lock,
+        "logging_target": get("get_bucket_logging", lambda r: (r.get("LoggingEnabled") or {}).get("TargetBucket")),
+        "tags": get(
+            "get_bucket_tagging",
+            lambda r: {t["Key"]: t["Value"] for t in r.get("TagSet", [])},
+            absent=("NoSuchTagSet",),
+            default={},
+        ),
+    }
+
+
+def buckets(scan: Scan, region: str, account: str) -> list[Item]:
+    s3 = scan.client("s3", region)
+    names = [b["Name"] for b in scan.pages(s3, "list_buckets", "Buckets")]
+    return [_bucket(scan, s3, name) for name in names]
+
+
+def account_public_access_block(scan: Scan, region: str, account: str) -> list[Item]:
+    response = scan.call(
+        scan.client("s3control", region),
+        "get_public_access_block",
+        AccountId=account,
+        absent=("NoSuchPublicAccessBlockConfiguration",),
+    )
+    flags = (response or {}).get("PublicAccessBlockConfiguration", {})
+    return [{"region": "global", **{FLAGS[k]: bool(flags.get(k)) for k in FLAGS}}]
+
+
+TASKS: tuple[Task, ...] = (
+    Task("kms_keys", "regional", kms_keys),
+    Task("buckets", "global", buckets),
+    Task("account_public_access_block", "global", account_public_access_block),
+)
