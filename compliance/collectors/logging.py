@@ -13,7 +13,7 @@ def trails(scan: Scan, region: str, account: str) -> list[Item]:
     for t in scan.call(ct, "describe_trails", includeShadowTrails=False).get("trailList", []):
         arn = t["TrailARN"]
         logging = value_or_marker(scan, ct, "get_trail_status", lambda r: bool(r.get("IsLogging")), Name=arn)
-        selectors = value_or_marker(scan, ct, "get_event_selectors", lambda r: r, Name=arn)
+        selectors = value_or_marker(scan, ct, "get_event_selectors", lambda r: r, TrailName=arn)
         data_buckets: list[str] = []
         management = True
         if isinstance(selectors, dict) and "unreadable" not in selectors:

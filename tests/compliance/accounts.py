@@ -1,0 +1,371 @@
+"""Emulated accounts for the collector tests, built through boto3 against moto, as an engineer would."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from infra.alarms import SECURITY_ALARMS
+
+REGION = "us-east-1"
+VPC_CIDR = "10.40.0.0/16"
+ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
+
+
+@dataclass
+class Account:
+    session: boto3.Session
+    account: str
+    key_arn: str = ""
+    vpc_id: str = ""
+    subnet_ids: list[str] = field(default_factory=list)
+    sg_id: str = ""
+    instance_id: str = ""
+    buckets: dict[str, str] = field(default_factory=dict)
+    trail_arn: str = ""
+    topic_arn: str = ""
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _delete_default_vpcs(acct: Account) -> None:
+    ec2 = acct.client("ec2")
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        vid = vpc["VpcId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vid]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=s["SubnetId"])
+        for g in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vid]}])[
+            "InternetGateways"
+        ]:
+            ec2.detach_internet_gateway(InternetGatewayId=g["InternetGatewayId"], VpcId=vid)
+            ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"])
+        # moto keeps a deleted VPC's default NACL (it cannot be deleted: "has dependencies"); empty it.
+        for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vid]}])["NetworkAcls"]:
+            for e in acl["Entries"]:
+                if e["RuleNumber"] < 32767:
+                    ec2.delete_network_acl_entry(
+                        NetworkAclId=acl["NetworkAclId"], RuleNumber=e["RuleNumber"], Egress=e["Egress"]
+                    )
+        ec2.delete_vpc(VpcId=vid)
+
+
+def _network(acct: Account) -> None:
+    ec2, logs, iam = acct.client("ec2"), acct.client("logs"), acct.client("iam")
+    vpc = ec2.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
+    acct.vpc_id = vpc
+    for i, cidr in enumerate(("10.40.0.0/18", "10.40.64.0/18")):
+        acct.subnet_ids.append(
+            ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=f"{REGION}{'ab'[i]}")["Subnet"]["SubnetId"]
+        )
+    for s in acct.subnet_ids:  # moto turns this on for new subnets; AWS (and our program) leave it off
+        ec2.modify_subnet_attribute(SubnetId=s, MapPublicIpOnLaunch={"Value": False})
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    for s in acct.subnet_ids:
+        ec2.associate_route_table(RouteTableId=table, SubnetId=s)
+    for sg in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]:
+        if sg["IpPermissions"]:
+            ec2.revoke_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=sg["IpPermissions"])
+        if sg["IpPermissionsEgress"]:
+            ec2.revoke_security_group_egress(GroupId=sg["GroupId"], IpPermissions=sg["IpPermissionsEgress"])
+    for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"]:
+        for e in acl["Entries"]:
+            if e["RuleNumber"] < 32767:
+                ec2.delete_network_acl_entry(
+                    NetworkAclId=acl["NetworkAclId"], RuleNumber=e["RuleNumber"], Egress=e["Egress"]
+                )
+    sg = ec2.create_security_group(GroupName="gpu-hosts", Description="gateway port only", VpcId=vpc)["GroupId"]
+    acct.sg_id = sg
+    ec2.revoke_security_group_egress(
+        GroupId=sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "IpRanges": [{"CidrIp": "10.200.0.0/16"}]}
+        ],
+    )
+    ec2.authorize_security_group_egress(
+        GroupId=sg,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": VPC_CIDR}]}],
+    )
+    ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=[table]
+    )
+    for service in ENDPOINTS:
+        ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{REGION}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=acct.subnet_ids,
+            SecurityGroupIds=[sg],
+            PrivateDnsEnabled=True,
+        )
+    logs.create_log_group(logGroupName="/phistack/acme/vpc-flow-logs", kmsKeyId=acct.key_arn)
+    logs.put_retention_policy(logGroupName="/phistack/acme/vpc-flow-logs", retentionInDays=2192)
+    role = iam.create_role(
+        RoleName="flow-logs",
+        AssumeRolePolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    ec2.create_flow_logs(
+        ResourceIds=[vpc],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="cloud-watch-logs",
+        LogGroupName="/phistack/acme/vpc-flow-logs",
+        DeliverLogsPermissionArn=role["Role"]["Arn"],
+    )
+
+
+def _compute(acct: Account) -> None:
+    ec2, iam = acct.client("ec2"), acct.client("iam")
+    iam.create_role(
+        RoleName="gpu",
+        AssumeRolePolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    iam.put_role_policy(
+        RoleName="gpu",
+        PolicyName="read-bundle",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bundle/*"}),
+    )
+    profile = iam.create_instance_profile(InstanceProfileName="gpu")["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName="gpu", RoleName="gpu")
+    metadata = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+    acct.instance_id = ec2.run_instances(
+        ImageId="ami-0123456789abcdef0",
+        InstanceType="g6e.xlarge",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=acct.subnet_ids[0],
+        SecurityGroupIds=[acct.sg_id],
+        MetadataOptions=metadata,
+        IamInstanceProfile={"Arn": profile["Arn"]},
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 200, "Encrypted": True, "KmsKeyId": acct.key_arn}}
+        ],
+    )["Instances"][0]["InstanceId"]
+    ec2.create_launch_template(LaunchTemplateName="gpu", LaunchTemplateData={"MetadataOptions": metadata})
+    ec2.enable_ebs_encryption_by_default()
+
+
+def _bucket(acct: Account, purpose: str, lock: bool = False, log_to: str | None = None) -> str:
+    s3 = acct.client("s3")
+    name = f"phistack-acme-{purpose}-{acct.account}"
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": acct.key_arn},
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if purpose == "access-logs":
+        statements.append(
+            {
+                "Sid": "S3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{name}/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": acct.account}},
+            }
+        )
+    if purpose == "audit-logs":
+        statements.append(
+            {
+                "Sid": "CloudTrail",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": ["s3:GetBucketAcl", "s3:PutObject"],
+                "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": acct.account}},
+            }
+        )
+    # moto's put_bucket_logging crashes reading a target policy whose Principal is the string "*" (a moto
+    # bug), so the access-log bucket gets its TLS deny after the other buckets point their logging at it.
+    s3.put_bucket_policy(Bucket=name, Policy=_policy(*(statements[1:] if purpose == "access-logs" else statements)))
+    if lock:
+        s3.put_object_lock_configuration(
+            Bucket=name,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2192}},
+            },
+        )
+    if log_to:
+        s3.put_bucket_logging(
+            Bucket=name, BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": log_to, "TargetPrefix": f"{name}/"}}
+        )
+    s3.put_bucket_tagging(
+        Bucket=name,
+        Tagging={
+            "TagSet": [{"Key": "phistack:purpose", "Value": purpose}, {"Key": "phistack:client", "Value": "acme"}]
+        },
+    )
+    acct.buckets[purpose] = name
+    return name
+
+
+def _audit(acct: Account) -> None:
+    logs, ct, cw, sns, iam = (acct.client(s) for s in ("logs", "cloudtrail", "cloudwatch", "sns", "iam"))
+    group = "/phistack/acme/cloudtrail"
+    logs.create_log_group(logGroupName=group, kmsKeyId=acct.key_arn)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=2192)
+    group_arn = f"arn:aws:logs:{REGION}:{acct.account}:log-group:{group}:*"
+    role = iam.create_role(
+        RoleName="trail-to-logs",
+        AssumeRolePolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    acct.trail_arn = ct.create_trail(
+        Name="phistack-acme-trail",
+        S3BucketName=acct.buckets["audit-logs"],
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=acct.key_arn,
+        CloudWatchLogsLogGroupArn=group_arn,
+        CloudWatchLogsRoleArn=role["Role"]["Arn"],
+    )["TrailARN"]
+    ct.put_event_selectors(
+        TrailName="phistack-acme-trail",
+        EventSelectors=[
+            {
+                "ReadWriteType": "All",
+                "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{acct.buckets['docs']}/"]}],
+            }
+        ],
+    )
+    ct.start_logging(Name="phistack-acme-trail")
+    acct.topic_arn = sns.create_topic(Name="security-alarms", Attributes={"KmsMasterKeyId": acct.key_arn})["TopicArn"]
+    for alarm in SECURITY_ALARMS:
+        logs.put_metric_filter(
+            logGroupName=group,
+            filterName=alarm.name,
+            filterPattern=alarm.pattern,
+            metricTransformations=[{"metricName": alarm.name, "metricNamespace": "phistack/acme", "metricValue": "1"}],
+        )
+        cw.put_metric_alarm(
+            AlarmName=alarm.name,
+            MetricName=alarm.name,
+            Namespace="phistack/acme",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=alarm.threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            AlarmActions=[acct.topic_arn],
+        )
+
+
+def _account_guardrails(acct: Account) -> None:
+    acct.client("s3control").put_public_access_block(
+        AccountId=acct.account,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    acct.client("guardduty").create_detector(Enable=True)
+    config, iam = acct.client("config"), acct.client("iam")
+    role = iam.create_role(
+        RoleName="config",
+        AssumeRolePolicyDocument=_policy(
+            {"Effect": "Allow", "Principal": {"Service": "config.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ),
+    )
+    config.put_configuration_recorder(
+        ConfigurationRecorder={
+            "name": "phistack",
+            "roleARN": role["Role"]["Arn"],
+            "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": True},
+        }
+    )
+    config.put_delivery_channel(DeliveryChannel={"name": "phistack", "s3BucketName": acct.buckets["audit-logs"]})
+    config.start_configuration_recorder(ConfigurationRecorderName="phistack")
+
+
+def _full_policy_on_access_logs(acct: Account) -> None:
+    s3, name = acct.client("s3"), acct.buckets["access-logs"]
+    current = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
+    deny = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    s3.put_bucket_policy(Bucket=name, Policy=_policy(deny, *current))
+
+
+def build_compliant(session: boto3.Session) -> Account:
+    """The shape of a phistack client account, compliant wherever moto can represent it."""
+    sts = session.client("sts", region_name=REGION)  # type: ignore[call-overload]
+    acct = Account(session, sts.get_caller_identity()["Account"])
+    kms = acct.client("kms")
+    acct.key_arn = kms.create_key(
+        Description="phistack acme data",
+        Policy=_policy(
+            {
+                "Sid": "Root",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{acct.account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ),
+    )["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=acct.key_arn)
+    _delete_default_vpcs(acct)
+    _network(acct)
+    _compute(acct)
+    access_logs = _bucket(acct, "access-logs")
+    _bucket(acct, "docs", log_to=access_logs)
+    _bucket(acct, "audit-logs", lock=True, log_to=access_logs)
+    _full_policy_on_access_logs(acct)
+    _audit(acct)
+    _account_guardrails(acct)
+    return acct
