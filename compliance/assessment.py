@@ -25,6 +25,7 @@ class Assessment:
     generated_at: dt.datetime
     tool_version: str
     unused_waivers: list[Waiver] = field(default_factory=list)
+    collection: dict[str, Any] = field(default_factory=dict)  # live scans: API calls made, seconds taken
 
     @property
     def summary(self) -> dict[str, int]:
@@ -46,6 +47,7 @@ class Assessment:
             "controls": [r.to_json() for r in self.results],
             "unused_waivers": [w.to_json() for w in self.unused_waivers],
             "gaps": {k: {"reason": g.reason, "status": g.status, "api": g.api} for k, g in sorted(f.gaps.items())},
+            "collection": self.collection,
         }
 
 

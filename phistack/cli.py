@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -150,14 +151,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--profile {args.profile!r}: no such AWS profile.") from None
     regions = args.region or [session.region_name or "us-east-1"]
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    started = time.perf_counter()
     with _progress("collecting facts") as advance:
         facts, scan = collect(
             session, regions, endpoint, context, workers=args.workers, progress=advance, max_attempts=args.max_attempts
         )
     assessment = assess(facts, catalog(), waivers, __version__)
+    resources = sum(len(items) for items in facts.items.values())
+    assessment.collection = {
+        "api_calls": scan.calls,
+        "facts": resources,
+        "workers": args.workers,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
     report = write_report(assessment, Path(args.out))
     _print_summary(assessment, report)
-    log.info("%d API calls", scan.calls)
+    log.info("%d API calls for %d facts", scan.calls, resources)
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 

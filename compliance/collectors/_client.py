@@ -98,13 +98,14 @@ class Scan:
             return
         iterator = iter(client.get_paginator(operation).paginate(**kwargs))
         while True:
-            self._count()
             try:
-                page = next(iterator)
+                page = next(iterator)  # one HTTP request, unless the last page was already seen
             except StopIteration:
                 return
             except Exception as exc:  # noqa: BLE001 - translated or re-raised
+                self._count()
                 raise _translate(exc, client, operation) from None
+            self._count()
             yield from page.get(key, [])
 
 
