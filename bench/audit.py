@@ -18,6 +18,7 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -171,6 +172,13 @@ def populate(url: str, size: dict[str, int]) -> int:
     return sum(size.values()) + 2 * size["vpcs"]
 
 
+def fresh(path: Path) -> Path:
+    """An empty output directory: findings from an earlier run must never be counted again."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, subprocess.CompletedProcess[str]]:
     """Wall seconds and peak RSS (KiB, GNU time) of one command."""
     out = subprocess.run(
@@ -241,7 +249,9 @@ def run_size(name: str, size: dict[str, int], prowler: Path | None, tmp: Path) -
         t0 = time.perf_counter()
         resources = populate(url, size)
         print(f"\n== {name} account: {resources} resources created in {time.perf_counter() - t0:.1f} s")
-        p_sec, p_rss, p_out = timed(phistack_cmd(url, tmp / f"{name}-phistack"), {**env, "AWS_ENDPOINT_URL": url})
+        p_sec, p_rss, p_out = timed(
+            phistack_cmd(url, fresh(tmp / f"{name}-phistack")), {**env, "AWS_ENDPOINT_URL": url}
+        )
         report = json.loads((tmp / f"{name}-phistack" / "report.json").read_text())
         print(
             f"phistack audit: {p_sec:.2f} s, peak {p_rss / 1024:.0f} MiB, exit {p_out.returncode}, "
@@ -249,7 +259,9 @@ def run_size(name: str, size: dict[str, int], prowler: Path | None, tmp: Path) -
             f"for {report['collection']['facts']} facts"
         )
         if prowler is not None:
-            w_sec, w_rss, w_out = timed(prowler_cmd(prowler, tmp / f"{name}-prowler"), {**env, "AWS_ENDPOINT_URL": url})
+            w_sec, w_rss, w_out = timed(
+                prowler_cmd(prowler, fresh(tmp / f"{name}-prowler")), {**env, "AWS_ENDPOINT_URL": url}
+            )
             print(
                 f"prowler hipaa_aws: {w_sec:.2f} s, peak {w_rss / 1024:.0f} MiB, exit {w_out.returncode}, "
                 f"findings {prowler_findings(tmp / f'{name}-prowler')}"
@@ -257,7 +269,7 @@ def run_size(name: str, size: dict[str, int], prowler: Path | None, tmp: Path) -
             print(f"ratios (prowler / phistack): time {w_sec / p_sec:.1f}x, peak memory {w_rss / p_rss:.1f}x")
         with counting_proxy(url) as proxy:
             subprocess.run(
-                phistack_cmd(proxy, tmp / f"{name}-phistack-counted"),
+                phistack_cmd(proxy, fresh(tmp / f"{name}-phistack-counted")),
                 env={**env, "AWS_ENDPOINT_URL": proxy},
                 capture_output=True,
                 check=False,
@@ -267,7 +279,7 @@ def run_size(name: str, size: dict[str, int], prowler: Path | None, tmp: Path) -
             if prowler is not None:
                 _Counter.count = 0
                 subprocess.run(
-                    prowler_cmd(prowler, tmp / f"{name}-prowler-counted"),
+                    prowler_cmd(prowler, fresh(tmp / f"{name}-prowler-counted")),
                     env={**env, "AWS_ENDPOINT_URL": proxy},
                     capture_output=True,
                     check=False,

@@ -1,5 +1,6 @@
 """Benchmark: `phistack plan` of the example client against the import floor, measured in the same run.
 
+Also times `phistack check --client example` (plan plus every pre-deploy control) against the same floor.
 The floor is a Python process that only imports pulumi and what the program uses of pulumi_aws: every
 `aws.<service>.<Name>` found in infra/ is imported as `from pulumi_aws.<service> import <Name>`. (Importing
 `pulumi_aws.<service>` alone loads nothing: the package loads its resource modules lazily.) Target: plan at
@@ -53,11 +54,17 @@ def main() -> int:
         plan = timed(
             [sys.executable, "-m", "phistack", "plan", "--client", "example", "--out", f"{tmp}/plan.json"], args.runs
         )
-    f, p = statistics.median(floor), statistics.median(plan)
+        check = timed(
+            [sys.executable, "-m", "phistack", "check", "--client", "example", "--out", f"{tmp}/check"], args.runs
+        )
+    f, p, c = statistics.median(floor), statistics.median(plan), statistics.median(check)
     print(f"floor imports {len(names)} names from {len(services)} services: {', '.join(services)}")
     print(f"floor  (import pulumi + {len(names)} pulumi_aws names):    median {f:.3f} s  runs {floor}")
     print(f"phistack plan --client example:                  median {p:.3f} s  runs {plan}")
-    print(f"ratio plan / floor: {p / f:.2f}x  (target <= 2.00x) -> {'OK' if p / f <= 2.0 else 'OVER TARGET'}")
+    print(f"phistack check --client example (plan + checks): median {c:.3f} s  runs {check}")
+    for label, value in (("plan", p), ("plan + check", c)):
+        verdict = "OK" if value / f <= 2.0 else "OVER TARGET"
+        print(f"ratio {label} / floor: {value / f:.2f}x  (target <= 2.00x) -> {verdict}")
     return 0
 
 

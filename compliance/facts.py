@@ -28,8 +28,9 @@ ssm_managed_instances      id, ping_status
 kms_keys                   id, arn, manager (CUSTOMER|AWS), state, rotation_enabled, deletion_date, policy
 buckets                    name, arn, encryption {algorithm, kms_key_id}, policy, public_access_block
                            {block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets},
-                           ownership, acl_grants [{grantee, permission}], versioning, object_lock {enabled, mode,
-                           days}, logging_target, tags
+                           ownership, acl_grants [{grantee, permission}] (the grants in force: none where ACLs are
+                           disabled or public ACLs ignored), versioning, object_lock {enabled, mode, days} (read
+                           for audit-log buckets: trail destinations or tagged; None elsewhere), logging_target, tags
 account_public_access_block  the four flags                          (one item, region "global")
 trails                     name, arn, home_region, multi_region, logging, log_file_validation, kms_key_id,
                            cloudwatch_logs_group_arn, s3_bucket, data_event_buckets, management_events

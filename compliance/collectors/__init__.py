@@ -66,7 +66,7 @@ def collect(
     tasks: tuple[Task, ...] = ALL_TASKS,
     max_attempts: int = 4,
 ) -> tuple[Facts, Scan]:
-    scan = Scan(session, endpoint_url, max_attempts=max_attempts)
+    scan = Scan(session, endpoint_url, max_attempts=max_attempts, regions=list(regions))
     home = regions[0]
     try:
         account = str(scan.call(scan.client("sts", home), "get_caller_identity")["Account"])

@@ -49,6 +49,7 @@ class Scan:
     session: boto3.Session
     endpoint_url: str | None
     max_attempts: int = 4
+    regions: list[str] = field(default_factory=list)  # every region the scan covers
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _count_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -168,6 +168,9 @@ def flow_logs(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
+GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+
+
 def vpc_endpoints(scan: Scan, region: str, account: str) -> list[Item]:
     prefix = f"com.amazonaws.{region}."
     out = []
@@ -176,6 +179,8 @@ def vpc_endpoints(scan: Scan, region: str, account: str) -> list[Item]:
         for p in scan.pages(_ec2(scan, region), "describe_prefix_lists", "PrefixLists")
     }
     for e in scan.pages(_ec2(scan, region), "describe_vpc_endpoints", "VpcEndpoints"):
+        if str(e.get("State", "available")).lower() in GONE:  # deleted endpoints stay listed for a while
+            continue
         service = str(e.get("ServiceName", ""))
         out.append(
             {

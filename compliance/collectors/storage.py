@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.collectors._client import Scan
+from compliance.collectors._client import Scan, Unavailable
 from compliance.collectors._task import Task, value_or_marker
 from compliance.facts import Item
 
@@ -53,11 +53,16 @@ def kms_keys(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def _bucket(scan: Scan, s3: Any, name: str) -> Item:
+def _bucket(scan: Scan, s3: Any, listed: dict[str, Any], audit_candidate: bool) -> Item:
+    name = listed["Name"]
+
     def get(operation: str, pick: Any, absent: tuple[str, ...] = (), default: Any = None) -> Any:
         return value_or_marker(scan, s3, operation, pick, absent=absent, default=default, Bucket=name)
 
-    location = get("get_bucket_location", lambda r: r.get("LocationConstraint") or "us-east-1")
+    # ListBuckets gives BucketRegion on AWS today; ask GetBucketLocation only where it does not.
+    location = listed.get("BucketRegion") or get(
+        "get_bucket_location", lambda r: r.get("LocationConstraint") or "us-east-1"
+    )
     rule = get(
         "get_bucket_encryption",
         lambda r: r["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"],
@@ -75,15 +80,47 @@ def _bucket(scan: Scan, s3: Any, name: str) -> Item:
         absent=("NoSuchPublicAccessBlockConfiguration",),
         default={v: False for v in FLAGS.values()},
     )
-    lock = get(
-        "get_object_lock_configuration",
-        lambda r: {
-            "enabled": r["ObjectLockConfiguration"].get("ObjectLockEnabled") == "Enabled",
-            "mode": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Mode"),
-            "days": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Days"),
-        },
-        absent=("ObjectLockConfigurationNotFoundError",),
-        default={"enabled": False, "mode": None, "days": None},
+    ownership = get(
+        "get_bucket_ownership_controls",
+        lambda r: r["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        absent=("OwnershipControlsNotFoundError",),
+        default="ObjectWriter",
+    )
+    # ACL grants matter only where ACLs are in force: not under BucketOwnerEnforced (ACLs disabled), not
+    # where the bucket's block ignores public ACLs. There the effective grants are none, without asking.
+    acls_in_force = ownership != "BucketOwnerEnforced" and not (isinstance(pab, dict) and pab.get("ignore_public_acls"))
+    grants = (
+        get(
+            "get_bucket_acl",
+            lambda r: [
+                {"grantee": g["Grantee"].get("URI") or g["Grantee"].get("ID"), "permission": g.get("Permission")}
+                for g in r.get("Grants", [])
+            ],
+        )
+        if acls_in_force
+        else []
+    )
+    tags = get(
+        "get_bucket_tagging",
+        lambda r: {t["Key"]: t["Value"] for t in r.get("TagSet", [])},
+        absent=("NoSuchTagSet",),
+        default={},
+    )
+    # Object Lock is judged on audit-log buckets only (trail destinations, or tagged as such).
+    is_audit = audit_candidate or (isinstance(tags, dict) and tags.get("phistack:purpose") == "audit-logs")
+    lock = (
+        get(
+            "get_object_lock_configuration",
+            lambda r: {
+                "enabled": r["ObjectLockConfiguration"].get("ObjectLockEnabled") == "Enabled",
+                "mode": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Mode"),
+                "days": r["ObjectLockConfiguration"].get("Rule", {}).get("DefaultRetention", {}).get("Days"),
+            },
+            absent=("ObjectLockConfigurationNotFoundError",),
+            default={"enabled": False, "mode": None, "days": None},
+        )
+        if is_audit
+        else None
     )
     return {
         "name": name,
@@ -92,35 +129,34 @@ def _bucket(scan: Scan, s3: Any, name: str) -> Item:
         "encryption": encryption,
         "policy": get("get_bucket_policy", lambda r: r.get("Policy"), absent=("NoSuchBucketPolicy",)),
         "public_access_block": pab,
-        "ownership": get(
-            "get_bucket_ownership_controls",
-            lambda r: r["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
-            absent=("OwnershipControlsNotFoundError",),
-            default="ObjectWriter",
-        ),
-        "acl_grants": get(
-            "get_bucket_acl",
-            lambda r: [
-                {"grantee": g["Grantee"].get("URI") or g["Grantee"].get("ID"), "permission": g.get("Permission")}
-                for g in r.get("Grants", [])
-            ],
-        ),
+        "ownership": ownership,
+        "acl_grants": grants,
         "versioning": get("get_bucket_versioning", lambda r: r.get("Status")),
         "object_lock": lock,
         "logging_target": get("get_bucket_logging", lambda r: (r.get("LoggingEnabled") or {}).get("TargetBucket")),
-        "tags": get(
-            "get_bucket_tagging",
-            lambda r: {t["Key"]: t["Value"] for t in r.get("TagSet", [])},
-            absent=("NoSuchTagSet",),
-            default={},
-        ),
+        "tags": tags,
     }
+
+
+def _trail_destinations(scan: Scan) -> set[str] | None:
+    """Buckets any trail in the scanned regions writes to; None if that cannot be read (then every bucket
+    is treated as a possible audit-log bucket)."""
+    found: set[str] = set()
+    try:
+        for region in scan.regions:
+            ct = scan.client("cloudtrail", region)
+            trails = scan.call(ct, "describe_trails", includeShadowTrails=True).get("trailList", [])
+            found.update(t["S3BucketName"] for t in trails if t.get("S3BucketName"))
+    except Unavailable:
+        return None
+    return found
 
 
 def buckets(scan: Scan, region: str, account: str) -> list[Item]:
     s3 = scan.client("s3", region)
-    names = [b["Name"] for b in scan.pages(s3, "list_buckets", "Buckets")]
-    return [_bucket(scan, s3, name) for name in names]
+    listed = list(scan.pages(s3, "list_buckets", "Buckets"))
+    destinations = _trail_destinations(scan)
+    return [_bucket(scan, s3, b, destinations is None or b["Name"] in destinations) for b in listed]
 
 
 def account_public_access_block(scan: Scan, region: str, account: str) -> list[Item]:

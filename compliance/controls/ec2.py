@@ -219,7 +219,7 @@ CONTROLS: tuple[Control, ...] = (
         "medium",
         ACCESS,
         ("launch_templates",),
-        ("ec2:DescribeLaunchTemplateVersions",),
+        ("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"),
         "Instances launched later inherit their metadata options from the template.",
         "Create a template version with MetadataOptions.HttpTokens=required and make it the default.",
         imdsv2_launch_templates,

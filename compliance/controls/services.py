@@ -72,7 +72,7 @@ CONTROLS: tuple[Control, ...] = (
         "high",
         ("164.308(b)(1)", "164.308(b)(3)"),
         ("services_in_use",),
-        ("resourcegroupstaggingapi:GetResources",),
+        ("tag:GetResources",),
         "The AWS BAA covers only the services AWS lists as HIPAA-eligible.",
         "Move the workload to an eligible service, or keep PHI out of that service and record why.",
         hipaa_eligible,

@@ -15,7 +15,7 @@ from compliance.assessment import assess
 from compliance.collectors import collect
 from compliance.controls import catalog
 from compliance.model import Status
-from tests.compliance.accounts import REGION, Account, build_compliant
+from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant
 
 # What moto cannot represent, and so is not PASS on an otherwise compliant emulated account.
 MOTO_LIMITS = {
@@ -183,7 +183,223 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+def _default_sg(a: Account) -> str:
+    groups = _ec2(a).describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [a.vpc_id]}])["SecurityGroups"]
+    return str(next(g["GroupId"] for g in groups if g["GroupName"] == "default"))
+
+
+def _vpc_acl(a: Account) -> str:
+    acls = _ec2(a).describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [a.vpc_id]}])["NetworkAcls"]
+    return str(acls[0]["NetworkAclId"])
+
+
+def _public_bucket(a: Account) -> None:
+    s3 = a.client("s3")
+    name = a.buckets["docs"]
+    s3.delete_public_access_block(Bucket=name)
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_bucket_acl(Bucket=name, ACL="public-read")
+
+
+def _public_trail_bucket(a: Account) -> None:
+    s3 = a.client("s3")
+    name = a.buckets["audit-logs"]
+    s3.delete_public_access_block(Bucket=name)
+    s3.put_bucket_policy(
+        Bucket=name,
+        Policy='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        f'"Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::{name}/*"}}]}}',
+    )
+
+
+def _second_trail(a: Account) -> None:
+    """A plain trail: no KMS, no CloudWatch delivery."""
+    a.client("cloudtrail").create_trail(Name="plain", S3BucketName=a.buckets["audit-logs"])
+    a.client("cloudtrail").start_logging(Name="plain")
+
+
+def _bad_database(a: Account) -> None:
+    rds = a.client("rds")
+    # An explicit parameter group: moto names a default group for aurora-postgresql that it cannot describe
+    # (the collector then rightly reports ERROR, not FAIL).
+    rds.create_db_cluster_parameter_group(
+        DBClusterParameterGroupName="legacy-pg16", DBParameterGroupFamily="aurora-postgresql16", Description="legacy"
+    )
+    rds.create_db_cluster(
+        DBClusterIdentifier="legacy",
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-real-secret-1",
+        StorageEncrypted=False,
+        BackupRetentionPeriod=1,
+        DBClusterParameterGroupName="legacy-pg16",
+    )
+    rds.create_db_instance(
+        DBInstanceIdentifier="legacy-0",
+        DBClusterIdentifier="legacy",
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.r6g.large",
+        PubliclyAccessible=True,
+    )
+
+
+def _public_snapshot(a: Account) -> None:
+    volume = _ec2(a).describe_volumes()["Volumes"][0]["VolumeId"]
+    snap = _ec2(a).create_snapshot(VolumeId=volume)["SnapshotId"]
+    _ec2(a).modify_snapshot_attribute(
+        SnapshotId=snap, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+
+
+def _instance(a: Account, **extra: Any) -> None:
+    _ec2(a).run_instances(
+        ImageId="ami-0123456789abcdef0",
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=a.subnet_ids[0],
+        MetadataOptions={"HttpTokens": "required"},
+        **extra,
+    )
+
+
+MUTATIONS.update(
+    {
+        "net-no-egress-only-gateway": lambda a: _ec2(a).create_egress_only_internet_gateway(VpcId=a.vpc_id),
+        "net-subnets-no-public-ip": lambda a: _ec2(a).modify_subnet_attribute(
+            SubnetId=a.subnet_ids[0], MapPublicIpOnLaunch={"Value": True}
+        ),
+        "net-default-sg-closed": lambda a: _ec2(a).authorize_security_group_egress(
+            GroupId=_default_sg(a),
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": VPC_CIDR}]}],
+        ),
+        "net-nacl-no-admin-ports": lambda a: _ec2(a).create_network_acl_entry(
+            NetworkAclId=_vpc_acl(a),
+            RuleNumber=50,
+            Protocol="6",
+            RuleAction="allow",
+            Egress=False,
+            CidrBlock="0.0.0.0/0",
+            PortRange={"From": 22, "To": 22},
+        ),
+        "net-flow-logs": lambda a: _ec2(a).delete_flow_logs(
+            FlowLogIds=[f["FlowLogId"] for f in _ec2(a).describe_flow_logs()["FlowLogs"]]
+        ),
+        "net-required-endpoints": lambda a: _ec2(a).delete_vpc_endpoints(
+            VpcEndpointIds=[
+                e["VpcEndpointId"]
+                for e in _ec2(a).describe_vpc_endpoints()["VpcEndpoints"]
+                if e["ServiceName"].endswith(".kms")
+            ]
+        ),
+        "ec2-no-public-ip": lambda a: _ec2(a).associate_address(
+            InstanceId=a.instance_id, AllocationId=_ec2(a).allocate_address(Domain="vpc")["AllocationId"]
+        ),
+        "ec2-imdsv2-launch-templates": lambda a: _ec2(a).create_launch_template(
+            LaunchTemplateName="legacy", LaunchTemplateData={"MetadataOptions": {"HttpTokens": "optional"}}
+        ),
+        "ec2-instance-profile": lambda a: _instance(a),
+        "ec2-ebs-default-encryption": lambda a: _ec2(a).disable_ebs_encryption_by_default(),
+        "ec2-volumes-cmk": lambda a: _ec2(a).create_volume(AvailabilityZone=f"{REGION}a", Size=10),
+        "ec2-no-public-snapshots": _public_snapshot,
+        "kms-no-pending-deletion": lambda a: a.client("kms").schedule_key_deletion(
+            KeyId=a.client("kms").create_key()["KeyMetadata"]["KeyId"], PendingWindowInDays=7
+        ),
+        "kms-no-wildcard-principal": lambda a: a.client("kms").put_key_policy(
+            KeyId=a.key_arn,
+            PolicyName="default",
+            Policy='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}]}',
+        ),
+        "s3-tls-only": lambda a: a.client("s3").delete_bucket_policy(Bucket=a.buckets["docs"]),
+        "s3-bucket-public-access-block": lambda a: a.client("s3").delete_public_access_block(Bucket=a.buckets["docs"]),
+        "s3-account-public-access-block": lambda a: a.client("s3control").delete_public_access_block(
+            AccountId=a.account
+        ),
+        "s3-not-public": _public_bucket,
+        "s3-acls-disabled": lambda a: a.client("s3").put_bucket_ownership_controls(
+            Bucket=a.buckets["docs"], OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+        ),
+        "s3-audit-object-lock": lambda a: a.client("s3").put_object_lock_configuration(
+            Bucket=a.buckets["audit-logs"],
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+            },
+        ),
+        "s3-access-logging": lambda a: a.client("s3").put_bucket_logging(
+            Bucket=a.buckets["docs"], BucketLoggingStatus={}
+        ),
+        "trail-multi-region": lambda a: a.client("cloudtrail").update_trail(
+            Name="phistack-acme-trail", IsMultiRegionTrail=False
+        ),
+        "trail-kms": _second_trail,
+        "trail-cloudwatch": _second_trail,
+        "trail-s3-data-events": lambda a: a.client("cloudtrail").put_event_selectors(
+            TrailName="phistack-acme-trail", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+        ),
+        "trail-bucket-not-public": _public_trail_bucket,
+        "logs-kms": lambda a: a.client("logs").create_log_group(logGroupName="/app/unencrypted"),
+        "monitoring-security-alarms": lambda a: a.client("cloudwatch").delete_alarms(AlarmNames=["root-account-usage"]),
+        "monitoring-alarm-topic-encrypted": lambda a: a.client("sns").delete_topic(TopicArn=a.topic_arn),
+        "monitoring-config-recorder": lambda a: a.client("config").stop_configuration_recorder(
+            ConfigurationRecorderName="phistack"
+        ),
+        "iam-console-mfa": lambda a: (
+            a.client("iam").create_user(UserName="bob"),
+            a.client("iam").create_login_profile(UserName="bob", Password="Temp-Passw0rd!x"),
+        ),
+        "rds-encrypted-cmk": _bad_database,
+        "rds-not-public": _bad_database,
+        "rds-force-ssl": _bad_database,
+        "rds-backups": _bad_database,
+    }
+)
+
+# Controls whose FAIL moto cannot produce, each covered by its facts-level FAIL test in test_controls.py.
+LIVE_FAIL_UNREPRESENTABLE = {
+    "ec2-ssm-managed": "moto does not implement ssm:DescribeInstanceInformation (ERROR, asserted above)",
+    "iam-root-mfa": "already FAIL on every moto account: moto cannot give the root user MFA",
+    "iam-root-no-access-keys": "moto cannot create access keys for the root user",
+    "iam-access-keys-rotated": "moto dates every new access key now; keys cannot be aged",
+    "services-hipaa-eligible": "every service moto's tagging API reports is HIPAA-eligible",
+}
+
+
+def test_every_automated_control_has_a_live_fail_case_or_a_stated_reason() -> None:
+    automated = {c.id for c in catalog() if c.automated}
+    assert set(MUTATIONS) | set(LIVE_FAIL_UNREPRESENTABLE) == automated
+    assert not set(MUTATIONS) & set(LIVE_FAIL_UNREPRESENTABLE)
+
+
 @pytest.mark.parametrize("control_id", sorted(MUTATIONS))
 def test_each_live_mutation_fails_its_control(account: Account, control_id: str) -> None:
     MUTATIONS[control_id](account)
     assert statuses(account.session)[control_id] is Status.FAIL
+
+
+# IAM action -> (botocore event service id, API operation), where they differ from the obvious mapping.
+_S3_ACTIONS = {
+    "s3:GetEncryptionConfiguration": ("s3", "GetBucketEncryption"),
+    "s3:GetBucketPublicAccessBlock": ("s3", "GetPublicAccessBlock"),
+    "s3:GetAccountPublicAccessBlock": ("s3-control", "GetPublicAccessBlock"),
+    "s3:GetBucketObjectLockConfiguration": ("s3", "GetObjectLockConfiguration"),
+    "s3:ListAllMyBuckets": ("s3", "ListBuckets"),
+}
+_EVENT_SERVICE = {"logs": "cloudwatch-logs", "config": "config-service", "tag": "resource-groups-tagging-api"}
+
+
+def api_of(permission: str) -> tuple[str, str]:
+    if permission in _S3_ACTIONS:
+        return _S3_ACTIONS[permission]
+    prefix, action = permission.split(":")
+    return _EVENT_SERVICE.get(prefix, prefix), action
+
+
+@pytest.mark.parametrize("control_id", sorted(c.id for c in catalog() if c.automated))
+def test_denying_a_controls_declared_permissions_makes_it_error(account: Account, control_id: str) -> None:
+    """The permissions a control declares are the ones its facts come from: deny them, and it is ERROR."""
+    control = next(c for c in catalog() if c.id == control_id)
+    for permission in control.permissions:
+        deny(account.session, *api_of(permission))
+    assert statuses(account.session)[control_id] is Status.ERROR
