@@ -120,18 +120,18 @@ RESTRICTING_KEYS = frozenset(
 )  # fmt: skip
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
 def open_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Allow statements whose principal is anyone (``*``) and whose condition does not pin it down."""
     out = []
-    for st in _as_list(document.get("Statement", [])):
+    for st in as_list(document.get("Statement", [])):
         if not isinstance(st, dict) or st.get("Effect") != "Allow":
             continue
         principal = st.get("Principal")
-        anyone = principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", [])))
+        anyone = principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", [])))
         if not anyone:
             continue
         keys = {k.lower() for ops in (st.get("Condition") or {}).values() if isinstance(ops, dict) for k in ops}
@@ -142,12 +142,12 @@ def open_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def denies_insecure_transport(document: dict[str, Any]) -> bool:
     """True when a Deny for everyone applies whenever aws:SecureTransport is false."""
-    for st in _as_list(document.get("Statement", [])):
+    for st in as_list(document.get("Statement", [])):
         if not isinstance(st, dict) or st.get("Effect") != "Deny":
             continue
         if st.get("Principal") not in ("*", {"AWS": "*"}):
             continue
-        actions = {a.lower() for a in _as_list(st.get("Action", []))}
+        actions = {a.lower() for a in as_list(st.get("Action", []))}
         if not actions & {"s3:*", "*"}:
             continue
         secure = (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")

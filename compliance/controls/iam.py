@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from compliance.controls._base import _as_list, control, each, finding
+from compliance.controls._base import as_list, control, each, finding
 from compliance.facts import Facts, Item
 from compliance.model import Control, Finding, Status
 
@@ -15,10 +15,10 @@ KEY_MAX_AGE_DAYS = 90
 
 def _full_admin(document: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for st in _as_list(document.get("Statement", [])):
+    for st in as_list(document.get("Statement", [])):
         if not isinstance(st, dict) or st.get("Effect") != "Allow" or "Condition" in st:
             continue
-        if "*" in _as_list(st.get("Action", [])) and "*" in _as_list(st.get("Resource", [])):
+        if "*" in as_list(st.get("Action", [])) and "*" in as_list(st.get("Resource", [])):
             out.append(st)
     return out
 
