@@ -98,6 +98,48 @@ def _print_summary(assessment: Any, report: Path) -> None:
     print("\n".join(lines))  # noqa: T201
 
 
+BUNDLE_FILES = (
+    "report.json",
+    "report.html",
+    "report.pdf",
+    "junit.xml",
+    "manifest.json",
+    "manifest.sig",
+    "signing-key.pub.pem",
+    "oscal-assessment-results.json",
+)
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """An empty directory, or an earlier phistack bundle (cleared): never a mix of two runs."""
+    import shutil
+
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {path}: is a file, not a directory.")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / "report.json").exists() and not (path / "manifest.json").exists():
+            raise UsageError(f"--out {path}: is not empty and holds no phistack bundle; choose an empty directory.")
+        for name in BUNDLE_FILES:
+            (path / name).unlink(missing_ok=True)
+        shutil.rmtree(path / "evidence", ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _finish_bundle(args: argparse.Namespace, assessment: Any, report: Path) -> None:
+    from compliance.reports.bundle import default_key_path, load_or_create_key
+    from compliance.reports.write import write_bundle
+
+    name = assessment.facts.context.client or assessment.facts.account
+    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
+    fingerprint, warnings = write_bundle(report, assessment.facts, load_or_create_key(key_path), pdf=not args.no_pdf)
+    for warning in warnings:
+        log.warning("%s", warning)
+    verify = f"phistack report verify {report.parent} --public-key <the key's .pub.pem>"
+    print(f"signed with {key_path} ({fingerprint}); auditors verify with: {verify}")  # noqa: T201
+    print(f"report: {report.parent / 'report.html'}")  # noqa: T201
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from compliance.assessment import assess, write_report
     from compliance.controls import by_id, catalog
@@ -107,8 +149,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
     facts = facts_from_plan(_plan_document(args))
     assessment = assess(facts, catalog(), waivers, __version__)
-    report = write_report(assessment, Path(args.out))
+    report = write_report(assessment, prepare_out_dir(Path(args.out)))
     _print_summary(assessment, report)
+    _finish_bundle(args, assessment, report)
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
@@ -164,9 +207,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    report = write_report(assessment, Path(args.out))
+    report = write_report(assessment, prepare_out_dir(Path(args.out)))
     _print_summary(assessment, report)
     log.info("%d API calls for %d facts", scan.calls, resources)
+    _finish_bundle(args, assessment, report)
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
@@ -191,6 +235,72 @@ class _progress:  # noqa: N801 - used as a context manager
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    import json
+
+    from compliance.errors import InputError
+
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{file}: does not exist.") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{file}: is not a readable report.json ({exc.__class__.__name__}).") from None
+    if report.get("schema") != "phistack/assessment/v1":
+        raise InputError(f"{file}: schema is {report.get('schema')!r}, expected 'phistack/assessment/v1'.")
+    return report
+
+
+def cmd_report_verify(args: argparse.Namespace) -> int:
+    from compliance.reports.bundle import verify_bundle
+
+    result = verify_bundle(Path(args.dir), Path(args.public_key) if args.public_key else None)
+    if not result.intact:
+        _error(f"{args.dir}: {result.problems[0]}")
+        for more in result.problems[1:]:
+            _error(f"{args.dir}: {more}")
+        return EXIT_FAILED
+    trust = (
+        "the given public key"
+        if result.trusted_key
+        else ("the key inside the bundle only: pass --public-key with a key obtained elsewhere to trust it")
+    )
+    print(f"{args.dir}: intact; every file matches the manifest, signed by {result.key_fingerprint} ({trust}).")  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_report_diff(args: argparse.Namespace) -> int:
+    from compliance.reports.diff import diff_reports
+
+    lines = diff_reports(_load_report(Path(args.old)), _load_report(Path(args.new)))
+    print("\n".join(lines) if lines else "no change")  # noqa: T201
+    return EXIT_FAILED if lines else EXIT_OK
+
+
+def cmd_report_render(args: argparse.Namespace) -> int:
+    from compliance.reports.bundle import default_key_path, load_or_create_key, sign_bundle
+    from compliance.reports.write import render_all
+
+    folder = Path(args.dir)
+    report = _load_report(folder)
+    for warning in render_all(report, folder, pdf=not args.no_pdf):
+        log.warning("%s", warning)
+    name = report["target"].get("client") or report["target"]["account"]
+    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
+    print(f"rendered and re-signed {folder} ({sign_bundle(folder, load_or_create_key(key_path))})")  # noqa: T201
+    return EXIT_OK
+
+
+def _bundle_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--signing-key",
+        metavar="PEM",
+        help="Ed25519 key to sign with (default: the client's, made on first use under ~/.config/phistack/keys)",
+    )
+    parser.add_argument("--no-pdf", action="store_true", help="do not print report.pdf with Chromium")
 
 
 def cmd_config_docs(args: argparse.Namespace) -> int:
@@ -244,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--waivers", metavar="FILE", help="YAML file of waivers (control, resource, justification, ...)")
     check.add_argument("--out", required=True, metavar="DIR", help="directory for report.json")
+    _bundle_options(check)
     check.set_defaults(func=cmd_check)
 
     docs = sub.add_parser("config-docs", help="print the client config reference (Markdown), or update the README")
@@ -263,7 +374,23 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--client", help="compare against Pulumi.NAME.yaml (retention, attestations, endpoints)")
     which.add_argument("--config", metavar="PATH", help="compare against this stack file")
     audit.add_argument("--project-dir", metavar="DIR", help="project root holding Pulumi.yaml (default: search up)")
+    _bundle_options(audit)
     audit.set_defaults(func=cmd_audit)
+
+    report = sub.add_parser("report", help="verify, compare or re-render assessment bundles")
+    actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = actions.add_parser("verify", help="check every hash and the signature of a bundle")
+    verify.add_argument("dir", metavar="DIR")
+    verify.add_argument("--public-key", metavar="PEM", help="the signer's public key, obtained outside the bundle")
+    verify.set_defaults(func=cmd_report_verify)
+    diff = actions.add_parser("diff", help="what changed between two assessments (exit 1 when anything did)")
+    diff.add_argument("old", metavar="OLD_DIR")
+    diff.add_argument("new", metavar="NEW_DIR")
+    diff.set_defaults(func=cmd_report_diff)
+    render = actions.add_parser("render", help="rebuild HTML, PDF and JUnit from report.json, and re-sign")
+    render.add_argument("dir", metavar="DIR")
+    _bundle_options(render)
+    render.set_defaults(func=cmd_report_render)
 
     controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
     controls.add_argument("--write", metavar="FILE", help="write it to this file")

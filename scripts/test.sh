@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check . && ruff format --check .
 echo "== mypy --strict" && mypy

@@ -107,3 +107,9 @@ def planned(example_raw: dict[str, str]) -> Callable[[str], tuple[ClientConfig, 
         return _PLANS[name]
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _signing_keys_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing keys made by tests (and the CLI subprocesses they start) never land in the real home."""
+    monkeypatch.setenv("PHISTACK_KEY_DIR", str(tmp_path_factory.getbasetemp() / "keys"))

@@ -275,3 +275,52 @@ def test_audit_of_an_unreachable_endpoint_exits_3(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "Cannot read the account identity" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "report.json").exists()
+
+
+def test_check_writes_a_signed_bundle_that_verifies_and_detects_tampering(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = phistack("check", "--client", "example", "--no-pdf", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert {
+        "report.json",
+        "report.html",
+        "junit.xml",
+        "manifest.json",
+        "manifest.sig",
+        "signing-key.pub.pem",
+        "evidence",
+    } <= {p.name for p in out.iterdir()}
+    assert "signed with" in result.stdout and "report.html" in result.stdout
+    key = tmp_path / "trusted.pem"
+    key.write_bytes((out / "signing-key.pub.pem").read_bytes())
+    ok = phistack("report", "verify", str(out), "--public-key", str(key))
+    assert ok.returncode == 0 and "intact" in ok.stdout and "the given public key" in ok.stdout
+    (out / "junit.xml").write_text((out / "junit.xml").read_text() + "<!-- edited -->\n")
+    bad = phistack("report", "verify", str(out), "--public-key", str(key))
+    assert bad.returncode == 1 and "junit.xml: SHA-256 differs" in bad.stderr
+    rendered = phistack("report", "render", str(out), "--no-pdf")
+    assert rendered.returncode == 0 and phistack("report", "verify", str(out), "--public-key", str(key)).returncode == 0
+    not_bundle = phistack("report", "verify", str(tmp_path))
+    assert not_bundle.returncode == 2 and "not a phistack bundle" in not_bundle.stderr
+
+
+def test_report_diff_shows_drift(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    assert phistack("check", "--client", "example", "--no-pdf", "--out", str(good)).returncode == 0
+    config = tmp_path / "Pulumi.optout.yaml"
+    config.write_text(
+        EXAMPLE.read_text().replace("# phistack:allow_internet_egress: false", "phistack:allow_internet_egress: true")
+    )
+    assert phistack("check", "--config", str(config), "--no-pdf", "--out", str(bad)).returncode == 1
+    drift = phistack("report", "diff", str(good), str(bad))
+    assert drift.returncode == 1
+    assert "control net-no-internet-gateway: PASS -> FAIL" in drift.stdout
+    same = phistack("report", "diff", str(good), str(good))
+    assert same.returncode == 0 and same.stdout.strip() == "no change"
+
+
+def test_out_dir_is_never_mixed_with_foreign_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = phistack("check", "--client", "example", "--no-pdf", "--out", str(tmp_path))
+    assert result.returncode == 2 and "holds no phistack bundle" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"

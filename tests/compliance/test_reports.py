@@ -1,0 +1,240 @@
+"""Reports rendered from fixed report.json content: structure (not byte snapshots), JUnit parsed back, the
+PDF's pages, and the signed bundle against every kind of tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from compliance.assessment import assess, write_report
+from compliance.controls import by_id, catalog
+from compliance.errors import InputError
+from compliance.reports.bundle import load_or_create_key, public_pem, sign_bundle, verify_bundle
+from compliance.reports.diff import diff_reports
+from compliance.reports.html import render_html
+from compliance.reports.junit import render_junit
+from compliance.reports.pdf import find_chromium, render_pdf
+from compliance.reports.write import write_bundle
+from compliance.waivers import load_waivers
+from tests.compliance.conftest import MakeFacts
+
+
+@pytest.fixture
+def mixed_report(compliant: MakeFacts, tmp_path: Path) -> tuple[dict[str, Any], Any]:
+    """An assessment with every status: FAIL, ERROR, WAIVED, MANUAL, NOT_APPLICABLE and PASS."""
+    facts = compliant()
+    facts.items["buckets"][0]["versioning"] = None  # FAIL
+    facts.items["kms_keys"][0]["rotation_enabled"] = False  # WAIVED below
+    facts.items["trails"][0]["kms_key_id"] = None  # FAIL
+    facts.items["buckets"][1]["policy"] = {"unreadable": {"api": "s3:GetBucketPolicy", "error": "AccessDenied"}}
+    facts.items["instances"][0]["public_ip"] = "<script>alert(1)</script>"  # must come out escaped
+    facts.context.attestations["workforce_training_completed"] = None  # MANUAL
+    facts.items["db_clusters"] = []  # NOT_APPLICABLE
+    waivers_file = tmp_path / "w.yaml"
+    waivers_file.write_text(
+        "waivers:\n  - control: kms-rotation\n    resource: '*'\n    justification: HSM-backed, "
+        "rotated by hand.\n    approver: ciso@clinic.example\n    expires: 2099-01-01\n"
+    )
+    assessment = assess(facts, catalog(), load_waivers(waivers_file, set(by_id())), "test")
+    return assessment.to_json(), assessment
+
+
+class _Structure(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.badges: list[str] = []
+        self.external: list[str] = []
+        self.svg_rects = 0
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "article" and a.get("id"):
+            self.ids.append(str(a["id"]))
+        if tag == "span" and "badge" in (a.get("class") or ""):
+            self.badges.append(str(a["class"]).split()[1])
+        for attr in ("src", "href"):
+            if a.get(attr) and not str(a[attr]).startswith("#"):
+                self.external.append(str(a[attr]))
+        self.svg_rects += tag == "rect"
+        self.scripts += tag == "script"
+
+
+def test_html_is_self_contained_and_complete(mixed_report: tuple[dict[str, Any], Any]) -> None:
+    report, _ = mixed_report
+    html = render_html(report)
+    page = _Structure()
+    page.feed(html)
+    assert page.ids == [c["id"] for c in report["controls"]]
+    assert page.external == [] and page.scripts == 0
+    assert page.svg_rects >= 4  # one bar segment at least per HIPAA section
+    control_badges = page.badges[: len(page.badges)]
+    for status, count in report["summary"].items():
+        assert control_badges.count(status) >= count
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "HSM-backed, rotated by hand." in html and "ciso@clinic.example" in html  # waiver shown
+    assert "Training records" in html  # manual control: what to ask for
+    assert "164.312(b) Audit controls" in html  # paragraph titles beside citations
+    first_page = html.split('class="first-page"')[1].split("</section>")[0]
+    assert report["target"]["account"] in first_page and report["generated_at"] in first_page
+    assert "phistack test" in first_page
+
+
+def test_junit_parses_back_with_one_case_per_control(mixed_report: tuple[dict[str, Any], Any]) -> None:
+    report, _ = mixed_report
+    suite = ET.fromstring(render_junit(report))
+    cases = suite.findall("testcase")
+    assert len(cases) == len(report["controls"]) == int(suite.attrib["tests"])
+    failures = [c for c in cases if c.find("failure") is not None]
+    errors = [c for c in cases if c.find("error") is not None]
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    assert len(failures) == report["summary"]["FAIL"] == int(suite.attrib["failures"])
+    assert len(errors) == report["summary"]["ERROR"] == int(suite.attrib["errors"])
+    assert len(skipped) == report["summary"]["MANUAL"] + report["summary"]["NOT_APPLICABLE"]
+    versioning = next(c for c in failures if c.attrib["name"].startswith("s3-versioning"))
+    assert "Remediation:" in (versioning.find("failure").text or "")  # type: ignore[union-attr]
+    waived = next(c for c in cases if c.attrib["name"].startswith("kms-rotation"))
+    assert "HSM-backed" in (waived.find("system-out").text or "")  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (CI installs it)")
+def test_pdf_is_printed_with_pages(mixed_report: tuple[dict[str, Any], Any], tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    report, _ = mixed_report
+    html = tmp_path / "report.html"
+    html.write_text(render_html(report))
+    pdf = tmp_path / "report.pdf"
+    render_pdf(html, pdf, str(find_chromium()))
+    reader = PdfReader(pdf)
+    assert len(reader.pages) >= 10  # a first page, then 60 controls with their findings
+    first = reader.pages[0].extract_text()
+    assert "HIPAA Security Rule assessment" in first and report["target"]["account"] in first
+
+
+@pytest.fixture
+def bundle(mixed_report: tuple[dict[str, Any], Any], tmp_path: Path) -> tuple[Path, Path]:
+    _, assessment = mixed_report
+    folder = tmp_path / "bundle"
+    report = write_report(assessment, folder)
+    key_path = tmp_path / "keys" / "client.ed25519.pem"
+    write_bundle(report, assessment.facts, load_or_create_key(key_path), pdf=False)
+    trusted = tmp_path / "trusted.pub.pem"
+    trusted.write_bytes((folder / "signing-key.pub.pem").read_bytes())
+    return folder, trusted
+
+
+def test_intact_bundle_verifies_with_the_trusted_key(bundle: tuple[Path, Path]) -> None:
+    folder, trusted = bundle
+    result = verify_bundle(folder, trusted)
+    assert result.intact and result.trusted_key and result.key_fingerprint.startswith("SHA256:")
+    listed = json.loads((folder / "manifest.json").read_text())["files"]
+    assert {"report.json", "report.html", "junit.xml", "evidence/buckets.json", "evidence/gaps.json"} <= set(listed)
+
+
+def test_key_file_is_private_and_reused(tmp_path: Path) -> None:
+    path = tmp_path / "k" / "x.ed25519.pem"
+    first = load_or_create_key(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert public_pem(load_or_create_key(path).public_key()) == public_pem(first.public_key())
+    path.write_text("not a key")
+    with pytest.raises(InputError, match="not an unencrypted PEM private key"):
+        load_or_create_key(path)
+
+
+def _bundle_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_changed_byte_in_any_file_is_caught(bundle: tuple[Path, Path]) -> None:
+    folder, trusted = bundle
+    files = _bundle_files(folder)
+    assert len(files) > 20
+    for rel in files:
+        target = folder / rel
+        original = target.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        result = verify_bundle(folder, trusted)
+        assert not result.intact, rel
+        assert any(rel in p for p in result.problems), (rel, result.problems)  # the problem names the file
+        target.write_bytes(original)
+    assert verify_bundle(folder, trusted).intact
+
+
+def test_removed_and_added_files_are_caught(bundle: tuple[Path, Path]) -> None:
+    folder, trusted = bundle
+    (folder / "evidence" / "buckets.json").unlink()
+    assert verify_bundle(folder, trusted).problems == ["evidence/buckets.json: listed in the manifest but missing."]
+    folder2 = folder.parent / "b2"
+    shutil.copytree(folder, folder2)
+    (folder / "evidence" / "buckets.json").write_text("[]")  # restore a file, any content: still wrong
+    (folder2 / "extra.txt").write_text("slipped in")
+    problems = verify_bundle(folder2, trusted).problems
+    assert "extra.txt: not in the manifest (added after signing)." in problems
+
+
+def test_a_bundle_resigned_with_another_key_fails_against_the_trusted_key(bundle: tuple[Path, Path]) -> None:
+    folder, trusted = bundle
+    (folder / "report.json").write_text((folder / "report.json").read_text().replace('"FAIL"', '"PASS"'))
+    sign_bundle(folder, Ed25519PrivateKey.generate())  # the forger re-signs with their own key
+    assert verify_bundle(folder).intact  # consistent with the key inside: why --public-key matters
+    problems = verify_bundle(folder, trusted).problems
+    assert problems and problems[0] == f"signing-key.pub.pem: is not the public key given ({trusted})."
+    assert any(p.startswith("manifest.sig: does not verify") for p in problems)
+
+
+def test_truncated_or_garbled_signature_fails(bundle: tuple[Path, Path]) -> None:
+    folder, trusted = bundle
+    sig = (folder / "manifest.sig").read_text().strip()
+    (folder / "manifest.sig").write_text(sig[:40] + "\n")
+    assert verify_bundle(folder, trusted).problems[0].startswith("manifest.sig: does not verify")
+    (folder / "manifest.sig").write_text(base64.b64encode(b"\x00" * 64).decode())
+    assert verify_bundle(folder, trusted).problems[0].startswith("manifest.sig: does not verify")
+    (folder / "manifest.sig").unlink()
+    assert verify_bundle(folder, trusted).problems[0] == "manifest.sig: missing."
+
+
+def test_not_a_bundle_is_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="has no manifest.json"):
+        verify_bundle(tmp_path)
+    with pytest.raises(InputError, match="is not a directory"):
+        verify_bundle(tmp_path / "nope")
+
+
+def test_diff_names_what_moved() -> None:
+    def report(controls: list[tuple[str, str, list[tuple[str, str]]]]) -> dict[str, Any]:
+        return {
+            "controls": [
+                {"id": cid, "status": st, "findings": [{"resource_id": r, "status": fs} for r, fs in fs_]}
+                for cid, st, fs_ in controls
+            ]
+        }
+
+    old = report(
+        [("s3-versioning", "PASS", [("b1", "PASS"), ("b2", "PASS")]), ("kms-rotation", "FAIL", [("k1", "FAIL")])]
+    )
+    new = report(
+        [
+            ("s3-versioning", "FAIL", [("b1", "PASS"), ("b2", "FAIL"), ("b3", "PASS")]),
+            ("kms-rotation", "PASS", [("k1", "PASS")]),
+            ("logs-kms", "PASS", []),
+        ]
+    )
+    lines = diff_reports(old, new)
+    assert lines[0] == "control s3-versioning: PASS -> FAIL"
+    assert "  s3-versioning b2: PASS -> FAIL" in lines and "control kms-rotation: FAIL -> PASS" in lines
+    assert (
+        "  s3-versioning b3: new resource, PASS" in lines and "control logs-kms: new in this assessment, PASS" in lines
+    )
+    assert diff_reports(old, old) == []
