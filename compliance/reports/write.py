@@ -14,17 +14,20 @@ from compliance.reports.bundle import sign_bundle
 from compliance.reports.evidence import write_evidence
 from compliance.reports.html import render_html
 from compliance.reports.junit import render_junit
+from compliance.reports.oscal import render_oscal
 from compliance.reports.pdf import find_chromium, render_pdf
 
 log = logging.getLogger(__name__)
 
 
 def render_all(report: dict[str, Any], out_dir: Path, pdf: bool = True) -> list[str]:
-    """Render HTML, JUnit and (if Chromium is present) PDF from report.json; return warnings."""
+    """Render HTML, JUnit, OSCAL and (if Chromium is present) PDF from report.json; return warnings."""
     warnings = []
     html = out_dir / "report.html"
     html.write_text(render_html(report), encoding="utf-8")
     (out_dir / "junit.xml").write_text(render_junit(report), encoding="utf-8")
+    oscal = json.dumps(render_oscal(report), indent=1) + "\n"
+    (out_dir / "oscal-assessment-results.json").write_text(oscal, encoding="utf-8")
     if pdf:
         chromium = find_chromium()
         if chromium is None:

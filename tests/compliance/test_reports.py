@@ -238,3 +238,37 @@ def test_diff_names_what_moved() -> None:
         "  s3-versioning b3: new resource, PASS" in lines and "control logs-kms: new in this assessment, PASS" in lines
     )
     assert diff_reports(old, old) == []
+
+
+def _validate_oscal(document: dict[str, Any]) -> Any:
+    from trestle.oscal.assessment_results import AssessmentResults
+
+    return AssessmentResults.model_validate(document["assessment-results"])
+
+
+def test_oscal_is_valid_and_links_findings_to_hipaa(mixed_report: tuple[dict[str, Any], Any]) -> None:
+    from compliance.reports.oscal import render_oscal, token
+
+    report, _ = mixed_report
+    document = render_oscal(report)
+    results = _validate_oscal(document).results[0]
+    citations = {c for control in report["controls"] for c in control["hipaa"]}
+    assert {f.target.target_id for f in results.findings} == {token(c) for c in citations}
+    assert token("164.312(e)(2)(ii)") == "hipaa-164.312-e-2-ii"
+    versioning = [f for f in results.findings if any(p.value == "s3-versioning" for p in f.props or [])]
+    assert versioning and all(f.target.status.state.value == "not-satisfied" for f in versioning)
+    errors = [f for f in results.findings if any(p.name == "phistack-status" and p.value == "ERROR" for p in f.props)]
+    assert errors and all(f.target.status.state.value == "not-satisfied" for f in errors)  # unknown is not satisfied
+    assert len(results.observations) == sum(len(c["findings"]) for c in report["controls"])
+    assert render_oscal(report) == document  # deterministic: re-rendering gives the same file
+
+
+def test_oscal_validation_is_real(mixed_report: tuple[dict[str, Any], Any]) -> None:
+    import pydantic
+
+    from compliance.reports.oscal import render_oscal
+
+    broken = render_oscal(mixed_report[0])
+    broken["assessment-results"]["results"][0]["findings"][0]["target"]["target-id"] = "164.312(b)"  # not a token
+    with pytest.raises(pydantic.ValidationError):
+        _validate_oscal(broken)
