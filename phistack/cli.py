@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -126,22 +127,47 @@ def prepare_out_dir(path: Path) -> Path:
     return path
 
 
-def _finish_bundle(args: argparse.Namespace, assessment: Any, report: Path) -> None:
-    from compliance.reports.bundle import default_key_path, load_or_create_key
+def _signer(args: argparse.Namespace, name: str) -> tuple[Any, str]:
+    """The bundle's signer and a description of it: --sign-with kms:ALIAS, --signing-key PEM, or the default."""
+    from compliance.reports.bundle import FileSigner, KmsSigner, default_key_path, load_or_create_key
+
+    if args.sign_with:
+        import os
+
+        import boto3
+
+        if not args.sign_with.startswith("kms:") or len(args.sign_with) <= 4:
+            raise UsageError(f"--sign-with {args.sign_with!r}: expected kms:ALIAS (or kms:KEY_ID / kms:KEY_ARN).")
+        key_id = args.sign_with[4:]
+        is_key_id = re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}|mrk-[0-9a-f]{32}", key_id) is not None
+        key_id = key_id if key_id.startswith(("alias/", "arn:")) or is_key_id else f"alias/{key_id}"
+        endpoint = getattr(args, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
+        session = boto3.Session(profile_name=getattr(args, "profile", None))
+        kms = session.client("kms", endpoint_url=endpoint, region_name=session.region_name or "us-east-1")
+        return KmsSigner(kms, key_id), f"KMS key {key_id}"
+    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
+    return FileSigner(load_or_create_key(key_path)), str(key_path)
+
+
+def _write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
+    """The whole bundle, or nothing: the signer is ready (a KMS key checked) before the first file is written."""
+    from compliance.assessment import write_report
     from compliance.reports.write import write_bundle
 
-    name = assessment.facts.context.client or assessment.facts.account
-    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
-    fingerprint, warnings = write_bundle(report, assessment.facts, load_or_create_key(key_path), pdf=not args.no_pdf)
+    signer, described = _signer(args, assessment.facts.context.client or assessment.facts.account)
+    report = write_report(assessment, prepare_out_dir(Path(args.out)))
+    _print_summary(assessment, report)
+    fingerprint, warnings = write_bundle(report, assessment.facts, signer, pdf=not args.no_pdf)
     for warning in warnings:
         log.warning("%s", warning)
     verify = f"phistack report verify {report.parent} --public-key <the key's .pub.pem>"
-    print(f"signed with {key_path} ({fingerprint}); auditors verify with: {verify}")  # noqa: T201
+    print(f"signed with {described} ({fingerprint}); auditors verify with: {verify}")  # noqa: T201
     print(f"report: {report.parent / 'report.html'}")  # noqa: T201
+    return report
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from compliance.assessment import assess, write_report
+    from compliance.assessment import assess
     from compliance.controls import by_id, catalog
     from compliance.planned import facts_from_plan
     from compliance.waivers import load_waivers
@@ -149,9 +175,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
     facts = facts_from_plan(_plan_document(args))
     assessment = assess(facts, catalog(), waivers, __version__)
-    report = write_report(assessment, prepare_out_dir(Path(args.out)))
-    _print_summary(assessment, report)
-    _finish_bundle(args, assessment, report)
+    _write_bundle(args, assessment)
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
@@ -181,7 +205,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import boto3
     import botocore.exceptions
 
-    from compliance.assessment import assess, write_report
+    from compliance.assessment import assess
     from compliance.collectors import collect
     from compliance.controls import by_id, catalog
     from compliance.waivers import load_waivers
@@ -207,10 +231,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    report = write_report(assessment, prepare_out_dir(Path(args.out)))
-    _print_summary(assessment, report)
     log.info("%d API calls for %d facts", scan.calls, resources)
-    _finish_bundle(args, assessment, report)
+    _write_bundle(args, assessment)
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
@@ -281,21 +303,22 @@ def cmd_report_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_report_render(args: argparse.Namespace) -> int:
-    from compliance.reports.bundle import default_key_path, load_or_create_key, sign_bundle
+    from compliance.reports.bundle import sign_bundle
     from compliance.reports.write import render_all
 
     folder = Path(args.dir)
     report = _load_report(folder)
     for warning in render_all(report, folder, pdf=not args.no_pdf):
         log.warning("%s", warning)
-    name = report["target"].get("client") or report["target"]["account"]
-    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
-    print(f"rendered and re-signed {folder} ({sign_bundle(folder, load_or_create_key(key_path))})")  # noqa: T201
+    signer, described = _signer(args, report["target"].get("client") or report["target"]["account"])
+    print(f"rendered and re-signed {folder} with {described} ({sign_bundle(folder, signer)})")  # noqa: T201
     return EXIT_OK
 
 
 def _bundle_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    signing = parser.add_mutually_exclusive_group()
+    signing.add_argument("--sign-with", metavar="kms:ALIAS", help="sign with an AWS KMS ECC_NIST_P256 key instead")
+    signing.add_argument(
         "--signing-key",
         metavar="PEM",
         help="Ed25519 key to sign with (default: the client's, made on first use under ~/.config/phistack/keys)",

@@ -2,6 +2,10 @@
 bytes) and signing-key.pub.pem. The private key is the deployment's: created on first use under
 ``~/.config/phistack/keys`` (or $PHISTACK_KEY_DIR), mode 0600, never written into the bundle.
 
+With ``--sign-with kms:ALIAS`` an AWS KMS asymmetric key (ECC_NIST_P256) signs instead, so the private key never
+leaves KMS. KMS signs a short statement, the manifest's SHA-256 in hex, with ECDSA_SHA_256 in RAW mode (the
+manifest itself can exceed KMS's 4 KB message limit). Verification chooses by the public key's type.
+
 Verification trusts a public key the auditor got elsewhere (``--public-key``); without one it can only say
 the bundle is consistent with the key inside it, and says so.
 """
@@ -15,13 +19,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from compliance.errors import InputError
+from compliance.errors import IncompleteError, InputError
 
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "signing-key.pub.pem"
 SIGNING_FILES = frozenset({MANIFEST, SIGNATURE, PUBLIC_KEY})
@@ -51,13 +56,82 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def public_pem(key: Ed25519PublicKey) -> bytes:
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
+
+
+def public_pem(key: PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def fingerprint(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "SHA256:" + hashlib.sha256(raw).hexdigest()
+def fingerprint(key: PublicKey) -> str:
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "SHA256:" + hashlib.sha256(der).hexdigest()
+
+
+def kms_statement(manifest: bytes) -> bytes:
+    """What a KMS key signs: the manifest's SHA-256, hex (64 bytes, whatever the manifest's size)."""
+    return hashlib.sha256(manifest).hexdigest().encode()
+
+
+class Signer(Protocol):
+    def sign(self, manifest: bytes) -> bytes: ...
+
+    def public_key(self) -> PublicKey: ...
+
+
+class FileSigner:
+    """The deployment's Ed25519 key, on disk outside the bundle."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self.key = key
+
+    def sign(self, manifest: bytes) -> bytes:
+        return self.key.sign(manifest)
+
+    def public_key(self) -> PublicKey:
+        return self.key.public_key()
+
+
+class KmsSigner:
+    """An AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY): the private key never leaves KMS."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        import botocore.exceptions
+
+        self.kms, self.key_id = kms, key_id
+        try:
+            response = kms.get_public_key(KeyId=key_id)
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise IncompleteError(f"KMS key {key_id}: kms:GetPublicKey answered {code}.") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise IncompleteError(f"KMS key {key_id}: {exc}") from None
+        key = serialization.load_der_public_key(response["PublicKey"])
+        p256 = isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+        if not p256 or response.get("KeyUsage") != "SIGN_VERIFY":
+            kind = response.get("KeySpec") or type(key).__name__
+            raise InputError(
+                f"KMS key {key_id} is {kind}/{response.get('KeyUsage')}; "
+                "bundles are signed with an ECC_NIST_P256 SIGN_VERIFY key."
+            )
+        assert isinstance(key, ec.EllipticCurvePublicKey)  # checked just above
+        self._public = key
+
+    def sign(self, manifest: bytes) -> bytes:
+        import botocore.exceptions
+
+        try:
+            response = self.kms.sign(
+                KeyId=self.key_id, Message=kms_statement(manifest), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+            )
+        except botocore.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            raise IncompleteError(f"KMS key {self.key_id}: kms:Sign answered {code}.") from None
+        signature: bytes = response["Signature"]
+        return signature
+
+    def public_key(self) -> PublicKey:
+        return self._public
 
 
 def _sha256(path: Path) -> str:
@@ -85,13 +159,23 @@ def manifest_bytes(bundle: Path) -> bytes:
     return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
 
 
-def sign_bundle(bundle: Path, key: Ed25519PrivateKey) -> str:
+def sign_bundle(bundle: Path, signer: Signer | Ed25519PrivateKey) -> str:
     """Write the manifest, its signature and the public key; return the key's fingerprint."""
+    if isinstance(signer, Ed25519PrivateKey):
+        signer = FileSigner(signer)
     data = manifest_bytes(bundle)
+    signature = signer.sign(data)
     (bundle / MANIFEST).write_bytes(data)
-    (bundle / SIGNATURE).write_text(base64.b64encode(key.sign(data)).decode() + "\n", encoding="ascii")
-    (bundle / PUBLIC_KEY).write_bytes(public_pem(key.public_key()))
-    return fingerprint(key.public_key())
+    (bundle / SIGNATURE).write_text(base64.b64encode(signature).decode() + "\n", encoding="ascii")
+    (bundle / PUBLIC_KEY).write_bytes(public_pem(signer.public_key()))
+    return fingerprint(signer.public_key())
+
+
+def _check_signature(key: PublicKey, signature: bytes, manifest: bytes) -> None:
+    if isinstance(key, Ed25519PublicKey):
+        key.verify(signature, manifest)
+    else:
+        key.verify(signature, kms_statement(manifest), ec.ECDSA(hashes.SHA256()))
 
 
 @dataclass
@@ -105,15 +189,17 @@ class Verification:
         return not self.problems
 
 
-def _load_public(path: Path) -> Ed25519PublicKey:
+def _load_public(path: Path) -> PublicKey:
     try:
         key: Any = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError:
         raise InputError(f"{path}: the public key file does not exist.") from None
     except ValueError as exc:
         raise InputError(f"{path}: is not a PEM public key ({exc}).") from None
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"{path}: is not an Ed25519 public key.")
+        raise InputError(f"{path}: is neither an Ed25519 nor a P-256 (KMS) public key.")
     return key
 
 
@@ -137,7 +223,7 @@ def verify_bundle(bundle: Path, trusted: Path | None = None) -> Verification:
     result.key_fingerprint = fingerprint(key)
     try:
         signature = base64.b64decode((bundle / SIGNATURE).read_text(encoding="ascii").strip(), validate=True)
-        key.verify(signature, data)
+        _check_signature(key, signature, data)
     except FileNotFoundError:
         result.problems.append(f"{SIGNATURE}: missing.")
     except (InvalidSignature, binascii.Error, ValueError, UnicodeDecodeError):

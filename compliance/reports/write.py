@@ -7,10 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from compliance.facts import Facts
-from compliance.reports.bundle import sign_bundle
+from compliance.reports.bundle import Signer, sign_bundle
 from compliance.reports.evidence import write_evidence
 from compliance.reports.html import render_html
 from compliance.reports.junit import render_junit
@@ -40,13 +38,11 @@ def render_all(report: dict[str, Any], out_dir: Path, pdf: bool = True) -> list[
     return warnings
 
 
-def write_bundle(
-    report_path: Path, facts: Facts | None, key: Ed25519PrivateKey, pdf: bool = True
-) -> tuple[str, list[str]]:
+def write_bundle(report_path: Path, facts: Facts | None, signer: Signer, pdf: bool = True) -> tuple[str, list[str]]:
     """Render next to report.json, add evidence (when facts are given), sign; return (fingerprint, warnings)."""
     out_dir = report_path.parent
     report = json.loads(report_path.read_text(encoding="utf-8"))
     warnings = render_all(report, out_dir, pdf)
     if facts is not None:
         write_evidence(facts, out_dir)
-    return sign_bundle(out_dir, key), warnings
+    return sign_bundle(out_dir, signer), warnings

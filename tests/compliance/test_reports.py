@@ -272,3 +272,36 @@ def test_oscal_validation_is_real(mixed_report: tuple[dict[str, Any], Any]) -> N
     broken["assessment-results"]["results"][0]["findings"][0]["target"]["target-id"] = "164.312(b)"  # not a token
     with pytest.raises(pydantic.ValidationError):
         _validate_oscal(broken)
+
+
+def test_kms_signed_bundle_verifies_and_detects_tampering(
+    mixed_report: tuple[dict[str, Any], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from compliance.reports.bundle import KmsSigner
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    _, assessment = mixed_report
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName="alias/phistack-signing", TargetKeyId=key_id)
+        folder = tmp_path / "kms-bundle"
+        write_bundle(
+            write_report(assessment, folder), assessment.facts, KmsSigner(kms, "alias/phistack-signing"), pdf=False
+        )
+        trusted = tmp_path / "kms.pub.pem"
+        trusted.write_bytes((folder / "signing-key.pub.pem").read_bytes())
+        assert verify_bundle(folder, trusted).intact
+        (folder / "report.json").write_text((folder / "report.json").read_text() + " ")
+        assert verify_bundle(folder, trusted).problems == [
+            "report.json: SHA-256 differs from the manifest (changed after signing)."
+        ]
+        sign_bundle(folder, Ed25519PrivateKey.generate())  # re-signed by someone else: caught against the KMS key
+        assert not verify_bundle(folder, trusted).intact
+        symmetric = kms.create_key()["KeyMetadata"]["KeyId"]
+        with pytest.raises(InputError, match="ECC_NIST_P256 SIGN_VERIFY"):
+            KmsSigner(kms, symmetric)

@@ -324,3 +324,82 @@ def test_out_dir_is_never_mixed_with_foreign_files(tmp_path: Path) -> None:
     result = phistack("check", "--client", "example", "--no-pdf", "--out", str(tmp_path))
     assert result.returncode == 2 and "holds no phistack bundle" in result.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_check_signed_with_a_kms_key(moto_server: str, tmp_path: Path) -> None:
+    import boto3
+
+    kms = boto3.client(
+        "kms",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/phistack-signing", TargetKeyId=key_id)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_server,
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("AWS_PROFILE", None)
+    out = tmp_path / "bundle"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phistack",
+            "check",
+            "--client",
+            "example",
+            "--no-pdf",
+            "--sign-with",
+            "kms:phistack-signing",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "signed with KMS key alias/phistack-signing" in result.stdout
+    from cryptography.hazmat.primitives import serialization
+
+    trusted = tmp_path / "kms.pub.pem"
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    trusted.write_bytes(
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    verified = phistack("report", "verify", str(out), "--public-key", str(trusted))
+    assert verified.returncode == 0, verified.stderr
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "phistack",
+            "check",
+            "--client",
+            "example",
+            "--no-pdf",
+            "--sign-with",
+            "kms:no-such-key",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert wrong.returncode == 3 and "kms:GetPublicKey answered NotFoundException" in wrong.stderr
+    assert not (tmp_path / "x").exists()  # nothing half-written
