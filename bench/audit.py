@@ -19,12 +19,10 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from infra.sandbox.server import free_port, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PROWLER_VENV = ROOT / "bench" / ".prowler-venv"
@@ -41,36 +41,6 @@ SIZES = {
     "small": {"buckets": 5, "log_groups": 5, "instances": 2, "vpcs": 1, "keys": 2, "trails": 1},
     "large": {"buckets": 2000, "log_groups": 800, "instances": 400, "vpcs": 20, "keys": 50, "trails": 5},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):

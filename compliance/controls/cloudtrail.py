@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from compliance.controls._base import control, each, finding
@@ -52,40 +53,36 @@ def multi_region(facts: Facts) -> list[Finding]:
     ]
 
 
-def logging_on(facts: Facts) -> list[Finding]:
-    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
-        if t.get("logging"):
-            return True, f"Trail {t['name']} is logging.", {}
-        return False, f"Trail {t['name']} is stopped: API activity is not being recorded.", {}
+def _trail_setting(key: str, yes: str, no: str) -> Callable[[Facts], list[Finding]]:
+    """A control that passes each trail whose ``key`` is set; ``yes``/``no`` are format strings over the trail."""
 
-    return _trails(facts, ("logging",), judge)
+    def evaluate(facts: Facts) -> list[Finding]:
+        def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
+            return (True, yes.format(**t), {}) if t.get(key) else (False, no.format(**t), {})
 
+        return _trails(facts, (key,), judge)
 
-def validation(facts: Facts) -> list[Finding]:
-    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
-        if t.get("log_file_validation"):
-            return True, f"Trail {t['name']} writes signed digest files (log-file validation).", {}
-        return False, f"Trail {t['name']} has log-file validation off: altered or deleted log files go unnoticed.", {}
-
-    return _trails(facts, ("log_file_validation",), judge)
+    return evaluate
 
 
-def kms(facts: Facts) -> list[Finding]:
-    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
-        if t.get("kms_key_id"):
-            return True, f"Trail {t['name']} encrypts its log files with {t['kms_key_id']}.", {}
-        return False, f"Trail {t['name']} does not encrypt log files with a KMS key (SSE-S3 only).", {}
-
-    return _trails(facts, ("kms_key_id",), judge)
-
-
-def cloudwatch(facts: Facts) -> list[Finding]:
-    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
-        if t.get("cloudwatch_logs_group_arn"):
-            return True, f"Trail {t['name']} delivers to CloudWatch Logs ({t['cloudwatch_logs_group_arn']}).", {}
-        return False, f"Trail {t['name']} does not deliver to CloudWatch Logs, so no alarm can fire on it.", {}
-
-    return _trails(facts, ("cloudwatch_logs_group_arn",), judge)
+logging_on = _trail_setting(
+    "logging", "Trail {name} is logging.", "Trail {name} is stopped: API activity is not being recorded."
+)
+validation = _trail_setting(
+    "log_file_validation",
+    "Trail {name} writes signed digest files (log-file validation).",
+    "Trail {name} has log-file validation off: altered or deleted log files go unnoticed.",
+)
+kms = _trail_setting(
+    "kms_key_id",
+    "Trail {name} encrypts its log files with {kms_key_id}.",
+    "Trail {name} does not encrypt log files with a KMS key (SSE-S3 only).",
+)
+cloudwatch = _trail_setting(
+    "cloudwatch_logs_group_arn",
+    "Trail {name} delivers to CloudWatch Logs ({cloudwatch_logs_group_arn}).",
+    "Trail {name} does not deliver to CloudWatch Logs, so no alarm can fire on it.",
+)
 
 
 def data_events(facts: Facts) -> list[Finding]:

@@ -36,36 +36,29 @@ def no_star_policies(facts: Facts) -> list[Finding]:
     return each(policies, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
 
 
-def root_no_keys(facts: Facts) -> list[Finding]:
+def _root(facts: Facts, key: str, good_when: bool, good: str, bad: str) -> list[Finding]:
+    """Judge the root user on one flag of the account summary."""
+
     def judge(r: Item) -> tuple[bool, str, dict[str, Any]]:
-        if r.get("access_keys_present"):
-            return False, f"The root user of account {facts.account} has access keys.", {}
-        return True, f"The root user of account {facts.account} has no access keys.", {}
+        ok = bool(r.get(key)) is good_when
+        return ok, f"The root user of account {facts.account} {good if ok else bad}.", {key: r.get(key)}
 
     return each(
         facts.get("iam_root"),
-        ("access_keys_present",),
+        (key,),
         lambda r: f"arn:aws:iam::{facts.account}:root",
         "AWS::IAM::User",
         lambda r: "the root user",
         judge,
     )
+
+
+def root_no_keys(facts: Facts) -> list[Finding]:
+    return _root(facts, "access_keys_present", False, "has no access keys", "has access keys")
 
 
 def root_mfa(facts: Facts) -> list[Finding]:
-    def judge(r: Item) -> tuple[bool, str, dict[str, Any]]:
-        if r.get("mfa_enabled"):
-            return True, f"The root user of account {facts.account} signs in with MFA.", {}
-        return False, f"The root user of account {facts.account} has no MFA device.", {}
-
-    return each(
-        facts.get("iam_root"),
-        ("mfa_enabled",),
-        lambda r: f"arn:aws:iam::{facts.account}:root",
-        "AWS::IAM::User",
-        lambda r: "the root user",
-        judge,
-    )
+    return _root(facts, "mfa_enabled", True, "signs in with MFA", "has no MFA device")
 
 
 def console_mfa(facts: Facts) -> list[Finding]:

@@ -12,15 +12,20 @@ from pathlib import Path
 import pytest
 
 from infra.config_docs import BEGIN, END, render_markdown
+from infra.sandbox.server import free_port
+from infra.sandbox.server import moto_server as start_moto_server
 from tests.conftest import EXAMPLE, ROOT
 
 
-def phistack(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def phistack(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the command as a user would; ``env`` adds to the environment (and then drops AWS_PROFILE)."""
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    if env:
+        full.pop("AWS_PROFILE", None)
     return subprocess.run(
         [sys.executable, "-m", "phistack", *args],
         cwd=cwd,
-        env=env,
+        env=full,
         capture_output=True,
         text=True,
         timeout=120,
@@ -160,39 +165,10 @@ def test_controls_doc_is_current() -> None:
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def moto_server() -> Iterator[str]:
-    import time
-    import urllib.request
-
-    port = _free_port()
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with start_moto_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
@@ -206,29 +182,18 @@ def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     ).create_bucket(Bucket="open-bucket")
-    env = {**os.environ, **creds, "PYTHONPATH": str(ROOT)}
-    env.pop("AWS_PROFILE", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "phistack",
-            "audit",
-            "--endpoint-url",
-            moto_server,
-            "--max-attempts",
-            "1",
-            "--client",
-            "example",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
+    env = creds
+    result = phistack(
+        "audit",
+        "--endpoint-url",
+        moto_server,
+        "--max-attempts",
+        "1",
+        "--client",
+        "example",
+        "--out",
+        str(tmp_path),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert result.returncode == 1, result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
@@ -249,28 +214,18 @@ def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
 
 
 def test_audit_of_an_unreachable_endpoint_exits_3(tmp_path: Path) -> None:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "phistack",
-            "audit",
-            "--endpoint-url",
-            f"http://127.0.0.1:{_free_port()}",
-            "--region",
-            "us-east-1",
-            "--max-attempts",
-            "1",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    result = phistack(
+        "audit",
+        "--endpoint-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--region",
+        "us-east-1",
+        "--max-attempts",
+        "1",
+        "--out",
+        str(tmp_path),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert result.returncode == 3
     assert "Cannot read the account identity" in result.stderr and "Traceback" not in result.stderr
@@ -339,35 +294,14 @@ def test_check_signed_with_a_kms_key(moto_server: str, tmp_path: Path) -> None:
     key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/phistack-signing", TargetKeyId=key_id)
     env = {
-        **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": moto_server,
-        "PYTHONPATH": str(ROOT),
     }
-    env.pop("AWS_PROFILE", None)
     out = tmp_path / "bundle"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "phistack",
-            "check",
-            "--client",
-            "example",
-            "--no-pdf",
-            "--sign-with",
-            "kms:phistack-signing",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = phistack(
+        "check", "--client", "example", "--no-pdf", "--sign-with", "kms:phistack-signing", "--out", str(out), env=env
     )
     assert result.returncode == 0, result.stderr
     assert "signed with KMS key alias/phistack-signing" in result.stdout
@@ -380,26 +314,16 @@ def test_check_signed_with_a_kms_key(moto_server: str, tmp_path: Path) -> None:
     )
     verified = phistack("report", "verify", str(out), "--public-key", str(trusted))
     assert verified.returncode == 0, verified.stderr
-    wrong = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "phistack",
-            "check",
-            "--client",
-            "example",
-            "--no-pdf",
-            "--sign-with",
-            "kms:no-such-key",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        cwd=ROOT,
+    wrong = phistack(
+        "check",
+        "--client",
+        "example",
+        "--no-pdf",
+        "--sign-with",
+        "kms:no-such-key",
+        "--out",
+        str(tmp_path / "x"),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
     assert wrong.returncode == 3 and "kms:GetPublicKey answered NotFoundException" in wrong.stderr
     assert not (tmp_path / "x").exists()  # nothing half-written
