@@ -2,7 +2,8 @@
 
 For each account size (small; large: 2,000 buckets, 800 log groups, 400 instances, 20 VPCs, 50 keys,
 5 trails) a fresh moto server is populated through boto3, then both tools scan it:
-- timed: wall time and peak memory (GNU time's max RSS) of `phistack audit` and of
+- timed: wall time and peak memory (GNU time's max RSS) of `phistack audit` (writing its whole bundle:
+  report.json, HTML, OSCAL, JUnit, evidence, signed manifest; not the PDF, which starts Chromium) and of
   `prowler aws --compliance hipaa_aws` (installed by this script in bench/.prowler-venv);
 - counted, in a separate untimed pass: the HTTP requests each tool sends, through a counting proxy, so
   the proxy's overhead never enters the timings.
@@ -178,6 +179,7 @@ def phistack_cmd(url: str, out: Path) -> list[str]:
         REGION,
         "--max-attempts",
         "1",
+        "--no-pdf",
         "--out",
         str(out),
     ]
