@@ -82,7 +82,7 @@ class HardenedBucket(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        aws.s3.BucketPolicy(
+        bucket_policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
             policy=policies.document(
@@ -138,6 +138,8 @@ class HardenedBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
 
-        self.bucket = bucket.bucket
+        # The name other resources use resolves only once the policy exists: a log target (S3 access logs,
+        # CloudTrail, Config) is usable only then, so everything pointed at it waits for it.
+        self.bucket = pulumi.Output.all(bucket.bucket, bucket_policy.id).apply(lambda values: str(values[0]))
         self.arn = bucket.arn
         self.register_outputs({"bucket": self.bucket, "arn": self.arn})

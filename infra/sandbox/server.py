@@ -19,10 +19,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(ready_timeout: float = 15.0) -> Iterator[str]:
-    """A moto server on 127.0.0.1 (no built-in AMIs, so scans see only what was created); yields its URL."""
+def moto_server(ready_timeout: float = 15.0, account_id: str | None = None) -> Iterator[str]:
+    """A moto server on 127.0.0.1 (no built-in AMIs, so scans see only what was created); yields its URL.
+    ``account_id`` makes the emulated account that one (moto's default is 123456789012)."""
     port = free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+    if account_id is not None:
+        env["MOTO_ACCOUNT_ID"] = account_id
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env,
