@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import time
@@ -132,8 +133,6 @@ def _signer(args: argparse.Namespace, name: str) -> tuple[Any, str]:
     from compliance.reports.bundle import FileSigner, KmsSigner, default_key_path, load_or_create_key
 
     if args.sign_with:
-        import os
-
         import boto3
 
         if not args.sign_with.startswith("kms:") or len(args.sign_with) <= 4:
@@ -200,8 +199,6 @@ def _context_for(args: argparse.Namespace) -> Any:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    import os
-
     import boto3
     import botocore.exceptions
 
@@ -415,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     _bundle_options(render)
     render.set_defaults(func=cmd_report_render)
 
+    from phistack.sandbox_commands import add_parsers
+
+    add_parsers(sub, _target_options, _bundle_options)
+
     controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
     controls.add_argument("--write", metavar="FILE", help="write it to this file")
     controls.set_defaults(func=cmd_controls_docs)
@@ -424,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import IncompleteError, InputError
     from infra.errors import ConfigError, PlanError
+    from infra.sandbox.engine import SandboxError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -434,9 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, InputError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except (PlanError, IncompleteError) as exc:
+    except (PlanError, IncompleteError, SandboxError) as exc:
         _error(str(exc))
         return EXIT_INCOMPLETE
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed pipe for the rest of the exit
+        return EXIT_OK
     except KeyboardInterrupt:
         _error("interrupted.")
         return EXIT_INCOMPLETE

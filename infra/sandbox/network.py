@@ -216,7 +216,32 @@ def vpc_endpoint(sb: Sandbox, name: str, i: Inputs) -> Created:
     return e["VpcEndpointId"], {"prefixListId": lists.get(i["serviceName"], "")}
 
 
+def internet_gateway(sb: Sandbox, name: str, i: Inputs) -> Created:
+    ec2 = sb.client("ec2")
+    gid = ec2.create_internet_gateway(TagSpecifications=_tags(i, "internet-gateway"))["InternetGateway"][
+        "InternetGatewayId"
+    ]
+    if i.get("vpcId"):
+        ec2.attach_internet_gateway(InternetGatewayId=gid, VpcId=i["vpcId"])
+    return gid, {"arn": f"arn:aws:ec2:{sb.cfg.region}:{sb.account}:internet-gateway/{gid}"}
+
+
+def elastic_ip(sb: Sandbox, name: str, i: Inputs) -> Created:
+    allocation = sb.client("ec2").allocate_address(Domain=i.get("domain", "vpc"))
+    return allocation["AllocationId"], {"publicIp": allocation.get("PublicIp", "")}
+
+
+def nat_gateway(sb: Sandbox, name: str, i: Inputs) -> Created:
+    nat = sb.client("ec2").create_nat_gateway(
+        SubnetId=i["subnetId"], AllocationId=i["allocationId"], TagSpecifications=_tags(i, "natgateway")
+    )["NatGateway"]
+    return nat["NatGatewayId"], {}
+
+
 CREATORS: dict[str, Creator] = {
+    "aws:ec2/internetGateway:InternetGateway": internet_gateway,
+    "aws:ec2/eip:Eip": elastic_ip,
+    "aws:ec2/natGateway:NatGateway": nat_gateway,
     "aws:ec2/vpc:Vpc": vpc,
     "aws:ec2/subnet:Subnet": subnet,
     "aws:ec2/routeTable:RouteTable": route_table,

@@ -69,3 +69,26 @@ def test_plan_and_live_agree_where_both_can_judge(sandboxed: Any, example_raw: d
     both = [cid for cid in planned if planned[cid] in judged and live[cid] in judged and cid not in MOTO_LIMITS]
     assert len(both) > 40
     assert {cid: (planned[cid], live[cid]) for cid in both if planned[cid] != live[cid]} == {}
+
+
+def test_opt_outs_fail_exactly_the_expected_controls_naming_the_resources(example_raw: dict[str, str]) -> None:
+    raw = {
+        **example_raw,
+        "phistack:allow_internet_egress": "true",
+        "phistack:log_retention_days": "365",
+        "phistack:allow_short_log_retention": "true",
+    }
+    cfg = parse_client_config(raw, "optout")
+    with moto_server(account_id=cfg.account_id) as url:
+        plan, sandbox = apply_to_emulator(cfg, raw, url)
+        session = boto3.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name=cfg.region)
+        facts, _ = collect(session, [cfg.region], url, max_attempts=1)
+        results = {r.control.id: r for r in assess(facts, catalog(), [], "t").results if r.control.automated}
+    failing = {cid for cid, r in results.items() if r.status is Status.FAIL} - set(MOTO_LIMITS)
+    assert failing == {"net-no-internet-gateway", "net-no-nat-gateway", "net-no-default-route", "logs-retention"}
+    created = {c["type"]: c["id"] for c in sandbox.created}
+    igw, nat = created["aws:ec2/internetGateway:InternetGateway"], created["aws:ec2/natGateway:NatGateway"]
+    assert any(igw in f.resource_id for f in results["net-no-internet-gateway"].findings)
+    assert any(nat in f.resource_id for f in results["net-no-nat-gateway"].findings)
+    short = [f for f in results["logs-retention"].findings if f.status is Status.FAIL]
+    assert len(short) == len([c for c in sandbox.created if c["type"] == "aws:cloudwatch/logGroup:LogGroup"])

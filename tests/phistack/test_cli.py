@@ -327,3 +327,36 @@ def test_check_signed_with_a_kms_key(moto_server: str, tmp_path: Path) -> None:
     )
     assert wrong.returncode == 3 and "kms:GetPublicKey answered NotFoundException" in wrong.stderr
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_demo_runs_the_whole_job_on_emulated_aws(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = phistack("demo", "--no-pdf", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "1/3 embedded AWS emulator" in result.stderr and "the emulator is stopped" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"]["kind"] == "live" and report["target"]["account"] == "111122223333"
+    assert report["summary"]["FAIL"] == 0
+    by_id = {c["id"]: c for c in report["controls"]}
+    waived = by_id["iam-root-mfa"]
+    assert waived["status"] == "WAIVED" and "moto" in waived["findings"][0]["waiver"]["justification"]
+    assert by_id["ec2-ssm-managed"]["status"] == "ERROR"  # named, not hidden
+    assert (out / "report.html").exists() and (out / "manifest.sig").exists()
+
+
+def test_sandbox_up_status_down(tmp_path: Path) -> None:
+    env = {"PHISTACK_SANDBOX_DIR": str(tmp_path / "sandbox")}
+    try:
+        up = phistack("sandbox", "up", "--client", "example", env=env)
+        assert up.returncode == 0, up.stderr
+        outputs = json.loads(up.stdout)  # like `pulumi stack output --json`
+        assert outputs["gpu_instance_ids"][0].startswith("i-") and outputs["account_id"] == "111122223333"
+        assert "not created: aws:ec2/instanceMetadataDefaults" in up.stderr  # emulator gaps are said
+        again = phistack("sandbox", "up", "--client", "example", env=env)
+        assert again.returncode == 2 and "already up" in again.stderr
+        status = phistack("sandbox", "status", env=env)
+        assert "example-clinic: 131 resources" in status.stdout
+    finally:
+        down = phistack("sandbox", "down", env=env)
+    assert down.returncode == 0 and "stopped the embedded AWS emulator" in down.stdout
+    assert phistack("sandbox", "status", env=env).stdout.strip() == "no sandbox is running"

@@ -1,0 +1,168 @@
+"""`phistack sandbox up|status|down` and `phistack demo`: the whole job on emulated AWS, no account needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+EXAMPLE_CLIENT = "example"
+
+
+def _project(args: argparse.Namespace) -> Path:
+    from phistack.cli import find_project_dir
+
+    return Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
+    from infra.config import parse_client_config
+    from infra.stackfile import read_stack_config
+    from phistack.cli import stack_file
+
+    path, _ = stack_file(args)
+    raw = read_stack_config(path)
+    return parse_client_config(raw, str(path)), raw
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)  # noqa: T201 - progress and summaries go to stderr; outputs to stdout
+
+
+def cmd_sandbox_up(args: argparse.Namespace) -> int:
+    from infra.sandbox.apply import apply_to_emulator
+    from infra.sandbox.state import clients, remember_external, running_server, save_client, start_server, state_dir
+    from phistack.cli import EXIT_OK, UsageError
+
+    cfg, raw = _client(args)
+    folder = state_dir(_project(args))
+    if args.endpoint_url:
+        server = remember_external(folder, args.endpoint_url, cfg.account_id)
+    else:
+        server = running_server(folder) or start_server(folder, cfg.account_id)
+    if server.account_id != cfg.account_id:
+        raise UsageError(
+            f"The running sandbox emulates account {server.account_id}, but {cfg.client} is "
+            f"{cfg.account_id}; run `phistack sandbox down` first."
+        )
+    if cfg.client in clients(folder):
+        raise UsageError(f"{cfg.client} is already up in the sandbox ({server.url}); `phistack sandbox down` first.")
+    started = time.perf_counter()
+    plan, sandbox = apply_to_emulator(cfg, raw, server.url)
+    save_client(
+        folder,
+        cfg.client,
+        {"endpoint": server.url, "outputs": plan.outputs, "created": sandbox.created, "gaps": sandbox.gaps},
+    )
+    _say(
+        f"created {len(sandbox.created)} resources of {cfg.client} in {server.url} "
+        f"({time.perf_counter() - started:.1f} s); audit it with: phistack audit --endpoint-url {server.url} "
+        f"--client {args.client or cfg.client} --out DIR"
+    )
+    for gap in sandbox.gaps:
+        _say(f"  not created: {gap['type']} {gap['name']}: {gap['detail']}")
+    print(json.dumps(plan.outputs, indent=2, sort_keys=True))  # noqa: T201 - like `pulumi stack output --json`
+    return EXIT_OK
+
+
+def cmd_sandbox_status(args: argparse.Namespace) -> int:
+    from infra.sandbox.state import clients, running_server, state_dir
+    from phistack.cli import EXIT_OK
+
+    folder = state_dir(_project(args))
+    server = running_server(folder)
+    if server is None:
+        print("no sandbox is running")  # noqa: T201
+        return EXIT_OK
+    owner = f"pid {server.pid}" if server.pid else "external"
+    lines = [f"sandbox: {server.url} ({owner}), account {server.account_id}"]
+    for client, record in clients(folder).items():
+        lines.append(f"  {client}: {len(record['created'])} resources, {len(record['gaps'])} not creatable here")
+        for kind, n in sorted(Counter(c["type"] for c in record["created"]).items()):
+            lines.append(f"    {n:4d} {kind}")
+    print("\n".join(lines))  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_sandbox_down(args: argparse.Namespace) -> int:
+    from infra.sandbox.state import state_dir, stop_server
+    from phistack.cli import EXIT_OK
+
+    print(stop_server(state_dir(_project(args))))  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Emulated AWS up, the example client applied, audited live, the signed bundle written, all stopped."""
+    import boto3
+
+    from compliance.assessment import assess
+    from compliance.collectors import collect
+    from compliance.controls import by_id, catalog
+    from compliance.facts import Context
+    from compliance.waivers import load_waivers
+    from infra.config import INTERFACE_ENDPOINTS
+    from infra.sandbox.apply import apply_to_emulator
+    from infra.sandbox.server import moto_server
+    from phistack import __version__
+    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle
+
+    cfg, raw = _client(args)
+    waiver_file = resources.files("phistack").joinpath("data/emulator-waivers.yaml")
+    with resources.as_file(waiver_file) as path:
+        waivers = load_waivers(Path(path), set(by_id()))
+    started = time.perf_counter()
+    with moto_server(account_id=cfg.account_id) as url:
+        _say(f"1/3 embedded AWS emulator on {url}; applying {cfg.client} (the real Pulumi program)...")
+        _, sandbox = apply_to_emulator(cfg, raw, url)
+        _say(
+            f"    created {len(sandbox.created)} resources; not creatable in the emulator: "
+            + ("; ".join(f"{g['type'].split(':')[-1]} {g['name']}" for g in sandbox.gaps) or "none")
+        )
+        _say("2/3 auditing the emulated account live (boto3, every control)...")
+        session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=cfg.region)
+        context = Context(
+            client=cfg.client,
+            log_retention_days=cfg.retention_days,
+            allow_short_log_retention=cfg.allow_short_log_retention,
+            required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
+            attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
+        )
+        facts, scan = collect(session, [cfg.region], url, context, max_attempts=1)
+    assessment = assess(facts, catalog(), waivers, __version__)
+    assessment.collection = {
+        "api_calls": scan.calls,
+        "facts": sum(len(v) for v in facts.items.values()),
+        "workers": 8,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    _say("3/3 writing the signed report bundle...")
+    _write_bundle(args, assessment)
+    _say(f"demo finished in {time.perf_counter() - started:.1f} s; the emulator is stopped.")
+    return EXIT_FAILED if assessment.failed else EXIT_OK
+
+
+def add_parsers(sub: Any, target_options: Any, bundle_options: Any) -> None:
+    sandbox = sub.add_parser("sandbox", help="the real program applied to emulated AWS (moto), no account needed")
+    actions = sandbox.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="create the client's stack in the emulated account; print its outputs")
+    target_options(up)
+    up.add_argument("--endpoint-url", metavar="URL", help="use this emulator instead of starting one")
+    up.set_defaults(func=cmd_sandbox_up)
+    for name, func, text in (
+        ("status", cmd_sandbox_status, "what the sandbox holds"),
+        ("down", cmd_sandbox_down, "stop the embedded emulator (or reset an external one)"),
+    ):
+        parser = actions.add_parser(name, help=text)
+        parser.add_argument("--project-dir", metavar="DIR", help="project root holding Pulumi.yaml")
+        parser.set_defaults(func=func)
+    demo = sub.add_parser("demo", help="emulated AWS, the example client applied and audited, signed report")
+    target_options(demo)
+    demo.add_argument("--out", default="out/demo", metavar="DIR", help="report bundle (default: out/demo)")
+    bundle_options(demo)
+    demo.set_defaults(func=cmd_demo)
