@@ -178,17 +178,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 
-def _context_for(args: argparse.Namespace) -> Any:
-    """What the client configured (retention, attestations, endpoints), when --client/--config is given."""
+def context_of(cfg: Any) -> Any:
+    """What a client configured that the controls compare an account against."""
     from compliance.facts import Context
+    from infra.config import INTERFACE_ENDPOINTS
 
-    if args.client is None and args.config is None:
-        return Context()
-    from infra.config import INTERFACE_ENDPOINTS, parse_client_config
-    from infra.stackfile import read_stack_config
-
-    path, _ = stack_file(args)
-    cfg = parse_client_config(read_stack_config(path), str(path))
     return Context(
         client=cfg.client,
         log_retention_days=cfg.retention_days,
@@ -196,6 +190,18 @@ def _context_for(args: argparse.Namespace) -> Any:
         required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
         attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
     )
+
+
+def _context_for(args: argparse.Namespace) -> Any:
+    """The client's expectations when --client/--config is given; the defaults otherwise."""
+    from compliance.facts import Context
+    from infra.config import parse_client_config
+    from infra.stackfile import read_stack_config
+
+    if args.client is None and args.config is None:
+        return Context()
+    path, _ = stack_file(args)
+    return context_of(parse_client_config(read_stack_config(path), str(path)))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -104,13 +104,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from compliance.assessment import assess
     from compliance.collectors import collect
     from compliance.controls import by_id, catalog
-    from compliance.facts import Context
     from compliance.waivers import load_waivers
-    from infra.config import INTERFACE_ENDPOINTS
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
     from phistack import __version__
-    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle
+    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle, context_of
 
     cfg, raw = _client(args)
     waiver_file = resources.files("phistack").joinpath("data/emulator-waivers.yaml")
@@ -126,13 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         _say("2/3 auditing the emulated account live (boto3, every control)...")
         session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=cfg.region)
-        context = Context(
-            client=cfg.client,
-            log_retention_days=cfg.retention_days,
-            allow_short_log_retention=cfg.allow_short_log_retention,
-            required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
-            attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
-        )
+        context = context_of(cfg)
         facts, scan = collect(session, [cfg.region], url, context, max_attempts=1)
     assessment = assess(facts, catalog(), waivers, __version__)
     assessment.collection = {

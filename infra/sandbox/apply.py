@@ -111,7 +111,7 @@ def apply_to_emulator(cfg: ClientConfig, stack_config: dict[str, str], endpoint_
     from infra.program import build
 
     sandbox = Sandbox(cfg, endpoint_url)
-    remove_default_vpcs(sandbox)
+    remove_default_vpcs(sandbox.client("ec2"))
 
     async def program(plan: Plan) -> None:
         plan.outputs = _json_safe(await pulumi.Output.from_input(build(cfg)).future())

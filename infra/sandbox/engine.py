@@ -84,10 +84,9 @@ def _strip_account_host_prefix(request: Any, **_: Any) -> None:
         request.url = urlunsplit(parts._replace(netloc=rest))
 
 
-def remove_default_vpcs(sb: Sandbox) -> list[str]:
+def remove_default_vpcs(ec2: Any) -> list[str]:
     """Start from an account as a landing zone leaves it: no default VPCs (public subnets, open defaults).
     moto keeps a deleted VPC's default NACL, which cannot be deleted; its entries are removed instead."""
-    ec2 = sb.client("ec2")
     removed = []
     for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
         vid = v["VpcId"]

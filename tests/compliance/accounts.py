@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from infra.alarms import SECURITY_ALARMS
+from infra.sandbox.engine import remove_default_vpcs
 
 REGION = "us-east-1"
 VPC_CIDR = "10.40.0.0/16"
@@ -34,27 +35,6 @@ class Account:
 
 def _policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _delete_default_vpcs(acct: Account) -> None:
-    ec2 = acct.client("ec2")
-    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
-        vid = vpc["VpcId"]
-        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vid]}])["Subnets"]:
-            ec2.delete_subnet(SubnetId=s["SubnetId"])
-        for g in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vid]}])[
-            "InternetGateways"
-        ]:
-            ec2.detach_internet_gateway(InternetGatewayId=g["InternetGatewayId"], VpcId=vid)
-            ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"])
-        # moto keeps a deleted VPC's default NACL (it cannot be deleted: "has dependencies"); empty it.
-        for acl in ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vid]}])["NetworkAcls"]:
-            for e in acl["Entries"]:
-                if e["RuleNumber"] < 32767:
-                    ec2.delete_network_acl_entry(
-                        NetworkAclId=acl["NetworkAclId"], RuleNumber=e["RuleNumber"], Egress=e["Egress"]
-                    )
-        ec2.delete_vpc(VpcId=vid)
 
 
 def _network(acct: Account) -> None:
@@ -359,7 +339,7 @@ def build_compliant(session: boto3.Session) -> Account:
         ),
     )["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=acct.key_arn)
-    _delete_default_vpcs(acct)
+    remove_default_vpcs(acct.client("ec2"))
     _network(acct)
     _compute(acct)
     access_logs = _bucket(acct, "access-logs")
