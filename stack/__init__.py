@@ -1,0 +1,1 @@
+"""The RAG gateway: authenticated, cited, audited answers over a private knowledge base (runs on the GPU hosts)."""

@@ -1,0 +1,128 @@
+"""The audit trail on a real PostgreSQL: who may do what, the chain, and every kind of tampering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from stack.audit import AuditEvent, append, verify
+from stack.errors import AuditChainBroken, GatewayError
+from stack.migrate import migrate
+
+Dsn = Callable[[str | None], str]
+
+
+def event(n: int, actor: str = "alice@clinic") -> AuditEvent:
+    return AuditEvent(actor, ("clinicians",), "retrieve", "cardiology", (n, n + 1), "ok", 12, f"sha256:{n:064x}")
+
+
+def fill(dsn: Dsn, count: int) -> None:
+    with psycopg.connect(dsn("phistack_app")) as conn:
+        for n in range(count):
+            append(conn, event(n))
+
+
+def auditor(dsn: Dsn) -> psycopg.Connection:  # type: ignore[type-arg]
+    return psycopg.connect(dsn("phistack_auditor"))
+
+
+def test_the_app_role_can_only_append(database: Dsn) -> None:
+    with psycopg.connect(database("phistack_app")) as conn:
+        seq, digest = append(conn, event(1))
+        assert seq == 1 and len(digest) == 64
+    for statement in (
+        "SELECT * FROM audit_events",
+        "DELETE FROM audit_events",
+        "UPDATE audit_events SET actor = 'mallory'",
+        "INSERT INTO audit_events VALUES (9, 'x', 'x', '{}', 'x', NULL, '{}', 'ok', 1, NULL, 'x', 'y')",
+    ):
+        with psycopg.connect(database("phistack_app")) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+
+
+def test_the_owner_cannot_edit_or_delete_either(database: Dsn) -> None:
+    fill(database, 2)
+    with psycopg.connect(database(None)) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 1")
+
+
+def test_chain_verifies(database: Dsn) -> None:
+    fill(database, 25)
+    with auditor(database) as conn:
+        assert verify(conn) == 25
+
+
+def _tamper(database: Dsn, *statements: str) -> None:
+    """What a privileged attacker could do: lift the append-only trigger, change rows, put it back."""
+    with psycopg.connect(database(None)) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (["UPDATE audit_events SET actor = 'bob@clinic' WHERE seq = 7"], "Event 7 does not match its hash"),
+        (["UPDATE audit_events SET chunk_ids = '{1}' WHERE seq = 3"], "Event 3 does not match its hash"),
+        (["DELETE FROM audit_events WHERE seq = 5"], "Event 6 follows event 4: events are missing"),
+        (["DELETE FROM audit_events WHERE seq = 10"], "Event 11 follows event 9"),
+        # Reorder: swap the contents of two events, keeping their sequence numbers.
+        (
+            [
+                "UPDATE audit_events SET seq = -4 WHERE seq = 4",
+                "UPDATE audit_events SET seq = 4 WHERE seq = 8",
+                "UPDATE audit_events SET seq = 8 WHERE seq = -4",
+            ],
+            "Event 4 does not",
+        ),
+    ],
+)
+def test_tampering_is_detected(database: Dsn, statements: list[str], message: str) -> None:
+    fill(database, 12)
+    _tamper(database, *statements)
+    with auditor(database) as conn, pytest.raises(AuditChainBroken, match=message):
+        verify(conn)
+
+
+def test_a_rewritten_chain_is_still_caught_at_the_first_forged_hash(database: Dsn) -> None:
+    """An attacker who edits a row and recomputes its hash breaks the link to the next event."""
+    fill(database, 6)
+    with psycopg.connect(database(None)) as conn:
+        row = conn.execute(
+            "SELECT audit_canonical(seq, at, 'bob', groups, action, collection, chunk_ids, outcome, "
+            "latency_ms, query_digest, prev_hash) FROM audit_events WHERE seq = 2"
+        ).fetchone()
+        assert row is not None
+    import hashlib
+
+    forged = hashlib.sha256(str(row[0]).encode()).hexdigest()
+    _tamper(database, f"UPDATE audit_events SET actor = 'bob', hash = '{forged}' WHERE seq = 2")
+    with auditor(database) as conn, pytest.raises(AuditChainBroken, match="Event 3 does not chain to event 2"):
+        verify(conn)
+
+
+def test_concurrent_appends_keep_one_chain(database: Dsn) -> None:
+    def worker(w: int) -> None:
+        with psycopg.connect(database("phistack_app")) as conn:
+            for n in range(20):
+                with conn.transaction():
+                    append(conn, event(n, actor=f"user{w}@clinic"))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    with auditor(database) as conn:
+        assert verify(conn) == 160
+
+
+def test_identifiers_with_control_characters_are_refused() -> None:
+    with pytest.raises(GatewayError, match="control characters"):
+        AuditEvent("alice\x1fx", (), "retrieve", None, (), "ok", 1)
+
+
+def test_migrations_are_idempotent(database: Dsn) -> None:
+    assert migrate(database(None)) == []
