@@ -24,6 +24,8 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing phistack and its tools into .venv (first run downloads ~300 MB)..." >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  # CPU PyTorch first (a local wheel on these machines): otherwise sentence-transformers pulls a multi-GB CUDA build.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp"
 fi
