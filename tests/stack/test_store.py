@@ -29,11 +29,6 @@ MRI = (
 BILLING = "Billing office hours are 9 to 5. Invoices are sent on the first business day of each month. "
 
 
-@pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
-
-
 def seed(dsn: Dsn, embedder: MiniLMEmbedder) -> None:
     with psycopg.connect(dsn(None)) as admin:
         create_collection(admin, "cardiology", "Cardiology", ["clinicians"], ["cardiology-editors"])

@@ -1,0 +1,78 @@
+"""Who is calling: an OIDC JWT from the client's IdP (verified against its JWKS) or a service API key."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import psycopg
+
+from stack.errors import GatewayError
+
+API_KEY_PREFIX = "phk_"
+
+
+class Unauthenticated(GatewayError):
+    """No credentials, or credentials that do not verify (401). The message never echoes the token."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    groups: tuple[str, ...]
+    kind: str  # "user" (OIDC) or "service" (API key)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Authenticator:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        signing_key: Callable[[str], Any],
+        groups_claim: str,
+        connect: Callable[[], psycopg.Connection[Any]],
+    ) -> None:
+        self.issuer, self.audience, self.groups_claim = issuer, audience, groups_claim
+        self.signing_key = signing_key  # token -> public key (a PyJWKClient's, or a fixed one in tests)
+        self.connect = connect
+
+    def __call__(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthenticated("Authentication required: send Authorization: Bearer <token or API key>.")
+        credential = authorization.removeprefix("Bearer ").strip()
+        if credential.startswith(API_KEY_PREFIX):
+            return self._api_key(credential)
+        return self._jwt(credential)
+
+    def _jwt(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self.signing_key(token),
+                algorithms=["RS256", "ES256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"The token was refused ({exc.__class__.__name__}).") from None
+        groups = claims.get(self.groups_claim) or []
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise Unauthenticated(f"The token's {self.groups_claim} claim is not a list of group names.")
+        return Principal(str(claims["sub"]), tuple(groups), "user")
+
+    def _api_key(self, key: str) -> Principal:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT name, groups FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL", (hash_api_key(key),)
+            ).fetchone()
+        if row is None:
+            raise Unauthenticated("The API key is unknown or revoked.")
+        return Principal(f"service:{row[0]}", tuple(row[1]), "service")

@@ -1,0 +1,149 @@
+"""The gateway over HTTP: authentication on every route, audited retrieval, limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from stack.app import create_app
+from stack.audit import verify
+from stack.auth import API_KEY_PREFIX, Authenticator, hash_api_key
+from stack.embeddings import MiniLMEmbedder
+from tests.stack.test_store import seed
+
+Dsn = Callable[[str | None], str]
+ISSUER, AUDIENCE = "https://idp.clinic.example", "phistack-gateway"
+
+
+@pytest.fixture(scope="module")
+def idp_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def token(key: rsa.RSAPrivateKey, sub: str = "alice@clinic", groups: list[str] | None = None, **over: Any) -> str:
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": now,
+        "exp": now + dt.timedelta(minutes=5),
+        "groups": ["clinicians"] if groups is None else groups,
+        **over,
+    }
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+@pytest.fixture
+def client(database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder) -> TestClient:
+    seed(database, embedder)
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(database("phistack_app"))
+
+    auth = Authenticator(ISSUER, AUDIENCE, lambda _token: idp_key.public_key(), "groups", connect)
+    return TestClient(create_app(auth, connect, embedder, max_body_bytes=10_000))
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def test_every_route_but_health_requires_credentials(client: TestClient) -> None:
+    open_routes = {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    routes = [r for r in client.app.routes if getattr(r, "path", None) not in open_routes]  # type: ignore[attr-defined]
+    assert {r.path for r in routes} >= {"/metrics", "/v1/retrieve"}
+    for route in routes:
+        for method in route.methods:
+            response = client.request(method, route.path, json={"query": "x"})
+            assert response.status_code == 401, (method, route.path)
+            assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"aud": "someone-else"},
+        {"iss": "https://evil.example"},
+        {"exp": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)},
+        {"groups": "clinicians"},
+    ],
+)
+def test_bad_tokens_are_refused(client: TestClient, idp_key: rsa.RSAPrivateKey, bad: dict[str, Any]) -> None:
+    response = client.post("/v1/retrieve", json={"query": "x"}, headers=bearer(token(idp_key, **bad)))
+    assert response.status_code == 401
+
+
+def test_a_token_signed_by_another_key_is_refused(client: TestClient) -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert client.post("/v1/retrieve", json={"query": "x"}, headers=bearer(token(other))).status_code == 401
+
+
+def test_retrieve_cites_and_audits_before_answering(
+    client: TestClient, idp_key: rsa.RSAPrivateKey, database: Dsn
+) -> None:
+    question = "What INR range should a patient on warfarin stay in?"
+    response = client.post("/v1/retrieve", json={"query": question, "k": 3}, headers=bearer(token(idp_key)))
+    assert response.status_code == 200, response.text
+    first = response.json()["citations"][0]
+    assert first["document"] == "Warfarin protocol" and first["end"] > first["start"]
+    with psycopg.connect(database("phistack_auditor")) as conn:
+        assert verify(conn) == 1
+        actor, outcome, chunks, digest = conn.execute(
+            "SELECT actor, outcome, chunk_ids, query_digest FROM audit_events"
+        ).fetchone()  # type: ignore[misc]
+    assert actor == "alice@clinic" and outcome == "ok"
+    assert chunks == [c["chunk_id"] for c in response.json()["citations"]]
+    assert question not in digest and digest.startswith("sha256:")  # the query is never stored in the clear
+
+
+def test_a_forbidden_collection_is_not_found_and_audited(
+    client: TestClient, idp_key: rsa.RSAPrivateKey, database: Dsn
+) -> None:
+    response = client.post(
+        "/v1/retrieve",
+        json={"query": "invoices", "collections": ["billing"]},
+        headers=bearer(token(idp_key, groups=["clinicians"])),
+    )
+    assert response.status_code == 404 and "billing" in response.json()["detail"]
+    with psycopg.connect(database("phistack_auditor")) as conn:
+        outcome = conn.execute("SELECT outcome, collection FROM audit_events").fetchone()
+    assert outcome == ("denied", "billing")
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(client: TestClient, database: Dsn) -> None:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    with psycopg.connect(database(None)) as admin:
+        admin.execute(
+            "INSERT INTO api_keys (key_hash, name, groups) VALUES (%s, 'ingest-bot', %s)",
+            (hash_api_key(key), ["radiology"]),
+        )
+    assert client.get("/metrics", headers=bearer(key)).status_code == 200
+    response = client.post("/v1/retrieve", json={"query": "MRI slots"}, headers=bearer(key))
+    assert {c["collection"] for c in response.json()["citations"]} == {"radiology"}
+    with psycopg.connect(database(None)) as admin:
+        admin.execute("UPDATE api_keys SET revoked_at = now()")
+        assert admin.execute("SELECT count(*) FROM api_keys WHERE key_hash = %s", (key,)).fetchone() == (0,)
+    assert client.get("/metrics", headers=bearer(key)).status_code == 401
+
+
+def test_oversize_and_malformed_bodies_are_4xx_and_metrics_hold_no_phi(
+    client: TestClient, idp_key: rsa.RSAPrivateKey
+) -> None:
+    headers = bearer(token(idp_key))
+    assert client.post("/v1/retrieve", content=b"x" * 20_000, headers=headers).status_code == 413
+    assert client.post("/v1/retrieve", json={"query": ""}, headers=headers).status_code == 422
+    assert client.post("/v1/retrieve", json={"query": "q", "k": 500}, headers=headers).status_code == 422
+    secret_question = "does patient John Q Public have hepatitis"
+    client.post("/v1/retrieve", json={"query": secret_question}, headers=headers)
+    metrics = client.get("/metrics", headers=headers).text
+    assert 'route="/v1/retrieve"' in metrics and "hepatitis" not in metrics and "alice" not in metrics
