@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
@@ -103,7 +103,7 @@ def create_app(
         return generate_latest(registry).decode()
 
     @app.post("/v1/retrieve", response_model=RetrieveResponse)
-    def retrieve_route(body: RetrieveRequest, caller: Caller) -> RetrieveResponse:
+    def retrieve_route(body: RetrieveRequest, caller: Caller, response: Response) -> RetrieveResponse:
         started = time.perf_counter()
         digest = "sha256:" + hashlib.sha256(body.query.encode()).hexdigest()  # the query itself is never stored
         vector = embedder.embed([body.query])[0]
@@ -136,7 +136,7 @@ def create_app(
                     raise HTTPException(404, f"No collection {missing[0]!r} that you may read.")
             with conn.transaction():  # the read and its audit event commit together, before we answer
                 hits = retrieve(conn, caller.groups, vector, body.collections, body.k or default_k)
-                append(
+                seq, _ = append(
                     conn,
                     AuditEvent(
                         caller.subject,
@@ -149,6 +149,7 @@ def create_app(
                         digest,
                     ),
                 )
+        response.headers["X-Audit-Seq"] = str(seq)  # this answer's audit event, committed above
         return RetrieveResponse(
             citations=[
                 Citation(
