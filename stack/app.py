@@ -14,7 +14,7 @@ import psycopg
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from stack.audit import AuditEvent, append
 from stack.auth import Authenticator, Principal, Unauthenticated
@@ -24,9 +24,12 @@ from stack.store import retrieve
 log = logging.getLogger(__name__)
 
 
+CollectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]  # as the database's CHECK
+
+
 class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
-    collections: list[str] | None = Field(None, max_length=20)
+    collections: list[CollectionId] | None = Field(None, max_length=20)
     k: int | None = Field(None, ge=1, le=50)
 
 

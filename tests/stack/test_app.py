@@ -147,3 +147,11 @@ def test_oversize_and_malformed_bodies_are_4xx_and_metrics_hold_no_phi(
     client.post("/v1/retrieve", json={"query": secret_question}, headers=headers)
     metrics = client.get("/metrics", headers=headers).text
     assert 'route="/v1/retrieve"' in metrics and "hepatitis" not in metrics and "alice" not in metrics
+
+
+def test_collection_names_are_validated_at_the_door(client: TestClient, idp_key: rsa.RSAPrivateKey) -> None:
+    """Found by schemathesis: a control character in a collection name used to reach the audit writer (a 500)."""
+    response = client.post(
+        "/v1/retrieve", json={"query": "q", "collections": ["\u001f"]}, headers=bearer(token(idp_key))
+    )
+    assert response.status_code == 422
