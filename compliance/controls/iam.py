@@ -61,6 +61,19 @@ def root_mfa(facts: Facts) -> list[Finding]:
     return _root(facts, "mfa_enabled", True, "signs in with MFA", "has no MFA device")
 
 
+def _no_users(facts: Facts, what: str) -> list[Finding]:
+    """The account-level PASS when no IAM user has the credential a control is about."""
+    return [
+        finding(
+            Status.PASS,
+            f"arn:aws:iam::{facts.account}:root",
+            "AWS::IAM::User",
+            "global",
+            f"No IAM user of account {facts.account} has {what}.",
+        )
+    ]
+
+
 def console_mfa(facts: Facts) -> list[Finding]:
     def judge(u: Item) -> tuple[bool, str, dict[str, Any]]:
         if u.get("mfa_active"):
@@ -69,15 +82,7 @@ def console_mfa(facts: Facts) -> list[Finding]:
 
     users = [u for u in facts.get("iam_users") if u.get("password_enabled")]
     if not users:
-        return [
-            finding(
-                Status.PASS,
-                f"arn:aws:iam::{facts.account}:root",
-                "AWS::IAM::User",
-                "global",
-                f"No IAM user of account {facts.account} has a console password.",
-            )
-        ]
+        return _no_users(facts, "a console password")
     return each(users, ("mfa_active",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
 
 
@@ -103,15 +108,7 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
 
     users = [u for u in facts.get("iam_users") if any(k.get("active") for k in u.get("access_keys") or [])]
     if not users:
-        return [
-            finding(
-                Status.PASS,
-                f"arn:aws:iam::{facts.account}:root",
-                "AWS::IAM::User",
-                "global",
-                f"No IAM user of account {facts.account} has an active access key.",
-            )
-        ]
+        return _no_users(facts, "an active access key")
     return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
 
 

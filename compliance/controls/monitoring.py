@@ -56,36 +56,18 @@ def security_alarms(facts: Facts) -> list[Finding]:
                     alarm=armed[0]["name"],
                 )
             )
-        elif matching:
-            out.append(
-                finding(
-                    Status.FAIL,
-                    rid,
-                    "AWS::Logs::MetricFilter",
-                    matching[0]["region"],
-                    f"Metric filter {matching[0]['name']} counts {category}, but no alarm with an action watches it.",
-                )
-            )
-        elif not trail_groups:
-            out.append(
-                finding(
-                    Status.FAIL,
-                    rid,
-                    "AWS::Logs::MetricFilter",
+        else:
+            if matching:
+                region = matching[0]["region"]
+                why = f"Metric filter {matching[0]['name']} counts {category}, but no alarm with an action watches it."
+            elif not trail_groups:
+                region, why = (
                     "global",
                     f"No logging trail delivers to CloudWatch Logs, so {category} cannot raise an alarm.",
                 )
-            )
-        else:
-            out.append(
-                finding(
-                    Status.FAIL,
-                    rid,
-                    "AWS::Logs::MetricFilter",
-                    "global",
-                    f"No metric filter on the trail's log group catches {category}.",
-                )
-            )
+            else:
+                region, why = "global", f"No metric filter on the trail's log group catches {category}."
+            out.append(finding(Status.FAIL, rid, "AWS::Logs::MetricFilter", region, why))
     return out
 
 
