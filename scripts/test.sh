@@ -2,8 +2,8 @@
 # Everything CI checks: lint, format, types, tests. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh  # first: setup builds llama.cpp with its cmake and g++
 bash scripts/setup.sh
-bash scripts/system-deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check . && ruff format --check .
 echo "== mypy --strict" && mypy

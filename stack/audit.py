@@ -25,7 +25,9 @@ class AuditEvent:
     chunk_ids: tuple[int, ...]
     outcome: str
     latency_ms: int
-    query_digest: str | None = None  # a hash of the query, never its text
+    query_ref: str | None = None  # a hash of the query or its ciphertext (stack.sealing), never its text
+    answer_ref: str | None = None  # the same for the answer
+    document_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for value in (self.actor, self.action, self.outcome, self.collection or "", *self.groups):
@@ -36,16 +38,18 @@ class AuditEvent:
 def append(conn: psycopg.Connection[Any], event: AuditEvent) -> tuple[int, str]:
     """Append inside the caller's transaction; the caller commits before it answers the request."""
     row = conn.execute(
-        "SELECT event_seq, event_hash FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT event_seq, event_hash FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             event.actor,
             list(event.groups),
             event.action,
             event.collection,
+            list(event.document_ids),
             list(event.chunk_ids),
             event.outcome,
             event.latency_ms,
-            event.query_digest,
+            event.query_ref,
+            event.answer_ref,
         ),
     ).fetchone()
     assert row is not None
@@ -61,10 +65,12 @@ def canonical(row: dict[str, Any]) -> bytes:
         "\x1e".join(row["groups"]),
         row["action"],
         row["collection"] or "",
+        "\x1e".join(str(d) for d in row["document_ids"]),
         "\x1e".join(str(c) for c in row["chunk_ids"]),
         row["outcome"],
         str(row["latency_ms"]),
-        row["query_digest"] or "",
+        row["query_ref"] or "",
+        row["answer_ref"] or "",
         row["prev_hash"],
     ]
     return "\x1f".join(fields).encode("utf-8")

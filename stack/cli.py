@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -15,15 +16,13 @@ def _error(message: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import jwt
-    import psycopg
     import uvicorn
     from pydantic import ValidationError
 
     from stack.app import create_app
-    from stack.auth import Authenticator
-    from stack.embeddings import MiniLMEmbedder
+    from stack.sealing import SealError
     from stack.settings import GatewaySettings
+    from stack.wiring import build_gateway
 
     try:
         settings = GatewaySettings()
@@ -31,19 +30,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         first = exc.errors()[0]
         _error(f"PHISTACK_GATEWAY_{str(first['loc'][0]).upper()}: {first['msg']}.")
         return EXIT_USAGE
-    jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True)
-
-    def connect() -> psycopg.Connection[object]:
-        return psycopg.connect(settings.database_dsn)
-
-    auth = Authenticator(
-        settings.oidc_issuer,
-        settings.oidc_audience,
-        lambda token: jwks.get_signing_key_from_jwt(token).key,
-        settings.groups_claim,
-        connect,
-    )
-    app = create_app(auth, connect, MiniLMEmbedder(), settings.max_body_bytes, settings.default_k)
+    try:
+        app = create_app(build_gateway(settings))
+    except SealError as exc:
+        _error(f"PHISTACK_GATEWAY_AUDIT_KEY_FILE: {exc}")
+        return EXIT_USAGE
     uvicorn.run(
         app,
         host=args.host,
@@ -83,6 +74,33 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from stack.audit_export import export
+    from stack.sealing import AesGcmSealer, SealError
+
+    try:
+        opener = AesGcmSealer.from_file(args.key_file) if args.key_file else None
+    except SealError as exc:
+        _error(f"--key-file: {exc}")
+        return EXIT_USAGE
+    try:
+        with psycopg.connect(args.dsn) as conn:
+            count, broken = export(conn, args.out, opener)
+    except psycopg.Error as exc:
+        _error(f"cannot read the audit trail: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        return EXIT_INCOMPLETE
+    except OSError as exc:
+        _error(f"{args.out}: {exc.strerror}")
+        return EXIT_USAGE
+    if broken is not None:
+        _error(f"exported {count} events to {args.out}, but the chain is broken: {broken}")
+        return EXIT_BROKEN
+    print(f"exported {count} events to {args.out}; chain intact")  # noqa: T201
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phistack-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -100,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="check every hash and link (exit 1 naming the first break)")
     verify.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
     verify.set_defaults(func=cmd_audit_verify)
+    export = audit_sub.add_parser("export", help="write the trail as JSON Lines for auditors, chain checked")
+    export.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    export.add_argument("--out", required=True, type=Path, help="file to write (JSON Lines)")
+    export.add_argument("--key-file", type=Path, help="the audit key: also decrypt sealed questions and answers")
+    export.set_defaults(func=cmd_audit_export)
     return parser
 
 

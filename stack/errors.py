@@ -13,3 +13,11 @@ class DatabaseError(GatewayError):
 
 class AuditChainBroken(GatewayError):
     """The audit trail does not verify: an event was edited, deleted or reordered."""
+
+
+class EngineUnavailable(GatewayError):
+    """A model engine (LLM or embeddings) cannot be reached, or keeps answering that it is busy (503)."""
+
+
+class EngineError(GatewayError):
+    """A model engine answered, but not with something usable (502)."""

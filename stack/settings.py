@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,8 +16,25 @@ class GatewaySettings(BaseSettings):
     oidc_audience: str = Field(description="The audience the gateway's tokens are issued for.")
     oidc_jwks_url: str = Field(description="Where the IdP publishes its signing keys (JWKS).")
     groups_claim: str = Field("groups", description="Token claim listing the caller's groups.")
-    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies are refused (413).")
-    default_k: int = Field(5, ge=1, le=50)
+    admin_groups: tuple[str, ...] = Field((), description="Groups that may create collections (JSON list).")
+    llm_url: str | None = Field(None, description="OpenAI-compatible engine (vLLM), e.g. https://10.0.1.5:8000.")
+    llm_model: str = Field("llama-3.1-8b-instruct", description="The engine's served model name.")
+    llm_timeout_s: float = Field(120.0, gt=0, description="Longest wait for one answer.")
+    llm_ca_file: Path | None = Field(None, description="CA that signed the engine's certificate.")
+    llm_client_cert: Path | None = Field(None, description="The gateway's client certificate (mutual TLS).")
+    llm_client_key: Path | None = Field(None, description="Its private key.")
+    embeddings_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings endpoint; unset: in-process MiniLM."
+    )
+    embeddings_model: str = Field("all-MiniLM-L6-v2", description="The embeddings endpoint's model name (384-d).")
+    audit_key_file: Path | None = Field(
+        None, description="32-byte key: audit events keep questions and answers AES-256-GCM encrypted, not hashed."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger JSON request bodies are refused (413).")
+    max_document_bytes: int = Field(20_000_000, ge=1024, description="Larger uploaded documents are refused (413).")
+    default_k: int = Field(5, ge=1, le=50, description="Chunks retrieved when the caller does not say.")
+    max_context_chars: int = Field(6000, ge=500, description="Retrieved text put in front of the model.")
+    max_tokens: int = Field(512, ge=1, le=4096, description="Default answer length in tokens.")
 
     @field_validator("database_dsn", "oidc_issuer", "oidc_audience", "oidc_jwks_url")
     @classmethod

@@ -12,6 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def wait_until_serving(proc: subprocess.Popen[bytes], probe: str, timeout: float, what: str) -> None:
+    """Poll an HTTP URL until it answers; RuntimeError if the process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(probe, timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -34,15 +47,7 @@ def moto_server(ready_timeout: float = 15.0, account_id: str | None = None) -> I
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server on {url} did not start") from None
-                time.sleep(0.1)
+        wait_until_serving(proc, f"{url}/moto-api/data.json", ready_timeout, f"moto server on {url}")
         yield url
     finally:
         proc.terminate()

@@ -20,10 +20,12 @@ CREATE TABLE audit_events (
   groups       text[] NOT NULL,
   action       text NOT NULL,
   collection   text,
+  document_ids bigint[] NOT NULL DEFAULT '{}',
   chunk_ids    bigint[] NOT NULL DEFAULT '{}',
   outcome      text NOT NULL,
   latency_ms   integer NOT NULL,
-  query_digest text,                      -- a hash (or ciphertext reference), never the query itself
+  query_ref    text,                      -- 'sha256:<hex>' or 'aes256gcm:<key id>:<base64>', never the text
+  answer_ref   text,                      -- the same for the answer given
   prev_hash    text NOT NULL,
   hash         text NOT NULL UNIQUE
 );
@@ -33,16 +35,18 @@ ALTER TABLE audit_events OWNER TO phistack_audit_writer;
 -- The exact bytes hashed. Fields are joined by the unit separator (U+001F), arrays by the record separator
 -- (U+001E); the gateway refuses identifiers holding control characters. stack/audit.py mirrors this.
 CREATE FUNCTION audit_canonical(seq bigint, at text, actor text, groups text[], action text, collection text,
-                                chunk_ids bigint[], outcome text, latency_ms integer, query_digest text,
-                                prev_hash text) RETURNS text
+                                document_ids bigint[], chunk_ids bigint[], outcome text, latency_ms integer,
+                                query_ref text, answer_ref text, prev_hash text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
   SELECT concat_ws(E'\x1f', seq::text, at, actor, array_to_string(groups, E'\x1e'), action,
-                   coalesce(collection, ''), array_to_string(chunk_ids, E'\x1e'), outcome, latency_ms::text,
-                   coalesce(query_digest, ''), prev_hash)
+                   coalesce(collection, ''), array_to_string(document_ids, E'\x1e'),
+                   array_to_string(chunk_ids, E'\x1e'), outcome, latency_ms::text,
+                   coalesce(query_ref, ''), coalesce(answer_ref, ''), prev_hash)
 $$;
 
 CREATE FUNCTION audit_append(p_actor text, p_groups text[], p_action text, p_collection text,
-                             p_chunk_ids bigint[], p_outcome text, p_latency_ms integer, p_query_digest text)
+                             p_document_ids bigint[], p_chunk_ids bigint[], p_outcome text, p_latency_ms integer,
+                             p_query_ref text, p_answer_ref text)
 RETURNS TABLE (event_seq bigint, event_hash text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE v_seq bigint; v_prev text; v_at text; v_hash text;
@@ -53,14 +57,16 @@ BEGIN
   v_prev := coalesce(v_prev, repeat('0', 64));
   v_at := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
   v_hash := encode(sha256(convert_to(audit_canonical(v_seq, v_at, p_actor, p_groups, p_action, p_collection,
-                   coalesce(p_chunk_ids, '{}'), p_outcome, p_latency_ms, p_query_digest, v_prev), 'UTF8')), 'hex');
+                   coalesce(p_document_ids, '{}'), coalesce(p_chunk_ids, '{}'), p_outcome, p_latency_ms,
+                   p_query_ref, p_answer_ref, v_prev), 'UTF8')), 'hex');
   INSERT INTO audit_events VALUES (v_seq, v_at, p_actor, p_groups, p_action, p_collection,
-                                   coalesce(p_chunk_ids, '{}'), p_outcome, p_latency_ms, p_query_digest, v_prev, v_hash);
+                                   coalesce(p_document_ids, '{}'), coalesce(p_chunk_ids, '{}'), p_outcome,
+                                   p_latency_ms, p_query_ref, p_answer_ref, v_prev, v_hash);
   RETURN QUERY SELECT v_seq, v_hash;
 END $$;
-ALTER FUNCTION audit_append(text, text[], text, text, bigint[], text, integer, text) OWNER TO phistack_audit_writer;
-REVOKE ALL ON FUNCTION audit_append(text, text[], text, text, bigint[], text, integer, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_append(text, text[], text, text, bigint[], text, integer, text) TO phistack_app;
+ALTER FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text) OWNER TO phistack_audit_writer;
+REVOKE ALL ON FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text) TO phistack_app;
 GRANT SELECT ON audit_events TO phistack_auditor;
 
 -- Defense in depth: even the owner cannot update or delete a row without first disabling this trigger

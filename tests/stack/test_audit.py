@@ -37,7 +37,7 @@ def test_the_app_role_can_only_append(database: Dsn) -> None:
         "SELECT * FROM audit_events",
         "DELETE FROM audit_events",
         "UPDATE audit_events SET actor = 'mallory'",
-        "INSERT INTO audit_events VALUES (9, 'x', 'x', '{}', 'x', NULL, '{}', 'ok', 1, NULL, 'x', 'y')",
+        "INSERT INTO audit_events VALUES (9, 'x', 'x', '{}', 'x', NULL, '{}', '{}', 'ok', 1, NULL, NULL, 'x', 'y')",
     ):
         with psycopg.connect(database("phistack_app")) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
@@ -94,8 +94,8 @@ def test_a_rewritten_chain_is_still_caught_at_the_first_forged_hash(database: Ds
     fill(database, 6)
     with psycopg.connect(database(None)) as conn:
         row = conn.execute(
-            "SELECT audit_canonical(seq, at, 'bob', groups, action, collection, chunk_ids, outcome, "
-            "latency_ms, query_digest, prev_hash) FROM audit_events WHERE seq = 2"
+            "SELECT audit_canonical(seq, at, 'bob', groups, action, collection, document_ids, chunk_ids, outcome, "
+            "latency_ms, query_ref, answer_ref, prev_hash) FROM audit_events WHERE seq = 2"
         ).fetchone()
         assert row is not None
     import hashlib

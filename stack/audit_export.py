@@ -1,0 +1,64 @@
+"""The audit trail for auditors: JSON Lines, a header saying whether the chain verified, one event per line.
+With the deployment's audit key, sealed questions and answers are opened; hashes stay hashes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from stack.audit import verify_rows
+from stack.errors import AuditChainBroken
+from stack.sealing import AES_PREFIX, AesGcmSealer, SealError
+
+FORMAT = "phistack/audit-export/v1"
+
+
+def _opened(ref: str | None, purpose: str, opener: AesGcmSealer | None) -> str | None:
+    if ref is None or opener is None or not ref.startswith(AES_PREFIX):
+        return None
+    try:
+        return opener.open(ref, purpose)
+    except SealError as exc:
+        return f"(not opened: {exc})"
+
+
+def export(conn: psycopg.Connection[Any], out: Path, opener: AesGcmSealer | None = None) -> tuple[int, str | None]:
+    """Write the file atomically; return (events, None) or (events, the first break) when the chain is broken."""
+    rows = conn.cursor(row_factory=dict_row).execute("SELECT * FROM audit_events ORDER BY seq").fetchall()
+    try:
+        verify_rows(rows)
+        broken = None
+    except AuditChainBroken as exc:
+        broken = str(exc)
+    header = {
+        "format": FORMAT,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "events": len(rows),
+        "chain": "intact" if broken is None else f"broken: {broken}",
+        "opened_with_key": opener.key_id if opener else None,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(header) + "\n")
+            for row in rows:
+                event = dict(row)
+                query, answer = _opened(row["query_ref"], "query", opener), _opened(row["answer_ref"], "answer", opener)
+                if query is not None:
+                    event["query"] = query
+                if answer is not None:
+                    event["answer"] = answer
+                handle.write(json.dumps(event, default=str) + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(rows), broken

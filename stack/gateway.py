@@ -1,0 +1,147 @@
+"""What every route shares: the gateway's parts, the caller, and the audit event each request leaves."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NoReturn, TypedDict
+
+import psycopg
+from fastapi import Depends, Header, HTTPException, Request
+from pydantic import StringConstraints
+
+from stack.audit import AuditEvent, append
+from stack.auth import Principal, Unauthenticated
+from stack.embeddings import Embedder
+from stack.llm import ChatEngine
+from stack.sealing import HashSealer, Sealer
+
+CollectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]  # as the database's CHECK
+GroupName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+Title = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,300}$")]  # PostgreSQL text holds no NUL
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1_000_000  # JSON requests
+    max_document_bytes: int = 20_000_000  # uploaded documents
+    default_k: int = 5
+    max_context_chars: int = 6000  # retrieved text put in front of the model
+    max_tokens: int = 512  # the default answer length; callers may ask for less or more, up to 4096
+
+
+@dataclass(frozen=True)
+class Gateway:
+    authenticate: Callable[[str | None], Principal]
+    connect: Callable[[], psycopg.Connection[Any]]
+    embedder: Embedder
+    engine: ChatEngine | None = None
+    sealer: Sealer = field(default_factory=HashSealer)
+    admin_groups: tuple[str, ...] = ()  # may create collections
+    limits: Limits = field(default_factory=Limits)
+
+
+def gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    try:
+        return gateway(request).authenticate(authorization)
+    except Unauthenticated as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+Parts = Annotated[Gateway, Depends(gateway)]
+
+
+class Touched(TypedDict, total=False):
+    """What a request touched, as its audit event records it."""
+
+    collection: str | None
+    document_ids: Sequence[int]
+    chunk_ids: Sequence[int]
+    query_ref: str | None
+
+
+class Audit:
+    """The audit event of one request; `record` appends it inside the caller's open transaction."""
+
+    def __init__(self, caller: Principal, action: str) -> None:
+        self.caller, self.action, self.started = caller, action, time.perf_counter()
+
+    def record(
+        self,
+        conn: psycopg.Connection[Any],
+        outcome: str,
+        collection: str | None = None,
+        document_ids: Sequence[int] = (),
+        chunk_ids: Sequence[int] = (),
+        query_ref: str | None = None,
+        answer_ref: str | None = None,
+        action: str | None = None,
+    ) -> int:
+        seq, _ = append(
+            conn,
+            AuditEvent(
+                self.caller.subject,
+                self.caller.groups,
+                action or self.action,
+                collection,
+                tuple(chunk_ids),
+                outcome,
+                int((time.perf_counter() - self.started) * 1000),
+                query_ref,
+                answer_ref,
+                tuple(document_ids),
+            ),
+        )
+        return seq
+
+    def refuse(
+        self,
+        conn: psycopg.Connection[Any],
+        status: int,
+        detail: str,
+        outcome: str,
+        collection: str | None = None,
+        document_ids: Sequence[int] = (),
+        chunk_ids: Sequence[int] = (),
+        query_ref: str | None = None,
+    ) -> NoReturn:
+        """Commit an event for a refused request, then raise the HTTP error."""
+        with conn.transaction():
+            self.record(conn, outcome, collection, document_ids, chunk_ids, query_ref)
+        raise HTTPException(status, detail)
+
+
+def require_readable(
+    conn: psycopg.Connection[Any], audit: Audit, requested: Sequence[str] | None, query_ref: str | None
+) -> None:
+    """Refuse (404, audited as denied) a request naming any collection the caller may not read."""
+    missing = unreadable(conn, audit.caller.groups, requested)
+    if missing:
+        message = f"No collection {missing[0]!r} that you may read."
+        audit.refuse(conn, 404, message, "denied", ",".join(missing), query_ref=query_ref)
+
+
+def unreadable(conn: psycopg.Connection[Any], groups: Sequence[str], requested: Sequence[str] | None) -> list[str]:
+    """The requested collections the caller may not read (a missing one and a forbidden one look the same)."""
+    if not requested:
+        return []
+    with conn.transaction():
+        conn.execute("SELECT set_config('phistack.groups', %s, true)", ("\x1e".join(groups),))
+        visible = {r[0] for r in conn.execute("SELECT id FROM collections WHERE read_groups && %s", (list(groups),))}
+    return sorted(set(requested) - visible)
+
+
+def clean_title(title: str) -> str:
+    title = title.strip()
+    if not title or len(title) > 300 or _CONTROL.search(title):
+        raise HTTPException(422, "title: 1 to 300 characters, no control characters.")
+    return title

@@ -1,0 +1,1 @@
+"""The gateway's API routes, one module per resource."""

@@ -1,0 +1,80 @@
+"""POST /v1/retrieve: search only, with citations; the read and its audit event commit together."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from stack.errors import EngineError, EngineUnavailable
+from stack.gateway import Audit, Caller, CollectionId, Parts, require_readable
+from stack.store import Hit, retrieve
+
+router = APIRouter()
+
+
+class RetrieveRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    collections: list[CollectionId] | None = Field(None, max_length=20)
+    k: int | None = Field(None, ge=1, le=50)
+
+
+class Citation(BaseModel):
+    document_id: int
+    document: str
+    collection: str
+    chunk_id: int
+    chunk: int
+    start: int
+    end: int
+    page: int | None = None
+    score: float
+    text: str
+
+
+class RetrieveResponse(BaseModel):
+    citations: list[Citation]
+
+
+def citation(hit: Hit) -> Citation:
+    return Citation(
+        document_id=hit.document_id,
+        document=hit.document_title,
+        collection=hit.collection,
+        chunk_id=hit.chunk_id,
+        chunk=hit.ordinal,
+        start=hit.start,
+        end=hit.end,
+        page=hit.page,
+        score=round(hit.score, 4),
+        text=hit.text,
+    )
+
+
+def embed_query(parts: Parts, text: str) -> list[float]:
+    try:
+        return parts.embedder.embed([text])[0]
+    except EngineUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    except EngineError as exc:
+        raise HTTPException(502, str(exc)) from None
+
+
+@router.post("/v1/retrieve", response_model=RetrieveResponse)
+def retrieve_route(body: RetrieveRequest, caller: Caller, parts: Parts, response: Response) -> RetrieveResponse:
+    audit = Audit(caller, "retrieve")
+    query_ref = parts.sealer.seal(body.query, "query")  # the query itself is never stored
+    vector = embed_query(parts, body.query)
+    with parts.connect() as conn:
+        require_readable(conn, audit, body.collections, query_ref)
+        with conn.transaction():  # the read and its audit event commit together, before we answer
+            hits = retrieve(conn, caller.groups, vector, body.collections, body.k or parts.limits.default_k)
+            seq = audit.record(
+                conn,
+                "ok",
+                ",".join(sorted({h.collection for h in hits})) or None,
+                sorted({h.document_id for h in hits}),
+                [h.chunk_id for h in hits],
+                query_ref,
+            )
+    response.headers["X-Audit-Seq"] = str(seq)  # this answer's audit event, committed above
+    return RetrieveResponse(citations=[citation(h) for h in hits])

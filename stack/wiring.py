@@ -1,0 +1,55 @@
+"""Settings to a running gateway's parts: the database, the IdP, the engines and the audit sealer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from stack.auth import Authenticator, Principal
+from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from stack.gateway import Gateway, Limits
+from stack.llm import OpenAIChatClient, tls_context
+from stack.sealing import AesGcmSealer, HashSealer, Sealer
+from stack.settings import GatewaySettings
+
+
+def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
+    """signing_key maps a token to its verification key; by default the IdP's JWKS (fetched and cached)."""
+    if signing_key is None:
+        import jwt
+
+        jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True)
+        signing_key = lambda token: jwks.get_signing_key_from_jwt(token).key  # noqa: E731
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(settings.database_dsn)
+
+    authenticate: Callable[[str | None], Principal] = Authenticator(
+        settings.oidc_issuer, settings.oidc_audience, signing_key, settings.groups_claim, connect
+    )
+    verify = tls_context(
+        str(settings.llm_ca_file) if settings.llm_ca_file else None,
+        str(settings.llm_client_cert) if settings.llm_client_cert else None,
+        str(settings.llm_client_key) if settings.llm_client_key else None,
+    )
+    engine = (
+        OpenAIChatClient(settings.llm_url, settings.llm_model, timeout=settings.llm_timeout_s, verify=verify)
+        if settings.llm_url
+        else None
+    )
+    embedder: Embedder = (
+        OpenAIEmbedder(settings.embeddings_url, settings.embeddings_model, verify=verify)
+        if settings.embeddings_url
+        else MiniLMEmbedder()
+    )
+    sealer: Sealer = AesGcmSealer.from_file(settings.audit_key_file) if settings.audit_key_file else HashSealer()
+    limits = Limits(
+        settings.max_body_bytes,
+        settings.max_document_bytes,
+        settings.default_k,
+        settings.max_context_chars,
+        settings.max_tokens,
+    )
+    return Gateway(authenticate, connect, embedder, engine, sealer, settings.admin_groups, limits)
