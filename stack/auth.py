@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import psycopg
 
+from stack.db import Connect
 from stack.errors import GatewayError
 
 API_KEY_PREFIX = "phk_"
@@ -37,7 +37,7 @@ class Authenticator:
         audience: str,
         signing_key: Callable[[str], Any],
         groups_claim: str,
-        connect: Callable[[], psycopg.Connection[Any]],
+        connect: Connect,
     ) -> None:
         self.issuer, self.audience, self.groups_claim = issuer, audience, groups_claim
         self.signing_key = signing_key  # token -> public key (a PyJWKClient's, or a fixed one in tests)

@@ -101,6 +101,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    from stack.devstack import run
+
+    return run(args.dir, args.port, args.llm_url)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phistack-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -110,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="PEM certificate (production: always)")
     serve.add_argument("--tls-key", help="PEM private key")
     serve.set_defaults(func=cmd_serve)
+    dev = sub.add_parser("dev", help="everything on this machine: embedded database, tiny model, dev IdP key")
+    dev.add_argument("--dir", type=Path, default=Path(".phistack/gateway-dev"), help="state folder (kept)")
+    dev.add_argument("--port", type=int, default=8443)
+    dev.add_argument("--llm-url", help="use this OpenAI-compatible engine instead of starting llama.cpp")
+    dev.set_defaults(func=cmd_dev)
     migrate = sub.add_parser("migrate", help="apply the schema migrations (as the database owner)")
     migrate.add_argument("--dsn", required=True)
     migrate.set_defaults(func=cmd_migrate)

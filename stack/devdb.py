@@ -65,7 +65,8 @@ class LocalPostgres:
         if os.geteuid() == 0:
             _ensure_user()
             shutil.chown(self.base, RUN_AS)
-        if not self.data.exists():
+        fresh = not self.data.exists()
+        if fresh:
             self._run(
                 "initdb",
                 "-D",
@@ -89,7 +90,8 @@ class LocalPostgres:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.base}",
             "start",
         )
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "phistack")
+        if fresh:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "phistack")
         return self
 
     def stop(self) -> None:

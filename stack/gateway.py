@@ -14,6 +14,7 @@ from pydantic import StringConstraints
 
 from stack.audit import AuditEvent, append
 from stack.auth import Principal, Unauthenticated
+from stack.db import Connect
 from stack.embeddings import Embedder
 from stack.llm import ChatEngine
 from stack.sealing import HashSealer, Sealer
@@ -36,7 +37,7 @@ class Limits:
 @dataclass(frozen=True)
 class Gateway:
     authenticate: Callable[[str | None], Principal]
-    connect: Callable[[], psycopg.Connection[Any]]
+    connect: Connect
     embedder: Embedder
     engine: ChatEngine | None = None
     sealer: Sealer = field(default_factory=HashSealer)

@@ -15,6 +15,7 @@ class GatewaySettings(BaseSettings):
     oidc_issuer: str = Field(description="The client IdP's issuer URL; tokens must carry it as iss.")
     oidc_audience: str = Field(description="The audience the gateway's tokens are issued for.")
     oidc_jwks_url: str = Field(description="Where the IdP publishes its signing keys (JWKS).")
+    db_pool_size: int = Field(10, ge=1, le=200, description="Most database connections the gateway holds open.")
     groups_claim: str = Field("groups", description="Token claim listing the caller's groups.")
     admin_groups: tuple[str, ...] = Field((), description="Groups that may create collections (JSON list).")
     llm_url: str | None = Field(None, description="OpenAI-compatible engine (vLLM), e.g. https://10.0.1.5:8000.")

@@ -29,7 +29,7 @@ def scoped(conn: psycopg.Connection[Any], groups: Sequence[str]) -> Iterator[psy
         yield conn
 
 
-def _vector(values: Sequence[float]) -> str:
+def vector_literal(values: Sequence[float]) -> str:
     return "[" + ",".join(f"{v:.7g}" for v in values) + "]"
 
 
@@ -98,7 +98,16 @@ def ingest(
                 "INSERT INTO chunks (document_id, collection_id, ordinal, start_offset, end_offset, page, text, "
                 "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
                 [
-                    (row[0], collection, p.ordinal, p.start, p.end, document.page_of(p.start), p.text, _vector(v))
+                    (
+                        row[0],
+                        collection,
+                        p.ordinal,
+                        p.start,
+                        p.end,
+                        document.page_of(p.start),
+                        p.text,
+                        vector_literal(v),
+                    )
                     for p, v in zip(pieces, vectors, strict=True)
                 ],
                 returning=True,
@@ -204,7 +213,7 @@ def retrieve(
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
         # pgvector 0.8: keep scanning the HNSW graph until k rows pass the filter.
         conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        vector = _vector(query_vector)
+        vector = vector_literal(query_vector)
         rows = (
             conn.cursor(row_factory=dict_row)
             .execute(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-
 from stack.auth import Authenticator, Principal
+from stack.db import pooled
 from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
 from stack.gateway import Gateway, Limits
 from stack.llm import OpenAIChatClient, tls_context
@@ -23,9 +22,7 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True)
         signing_key = lambda token: jwks.get_signing_key_from_jwt(token).key  # noqa: E731
 
-    def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(settings.database_dsn)
-
+    _, connect = pooled(settings.database_dsn, settings.db_pool_size)
     authenticate: Callable[[str | None], Principal] = Authenticator(
         settings.oidc_issuer, settings.oidc_audience, signing_key, settings.groups_claim, connect
     )

