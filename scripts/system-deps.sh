@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# Debian packages the tests need beyond Python: Chromium prints report.pdf (headless); cmake and g++ build
-# llama.cpp (llama-cpp-python has no binary wheel for this platform).
+# Debian packages the tests need beyond Python:
+#   chromium                     prints report.pdf (headless)
+#   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
+#   debootstrap, systemd-container, openssh-client
+#                                the throwaway Debian 12 test host for the Ansible roles (tests/hosts/nspawn.py).
+#                                systemd-container is pinned to the installed systemd's exact version: the newer
+#                                candidate would upgrade this machine's own systemd.
 # Installs only what is missing, and only where it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v ssh >/dev/null || missing+=(openssh-client)
+if ! command -v systemd-nspawn >/dev/null; then
+  systemd_version="$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)"
+  missing+=("systemd-container${systemd_version:+=$systemd_version}")
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "system-deps: installing ${missing[*]} (Debian packages)..." >&2
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "system-deps: please install: ${missing[*]} (without chromium the PDF test is skipped; without cmake and g++ setup cannot build llama.cpp)." >&2
+  echo "system-deps: please install: ${missing[*]} (without chromium the PDF test is skipped; without cmake and" \
+       "g++ setup cannot build llama.cpp; without the rest the real-host tests are skipped)." >&2
 fi
