@@ -101,18 +101,20 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
                 seq = audit.record(conn, "streaming", **where)
             stream = _stream(parts, audit, engine, messages, sources, where, max_tokens, body.temperature)
             return StreamingResponse(stream, media_type="text/event-stream", headers={"X-Audit-Seq": str(seq)})
-        try:
-            if sources:
-                completion = engine.complete(messages, max_tokens, body.temperature)
-                answer, finish, usage = completion.content, completion.finish_reason, completion
-            else:  # nothing the caller may read matches: say so rather than let the model improvise
-                answer, finish, usage = NO_SOURCES, "stop", None
-        except (EngineUnavailable, EngineError) as exc:
-            status = 503 if isinstance(exc, EngineUnavailable) else 502
+    # The database connection goes back to the pool while the model writes: generation takes seconds.
+    try:
+        if sources:
+            completion = engine.complete(messages, max_tokens, body.temperature)
+            answer, finish, usage = completion.content, completion.finish_reason, completion
+        else:  # nothing the caller may read matches: say so rather than let the model improvise
+            answer, finish, usage = NO_SOURCES, "stop", None
+    except (EngineUnavailable, EngineError) as exc:
+        status = 503 if isinstance(exc, EngineUnavailable) else 502
+        with parts.connect() as conn:
             audit.refuse(conn, status, str(exc), "engine-unavailable" if status == 503 else "engine-error", **where)
-        content = answer + sources_footer(sources)
-        with conn.transaction():
-            seq = audit.record(conn, "ok", answer_ref=parts.sealer.seal(content, "answer"), **where)
+    content = answer + sources_footer(sources)
+    with parts.connect() as conn, conn.transaction():
+        seq = audit.record(conn, "ok", answer_ref=parts.sealer.seal(content, "answer"), **where)
     response.headers["X-Audit-Seq"] = str(seq)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
