@@ -16,6 +16,8 @@ from stack.settings import GatewaySettings
 
 def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
     """signing_key maps a token to its verification key; by default the IdP's JWKS (fetched and cached)."""
+    # Files first: a bad key file stops here, before any connection or thread exists.
+    sealer: Sealer = AesGcmSealer.from_file(settings.audit_key_file) if settings.audit_key_file else HashSealer()
     if signing_key is None:
         import jwt
 
@@ -41,7 +43,6 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         if settings.embeddings_url
         else MiniLMEmbedder()
     )
-    sealer: Sealer = AesGcmSealer.from_file(settings.audit_key_file) if settings.audit_key_file else HashSealer()
     limits = Limits(
         settings.max_body_bytes,
         settings.max_document_bytes,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -138,3 +140,27 @@ def test_gateway_cli_verifies_and_reports_breaks(database: Dsn, capsys: pytest.C
     assert main(["audit", "verify", "--dsn", database("phistack_auditor")]) == 1
     assert "Event 3 follows event 1" in capsys.readouterr().err
     assert main(["audit", "verify", "--dsn", database("phistack_app")]) == 3  # the app role cannot read it
+
+
+def test_serve_refuses_bad_settings_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from stack.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("PHISTACK_GATEWAY_"):
+            monkeypatch.delenv(name)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err.strip().startswith("phistack-gateway: error: PHISTACK_GATEWAY_DATABASE_DSN:")
+    monkeypatch.setenv("PHISTACK_GATEWAY_DATABASE_DSN", "postgresql://phistack_app@127.0.0.1:9/phistack")
+    monkeypatch.setenv("PHISTACK_GATEWAY_OIDC_ISSUER", "https://idp.clinic.example")
+    monkeypatch.setenv("PHISTACK_GATEWAY_OIDC_AUDIENCE", "CHANGEME")
+    monkeypatch.setenv("PHISTACK_GATEWAY_OIDC_JWKS_URL", "https://idp.clinic.example/jwks")
+    assert main(["serve"]) == 2
+    assert "PHISTACK_GATEWAY_OIDC_AUDIENCE: Value error, is a placeholder" in capsys.readouterr().err
+    monkeypatch.setenv("PHISTACK_GATEWAY_OIDC_AUDIENCE", "phistack-gateway")
+    (tmp_path / "audit.key").write_bytes(b"short")
+    monkeypatch.setenv("PHISTACK_GATEWAY_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("phistack-gateway: error: PHISTACK_GATEWAY_AUDIT_KEY_FILE:") and "\n" not in err
