@@ -29,3 +29,7 @@ class ConfigError(InfraError):
 
 class PlanError(InfraError):
     """The program could not be run under mocks (a bug or an unanswered invoke, never a user mistake)."""
+
+
+class BundleError(InfraError):
+    """An install bundle that cannot be built, uploaded or trusted (a file missing, altered or unexpected)."""

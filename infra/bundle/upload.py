@@ -1,0 +1,67 @@
+"""Put a built bundle in the stack's artifact bucket: every file SSE-KMS under the stack's key, with S3 checking
+its SHA-256 on arrival; files already there with the same sum are skipped; the manifest goes last, so a bundle
+cut short by an error has no manifest and cannot be installed."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.bundle.manifest import NAME, load, sha256_file, verify
+from infra.errors import BundleError
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    prefix: str
+    sent: int
+    skipped: int
+    manifest_sha256: str  # what the inventory pins (phistack_bundle_manifest_sha256)
+
+
+def _present(s3: Any, bucket: str, key: str, sha256: str) -> bool:
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return bool(head.get("Metadata", {}).get("sha256") == sha256)
+
+
+def _put(s3: Any, bucket: str, key: str, path: Path, sha256: str, kms_key: str) -> None:
+    with path.open("rb") as body:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=kms_key,
+            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+            Metadata={"sha256": sha256},
+        )
+
+
+def upload(s3: Any, root: Path, bucket: str, kms_key: str) -> Uploaded:
+    """Verify the bundle against its own manifest, then upload it under bundles/<client>/<version>/."""
+    manifest = load(root / NAME)
+    verify(root, manifest)
+    prefix = f"bundles/{manifest.client}/{manifest.version}"
+    sent = skipped = 0
+    try:
+        for entry in manifest.entries:
+            key = f"{prefix}/{entry.path}"
+            if _present(s3, bucket, key, entry.sha256):
+                skipped += 1
+                continue
+            _put(s3, bucket, key, root / entry.path, entry.sha256, kms_key)
+            sent += 1
+        manifest_sum = sha256_file(root / NAME)
+        _put(s3, bucket, f"{prefix}/{NAME}", root / NAME, manifest_sum, kms_key)
+    except (ClientError, BotoCoreError) as exc:
+        raise BundleError(f"s3://{bucket}/{prefix}: upload failed ({exc}).") from None
+    return Uploaded(prefix, sent, skipped, manifest_sum)

@@ -1,0 +1,73 @@
+"""The install bundle's manifest and its upload to the artifact bucket (moto)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.bundle.manifest import NAME, load, verify, write
+from infra.bundle.upload import upload
+from infra.errors import BundleError
+
+
+def bundle(root: Path) -> str:
+    (root / "debs").mkdir(parents=True)
+    (root / "debs" / "auditd_3.0.9_amd64.deb").write_bytes(b"deb bytes")
+    (root / "wheels").mkdir()
+    (root / "wheels" / "phistack-0.1.0-py3-none-any.whl").write_bytes(b"wheel bytes")
+    _, digest = write(root, "clinic-a", "2026.11.24-1")
+    return digest
+
+
+def test_the_manifest_names_every_file_and_catches_each_kind_of_change(tmp_path: Path) -> None:
+    digest = bundle(tmp_path)
+    manifest = load(tmp_path / NAME, expected_sha256=digest)
+    assert [e.path for e in manifest.entries] == [
+        "debs/auditd_3.0.9_amd64.deb",
+        "wheels/phistack-0.1.0-py3-none-any.whl",
+    ]
+    assert manifest.entries[0].sha256 == hashlib.sha256(b"deb bytes").hexdigest()
+    verify(tmp_path, manifest)
+    (tmp_path / "debs" / "auditd_3.0.9_amd64.deb").write_bytes(b"deb bytez")
+    with pytest.raises(BundleError, match="auditd_3.0.9_amd64.deb: SHA-256 differs"):
+        verify(tmp_path, manifest)
+    (tmp_path / "debs" / "auditd_3.0.9_amd64.deb").unlink()
+    with pytest.raises(BundleError, match="missing from the bundle"):
+        verify(tmp_path, manifest)
+    (tmp_path / "debs" / "auditd_3.0.9_amd64.deb").write_bytes(b"deb bytes")
+    (tmp_path / "debs" / "extra.deb").write_bytes(b"?")
+    with pytest.raises(BundleError, match="extra.deb: in the bundle but not in the manifest"):
+        verify(tmp_path, manifest)
+    with pytest.raises(BundleError, match="not the one pinned"):
+        load(tmp_path / NAME, expected_sha256="0" * 64)
+    (tmp_path / "debs" / "extra.deb").unlink()
+    (tmp_path / "debs" / "link.deb").symlink_to("/etc/passwd")
+    with pytest.raises(BundleError, match="link.deb: not a regular file"):
+        verify(tmp_path, manifest)
+
+
+@mock_aws
+def test_upload_encrypts_with_the_stack_key_skips_what_is_there_and_puts_the_manifest_last(tmp_path: Path) -> None:
+    digest = bundle(tmp_path)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    first = upload(s3, tmp_path, "artifacts", key)
+    assert (first.sent, first.skipped, first.manifest_sha256) == (2, 0, digest)
+    objects = s3.list_objects_v2(Bucket="artifacts")["Contents"]
+    assert sorted(o["Key"] for o in objects) == [
+        "bundles/clinic-a/2026.11.24-1/debs/auditd_3.0.9_amd64.deb",
+        f"bundles/clinic-a/2026.11.24-1/{NAME}",
+        "bundles/clinic-a/2026.11.24-1/wheels/phistack-0.1.0-py3-none-any.whl",
+    ]
+    head = s3.head_object(Bucket="artifacts", Key=f"bundles/clinic-a/2026.11.24-1/{NAME}")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key
+    again = upload(s3, tmp_path, "artifacts", key)
+    assert (again.sent, again.skipped) == (0, 2)
+    (tmp_path / "wheels" / "phistack-0.1.0-py3-none-any.whl").write_bytes(b"tampered")
+    with pytest.raises(BundleError, match="SHA-256 differs"):
+        upload(s3, tmp_path, "artifacts", key)  # nothing is sent from a bundle that does not verify
