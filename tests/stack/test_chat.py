@@ -170,3 +170,23 @@ def test_sealed_audit_events_open_only_with_the_deployment_key(
     short = tmp_path / "short.key"
     short.write_bytes(b"too short")
     assert gateway_cli(["audit", "export", "--dsn", auditor, "--out", str(out), "--key-file", str(short)]) == 2
+
+
+def test_the_official_openai_client_works_unchanged(api: TestClient, idp_key: rsa.RSAPrivateKey) -> None:
+    """Existing clients and UIs point at the gateway: the openai package, unmodified, with the IdP token as key."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{api.base_url}/v1", api_key=token(idp_key), http_client=api)
+    assert [m.id for m in client.models.list()] == [LLM_MODEL]
+    answer = client.chat.completions.create(
+        model=LLM_MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=32, temperature=0
+    )
+    assert "[1] Warfarin protocol" in (answer.choices[0].message.content or "")
+    assert answer.model_extra is not None and answer.model_extra["citations"][0]["document"] == "Warfarin protocol"
+    pieces = client.chat.completions.create(
+        model=LLM_MODEL, messages=[{"role": "user", "content": QUESTION}], max_tokens=32, temperature=0, stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in pieces if chunk.choices)
+    assert "[1] Warfarin protocol" in text
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{api.base_url}/v1", api_key="wrong", http_client=api).models.list()
