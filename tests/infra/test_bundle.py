@@ -71,3 +71,27 @@ def test_upload_encrypts_with_the_stack_key_skips_what_is_there_and_puts_the_man
     (tmp_path / "wheels" / "phistack-0.1.0-py3-none-any.whl").write_bytes(b"tampered")
     with pytest.raises(BundleError, match="SHA-256 differs"):
         upload(s3, tmp_path, "artifacts", key)  # nothing is sent from a bundle that does not verify
+
+
+@mock_aws
+def test_presigned_urls_only_for_the_pinned_manifest(tmp_path: Path) -> None:
+    from infra.bundle.presign import presigned, s3_client
+
+    digest = bundle(tmp_path)
+    s3 = s3_client(boto3.Session(), "us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    done = upload(s3, tmp_path, "artifacts", key)
+    urls = presigned(s3, "artifacts", done.prefix, digest, ttl=300)
+    assert [f["path"] for f in urls["files"]] == [
+        "debs/auditd_3.0.9_amd64.deb",
+        "wheels/phistack-0.1.0-py3-none-any.whl",
+    ]
+    assert all(
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256" in f["url"] and "X-Amz-Expires=300" in f["url"] for f in urls["files"]
+    )
+    assert urls["files"][0]["sha256"] == hashlib.sha256(b"deb bytes").hexdigest()
+    with pytest.raises(BundleError, match="not the pinned manifest"):
+        presigned(s3, "artifacts", done.prefix, "f" * 64)
+    with pytest.raises(BundleError, match="cannot read the manifest"):
+        presigned(s3, "artifacts", "bundles/clinic-a/none", digest)
