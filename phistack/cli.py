@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     from phistack.sandbox_commands import add_parsers
 
     add_parsers(sub, _target_options, _bundle_options)
+    from phistack.bundle_commands import add_parsers as add_bundle_parsers
+
+    add_bundle_parsers(sub)
 
     controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
     controls.add_argument("--write", metavar="FILE", help="write it to this file")
@@ -430,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import IncompleteError, InputError
-    from infra.errors import ConfigError, PlanError
+    from infra.errors import BundleError, ConfigError, PlanError
     from infra.sandbox.engine import SandboxError
 
     parser = build_parser()
@@ -442,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, InputError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except (PlanError, IncompleteError, SandboxError) as exc:
+    except (PlanError, IncompleteError, SandboxError, BundleError) as exc:
         _error(str(exc))
         return EXIT_INCOMPLETE
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do

@@ -22,9 +22,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from infra.bundle.image import debootstrap
+from infra.errors import BundleError
+
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
 STATE = Path("/run/phistack-testhost")
-PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,sudo,iproute2,ca-certificates"
 TTL_SECONDS = 3600  # a host left behind by a crashed test powers itself off after an hour
 
 
@@ -53,22 +55,9 @@ def _run(*cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def _mirror() -> str:
-    sources = Path("/etc/apt/sources.list.d/debian.sources")
-    for line in sources.read_text().splitlines() if sources.exists() else []:
-        if line.startswith("URIs:") and "security" not in line:
-            return line.split()[1]
-    return "http://deb.debian.org/debian"
-
-
 def rootfs() -> Path:
-    """The cached image: debootstrap once (about a minute), then bake in SSH access and networkd."""
-    root, done = CACHE / "bookworm", CACHE / "bookworm.complete"
-    if done.exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _run("debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", str(root), _mirror())
+    """The cached Debian 12 image (infra/bundle/image.py), with this harness's SSH key and networkd baked in."""
+    root = debootstrap(CACHE / "bookworm")
     key = CACHE / "id_ed25519"
     if not key.exists():
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phistack-testhost", "-f", str(key))
@@ -76,16 +65,11 @@ def rootfs() -> Path:
     ssh.mkdir(mode=0o700, exist_ok=True)
     (ssh / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
     (ssh / "authorized_keys").chmod(0o600)
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    for unit, target in (("systemd-networkd.service", "lib/systemd/system/systemd-networkd.service"),):
-        link = wants / unit
-        if not link.exists():
-            link.symlink_to(f"/{target}")
+    link = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+    if not link.is_symlink():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/lib/systemd/system/systemd-networkd.service")
     (root / "etc/hostname").write_text("phistack-testhost\n")
-    shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
-    (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-    done.touch()
     return root
 
 
@@ -197,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asdict(up(args.name))))  # noqa: T201
         else:
             down(args.name)
-    except HostError as exc:
+    except (HostError, BundleError) as exc:
         print(f"testhost: error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     return 0

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 from moto import mock_aws
 
@@ -95,3 +96,32 @@ def test_presigned_urls_only_for_the_pinned_manifest(tmp_path: Path) -> None:
         presigned(s3, "artifacts", done.prefix, "f" * 64)
     with pytest.raises(BundleError, match="cannot read the manifest"):
         presigned(s3, "artifacts", "bundles/clinic-a/none", digest)
+
+
+def test_cli_uploads_and_presigns_against_an_s3_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from infra.sandbox.server import moto_server
+    from phistack.cli import main
+
+    digest = bundle(tmp_path / "b")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with moto_server() as url:
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=url)
+        s3.create_bucket(Bucket="artifacts")
+        key = boto3.client("kms", region_name="us-east-1", endpoint_url=url).create_key()["KeyMetadata"]["Arn"]
+        aws = ["--bucket", "artifacts", "--region", "us-east-1", "--endpoint-url", url]
+        assert main(["bundle", "upload", str(tmp_path / "b"), "--kms-key", key, *aws]) == 0
+        uploaded = json.loads(capsys.readouterr().out)
+        assert uploaded["manifest_sha256"] == digest and uploaded["sent"] == 2
+        assert main(["bundle", "urls", "--prefix", uploaded["prefix"], "--manifest-sha256", digest, *aws]) == 0
+        files = json.loads(capsys.readouterr().out)["files"]
+        fetched = httpx.get(files[0]["url"])  # what a host does: plain HTTPS GET, no credentials
+        assert fetched.status_code == 200 and hashlib.sha256(fetched.content).hexdigest() == files[0]["sha256"]
+        assert main(["bundle", "urls", "--prefix", uploaded["prefix"], "--manifest-sha256", "0" * 64, *aws]) == 3
+        assert "not the pinned manifest" in capsys.readouterr().err
+    assert main(["bundle", "build", "--client", "c", "--out", str(tmp_path / "b")]) == 2  # not empty
+    assert main(["bundle", "build", "--client", "c", "--out", str(tmp_path / "x"), "--roles", "nope"]) == 2

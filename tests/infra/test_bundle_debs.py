@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.bundle import debs
+from infra.bundle.image import mirror
 from tests.hosts import nspawn
 
 pytestmark = pytest.mark.skipif(
@@ -25,7 +26,7 @@ def test_packages_resolve_on_the_image_and_pgvector_builds_from_debian_source(tm
     names = debs.download(image, ["auditd", "postgresql-15"], out)
     assert any(n.startswith("auditd_") for n in names) and any(n.startswith("postgresql-15_") for n in names)
     assert any(n.startswith("libaudit-common") or n.startswith("libauparse0") for n in names)  # dependencies too
-    deb = debs.build_pgvector(image, nspawn._mirror(), out)
+    deb = debs.build_pgvector(image, mirror(), out)
     listing = subprocess.run(["dpkg-deb", "-c", str(out / deb)], capture_output=True, text=True, check=True).stdout
     assert "./usr/lib/postgresql/15/lib/vector.so" in listing
     assert "./usr/share/postgresql/15/extension/vector.control" in listing
