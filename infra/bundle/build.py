@@ -16,7 +16,7 @@ from infra.errors import BundleError
 
 # What each role installs from the bundle's apt repository (Debian 12 names).
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
-    "base": ("auditd", "systemd-timesyncd"),
+    "base": ("python3-apt", "auditd", "systemd-timesyncd"),
     "vector_store": ("postgresql-15", "postgresql-15-pgaudit", "ssl-cert"),
 }
 
