@@ -355,6 +355,20 @@ def cmd_controls_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_roles_docs(args: argparse.Namespace) -> int:
+    from infra.roles_docs import stale, write
+
+    playbooks = (Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())) / "playbooks"
+    if args.write:
+        for path in write(playbooks):
+            print(path)  # noqa: T201
+        return EXIT_OK
+    outdated = stale(playbooks)
+    for path in outdated:
+        _error(f"{path} is stale: run `phistack roles-docs --write`.")
+    return EXIT_FAILED if outdated else EXIT_OK
+
+
 def _target_options(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--client", default="example", help="read Pulumi.NAME.yaml from the project (default: example)")
@@ -424,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     from phistack.bundle_commands import add_parsers as add_bundle_parsers
 
     add_bundle_parsers(sub)
+
+    roles_docs = sub.add_parser("roles-docs", help="check the Ansible roles' READMEs, or regenerate them (--write)")
+    roles_docs.add_argument("--write", action="store_true", help="regenerate them from meta/argument_specs.yml")
+    roles_docs.add_argument("--project-dir", help="the repository (default: found from the current directory)")
+    roles_docs.set_defaults(func=cmd_roles_docs)
 
     controls = sub.add_parser("controls-docs", help="print the control catalog (Markdown), or write docs/controls.md")
     controls.add_argument("--write", metavar="FILE", help="write it to this file")
