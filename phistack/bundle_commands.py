@@ -1,4 +1,4 @@
-"""`phistack bundle build|upload|urls`: the offline install bundle the playbooks install from."""
+"""`phistack bundle build|upload|urls` and `phistack inventory`: what the playbooks install from and run on."""
 
 from __future__ import annotations
 
@@ -49,6 +49,22 @@ def cmd_urls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from infra.inventory import render
+    from phistack.cli import UsageError
+
+    try:
+        outputs = json.loads(Path(args.outputs).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--outputs {args.outputs}: not readable JSON ({exc.__class__.__name__}).") from None
+    text = render(outputs, args.endpoint_url)
+    out = Path(args.out or f"playbooks/inventory/{outputs.get('client', 'stack')}.aws_ec2.yml")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(out)  # noqa: T201
+    return 0
+
+
 def _aws(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", required=True, help="the stack's artifact bucket (stack output artifactBucket)")
     parser.add_argument("--region", required=True)
@@ -57,6 +73,11 @@ def _aws(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any) -> None:
+    inventory = sub.add_parser("inventory", help="the Ansible inventory of a stack (aws_ec2 plugin, SSM connection)")
+    inventory.add_argument("--outputs", required=True, help="`pulumi stack output --json` of the client's stack")
+    inventory.add_argument("--out", help="file to write (default playbooks/inventory/<client>.aws_ec2.yml)")
+    inventory.add_argument("--endpoint-url", help="EC2 endpoint (an emulator; never needed for AWS)")
+    inventory.set_defaults(func=cmd_inventory)
     bundle = sub.add_parser("bundle", help="build and upload the offline install bundle")
     actions = bundle.add_subparsers(dest="action", required=True, metavar="ACTION")
     b = actions.add_parser("build", help="Debian packages resolved for the hosts' OS, pgvector, manifest")

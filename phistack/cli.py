@@ -453,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import IncompleteError, InputError
     from infra.errors import BundleError, ConfigError, PlanError
+    from infra.inventory import InventoryError
     from infra.sandbox.engine import SandboxError
 
     parser = build_parser()
@@ -461,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (UsageError, ConfigError, InputError) as exc:
+    except (UsageError, ConfigError, InputError, InventoryError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except (PlanError, IncompleteError, SandboxError, BundleError) as exc:

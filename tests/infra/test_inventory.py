@@ -1,0 +1,58 @@
+"""`phistack inventory` on the example stack applied to emulated AWS: the real amazon.aws.aws_ec2 plugin finds the
+stack's GPU hosts by their phistack:client tag and reaches them through SSM, never SSH."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.config import parse_client_config
+from infra.inventory import InventoryError, render
+from infra.sandbox.apply import apply_to_emulator
+from infra.sandbox.server import moto_server
+from phistack.cli import main
+
+BIN = Path(sys.executable).parent
+
+
+def plain(value: object) -> object:
+    """ansible-inventory --list marks templated strings as unsafe: {"__ansible_unsafe": "..."}."""
+    return value["__ansible_unsafe"] if isinstance(value, dict) and "__ansible_unsafe" in value else value
+
+
+def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[str, str], tmp_path: Path) -> None:
+    cfg = parse_client_config(example_raw, "example")
+    with moto_server(account_id=cfg.account_id) as url:
+        plan, _ = apply_to_emulator(cfg, example_raw, url)
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps(plan.outputs))
+        inventory = tmp_path / "example.aws_ec2.yml"
+        assert main(["inventory", "--outputs", str(outputs), "--out", str(inventory), "--endpoint-url", url]) == 0
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "ANSIBLE_INVENTORY_CACHE": "0"}
+        listed = subprocess.run(
+            [str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    found = json.loads(listed.stdout)
+    hosts = found["phistack"]["hosts"]
+    assert len(hosts) == cfg.gpu.count and all(h.startswith("i-") for h in hosts)
+    facts = {k: plain(v) for k, v in found["_meta"]["hostvars"][hosts[0]].items()}
+    assert facts["ansible_connection"] == "amazon.aws.aws_ssm"
+    assert facts["ansible_aws_ssm_bucket_name"] == plan.outputs["buckets"]["ssm_transfer"]
+    assert facts["artifacts_bucket"] == plan.outputs["buckets"]["artifacts"]
+    assert set(found["phistack_gpu_host"]["hosts"]) == set(hosts)
+
+
+def test_outputs_that_are_not_a_stacks_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(InventoryError, match="no buckets.ssm_transfer"):
+        render({"client": "c", "region": "us-east-1", "buckets": {}})
+    bad = tmp_path / "o.json"
+    bad.write_text("{not json")
+    assert main(["inventory", "--outputs", str(bad)]) == 2
+    assert "not readable JSON" in capsys.readouterr().err
