@@ -1,7 +1,7 @@
 """A corpus of real English text that needs no download: the docstrings of the Python packages installed in this
 environment (tens of megabytes), chunked as the gateway chunks documents, embedded with the gateway's MiniLM and
-cached under bench/.out/corpus-N (texts.jsonl, vectors.npy). Deterministic for a given set of installed packages;
-the cache records a digest of the texts and is rebuilt when they change.
+cached under bench/.out/corpus-N (texts.jsonl, vectors.npy, meta.json with the texts' digest). Once built, the
+cached corpus is the corpus: installing packages later does not change it (delete the folder to rebuild).
 
     .venv/bin/python bench/corpus.py [--chunks 100000] [--queries 500]
 """
@@ -62,24 +62,28 @@ def load(chunks: int, queries: int) -> tuple[list[str], np.ndarray, list[str], n
     """(corpus texts, their unit vectors, query texts, their unit vectors): the queries are held-out chunks that
     follow the corpus, so no query is itself in the corpus."""
     folder = OUT / f"corpus-{chunks}-{queries}"
+    meta, stored = folder / "meta.json", folder / "texts.jsonl"
+    if meta.exists() and stored.exists():
+        all_texts = [json.loads(line) for line in stored.read_text().splitlines()]
+        if hashlib.sha256("\x1e".join(all_texts).encode()).hexdigest() != json.loads(meta.read_text())["digest"]:
+            raise SystemExit(f"corpus: {folder} does not match its digest; delete the folder to rebuild it")
+        vectors = np.load(folder / "vectors.npy")
+        return all_texts[:chunks], vectors[:chunks], all_texts[chunks:], vectors[chunks:]
     all_texts = texts(chunks + queries)
     digest = hashlib.sha256("\x1e".join(all_texts).encode()).hexdigest()
-    meta = folder / "meta.json"
-    if meta.exists() and json.loads(meta.read_text())["digest"] == digest:
-        vectors = np.load(folder / "vectors.npy")
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        embedder = MiniLMEmbedder(batch_size=16)  # measured fastest on 2 cores (length-sorted batches pad least)
-        parts = []
-        for i in range(0, len(all_texts), 2048):
-            parts.append(np.asarray(embedder.embed(all_texts[i : i + 2048]), dtype=np.float32))
-            done = min(i + 2048, len(all_texts))
-            rate = done / (time.perf_counter() - started)
-            print(f"corpus: embedded {done}/{len(all_texts)} ({rate:.0f}/s)", file=sys.stderr, flush=True)
-        vectors = np.concatenate(parts)
-        np.save(folder / "vectors.npy", vectors)
-        meta.write_text(json.dumps({"digest": digest, "seconds": round(time.perf_counter() - started, 1)}))
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    embedder = MiniLMEmbedder(batch_size=16)  # measured fastest on 2 cores (length-sorted batches pad least)
+    parts = []
+    for i in range(0, len(all_texts), 2048):
+        parts.append(np.asarray(embedder.embed(all_texts[i : i + 2048]), dtype=np.float32))
+        done = min(i + 2048, len(all_texts))
+        rate = done / (time.perf_counter() - started)
+        print(f"corpus: embedded {done}/{len(all_texts)} ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    vectors = np.concatenate(parts)
+    np.save(folder / "vectors.npy", vectors)
+    stored.write_text("".join(json.dumps(t) + "\n" for t in all_texts))
+    meta.write_text(json.dumps({"digest": digest, "seconds": round(time.perf_counter() - started, 1)}))
     return all_texts[:chunks], vectors[:chunks], all_texts[chunks:], vectors[chunks:]
 
 

@@ -66,7 +66,8 @@ def fill(dsn: str, texts: list[str], vectors: np.ndarray) -> tuple[int, float]:
                 "FROM STDIN"
             ) as copy:
                 for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
-                    copy.write_row((doc_ids[i // 100], "corpus", i % 100, 0, len(text), text, vector_literal(vector)))
+                    clean = text.replace("\x00", "")  # as stack.extract does: PostgreSQL text holds no NUL
+                    copy.write_row((doc_ids[i // 100], "corpus", i % 100, 0, len(clean), clean, vector_literal(vector)))
         first = conn.execute("SELECT min(id) FROM chunks").fetchone()[0]  # type: ignore[index]
         conn.execute("SET maintenance_work_mem = '1GB'")
         started = time.perf_counter()

@@ -93,7 +93,20 @@ def _pdf(body: bytes) -> Extracted:
 
 
 def extract(body: bytes, media_type: str) -> Extracted:
-    """The document's text, by its media type (parameters such as charset are ignored: text must be UTF-8)."""
+    """The document's text, by its media type (parameters such as charset are ignored: text must be UTF-8).
+    NUL characters are dropped: PostgreSQL text cannot hold them, and they carry no meaning in a document."""
+    extracted = _extract(body, media_type)
+    if "\x00" not in extracted.text:
+        return extracted
+    text, starts = extracted.text, extracted.page_starts
+    shifted = tuple(start - text.count("\x00", 0, start) for start in starts)
+    cleaned = text.replace("\x00", "")
+    if not cleaned.strip():
+        raise MalformedDocument("The document has no text to index.")
+    return Extracted(cleaned, shifted)
+
+
+def _extract(body: bytes, media_type: str) -> Extracted:
     kind = media_type.split(";", 1)[0].strip().lower()
     if kind not in MEDIA_TYPES:
         raise UnsupportedMediaType(

@@ -131,6 +131,7 @@ def test_reupload_is_idempotent(api: TestClient, idp_key: rsa.RSAPrivateKey, dat
         ("application/pdf", tiny_pdf([""]), 422, "no extractable text"),
         ("text/plain", b"\xff\xfe\x00broken", 422, "not UTF-8"),
         ("text/plain", b"   \n ", 422, "no text"),
+        ("text/plain", b"\x00\x00 ", 422, "no text"),
         ("image/png", b"\x89PNG", 415, "image/png"),
         ("", b"hello", 415, "(none)"),
         ("text/plain", b"x" * 300_000, 413, "over"),
@@ -181,3 +182,11 @@ def test_out_of_range_ids_and_nul_titles_are_422(api: TestClient, idp_key: rsa.R
     assert huge.status_code == 422
     body = {"id": "x", "title": "T\u0000S", "read_groups": ["a"], "write_groups": ["a"]}
     assert api.post("/v1/collections", json=body, headers=admin).status_code == 422
+
+
+def test_nul_characters_are_dropped_not_a_server_error(api: TestClient, idp_key: rsa.RSAPrivateKey) -> None:
+    """Found by the retrieval benchmark's corpus: a NUL in a document reached PostgreSQL (a 500)."""
+    response = upload(api, idp_key, b"Digoxin\x00 levels are drawn six hours after the dose.", "text/plain")
+    assert response.status_code == 201, response.text
+    hits = api.post("/v1/retrieve", json={"query": "digoxin level timing", "k": 1}, headers=bearer(token(idp_key)))
+    assert hits.json()["citations"][0]["text"].startswith("Digoxin levels")
