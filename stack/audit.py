@@ -13,7 +13,7 @@ import psycopg
 from stack.errors import AuditChainBroken, GatewayError
 
 GENESIS = "0" * 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class AuditEvent:
 
     def __post_init__(self) -> None:
         for value in (self.actor, self.action, self.outcome, self.collection or "", *self.groups):
-            if _CONTROL.search(value):
+            if CONTROL.search(value):
                 raise GatewayError("Audit identifiers may not contain control characters.")
 
 

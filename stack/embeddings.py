@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import ssl
 import threading
-import time
 from typing import Any, Protocol
 
 import httpx
 
-from stack.errors import EngineError, EngineUnavailable
+from stack.engine_http import engine_client, post_retrying
+from stack.errors import EngineError
 
 DIMENSIONS = 384
 
@@ -64,28 +64,12 @@ class OpenAIEmbedder:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.model, self.dimensions, self.retries, self.backoff = model, dimensions, retries, backoff
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-            verify=verify,
-        )
+        self._http = engine_client(base_url, timeout, 5.0, api_key, verify)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        last = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                response = self._http.post("/v1/embeddings", json={"model": self.model, "input": texts})
-            except httpx.TransportError as exc:
-                last = exc.__class__.__name__
-                continue
-            if response.status_code in (429, 502, 503, 504):
-                last = f"HTTP {response.status_code}"
-                continue
-            return self._vectors(response, len(texts))
-        raise EngineUnavailable(f"The embeddings engine at {self._http.base_url} is unavailable ({last}).")
+        payload = {"model": self.model, "input": texts}
+        response = post_retrying(self._http, "/v1/embeddings", payload, self.retries, self.backoff, "embeddings")
+        return self._vectors(response, len(texts))
 
     def _vectors(self, response: httpx.Response, expected: int) -> list[list[float]]:
         if response.status_code != 200:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,17 +11,17 @@ import psycopg
 from fastapi import Depends, Header, HTTPException, Request
 from pydantic import StringConstraints
 
-from stack.audit import AuditEvent, append
+from stack.audit import CONTROL, AuditEvent, append
 from stack.auth import Principal, Unauthenticated
 from stack.db import Connect
 from stack.embeddings import Embedder
 from stack.llm import ChatEngine
 from stack.sealing import HashSealer, Sealer
+from stack.store import scoped
 
 CollectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]  # as the database's CHECK
 GroupName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 Title = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,300}$")]  # PostgreSQL text holds no NUL
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -135,14 +134,13 @@ def unreadable(conn: psycopg.Connection[Any], groups: Sequence[str], requested: 
     """The requested collections the caller may not read (a missing one and a forbidden one look the same)."""
     if not requested:
         return []
-    with conn.transaction():
-        conn.execute("SELECT set_config('phistack.groups', %s, true)", ("\x1e".join(groups),))
+    with scoped(conn, groups):
         visible = {r[0] for r in conn.execute("SELECT id FROM collections WHERE read_groups && %s", (list(groups),))}
     return sorted(set(requested) - visible)
 
 
 def clean_title(title: str) -> str:
     title = title.strip()
-    if not title or len(title) > 300 or _CONTROL.search(title):
+    if not title or len(title) > 300 or CONTROL.search(title):
         raise HTTPException(422, "title: 1 to 300 characters, no control characters.")
     return title

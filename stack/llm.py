@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
+from stack.engine_http import RETRYABLE_STATUS, attempts, engine_client, post_retrying
 from stack.errors import EngineError, EngineUnavailable
-
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -66,13 +64,7 @@ class OpenAIChatClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.model, self.retries, self.backoff = model, retries, backoff
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers=headers,
-            verify=verify,
-        )
+        self._http = engine_client(base_url, timeout, connect_timeout, api_key, verify)
 
     def _payload(
         self, messages: Sequence[Message], max_tokens: int, temperature: float, stream: bool
@@ -85,31 +77,17 @@ class OpenAIChatClient:
             "stream": stream,
         }
 
-    def _attempts(self) -> Iterator[int]:
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            yield attempt
-
     def complete(self, messages: Sequence[Message], max_tokens: int, temperature: float) -> Completion:
         payload = self._payload(messages, max_tokens, temperature, stream=False)
-        last = "no attempt made"
-        for _ in self._attempts():
-            try:
-                response = self._http.post("/v1/chat/completions", json=payload)
-            except httpx.TransportError as exc:  # connect, read and pool timeouts, refused connections
-                last = exc.__class__.__name__
-                continue
-            if response.status_code in RETRYABLE_STATUS:
-                last = f"HTTP {response.status_code}"
-                continue
-            return _completion(response)
-        raise EngineUnavailable(f"The language model engine at {self._http.base_url} is unavailable ({last}).")
+        response = post_retrying(
+            self._http, "/v1/chat/completions", payload, self.retries, self.backoff, "language model"
+        )
+        return _completion(response)
 
     def stream(self, messages: Sequence[Message], max_tokens: int, temperature: float) -> Iterator[str]:
         payload = self._payload(messages, max_tokens, temperature, stream=True)
         last = "no attempt made"
-        for _ in self._attempts():
+        for _ in attempts(self.retries, self.backoff):
             try:
                 with self._http.stream("POST", "/v1/chat/completions", json=payload) as response:
                     if response.status_code in RETRYABLE_STATUS:

@@ -22,6 +22,7 @@ import httpx
 import jwt
 import psycopg
 
+from infra.sandbox.server import wait_until_serving
 from stack.audit import verify
 from stack.devserver import DEV_AUDIENCE, DEV_ISSUER
 
@@ -47,16 +48,12 @@ def start_dev_gateway(
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return server
-        except httpx.HTTPError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError(f"the gateway did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.1)
+    try:
+        wait_until_serving(server, f"http://127.0.0.1:{port}/healthz", ready_timeout, "the gateway")
+    except RuntimeError:
+        server.kill()
+        raise RuntimeError(f"the gateway did not start: {log.read_text()[-2000:]}") from None
+    return server
 
 
 @dataclass(frozen=True)

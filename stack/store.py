@@ -168,21 +168,20 @@ def delete_document(
     conn: psycopg.Connection[Any], groups: Sequence[str], collection: str, document_id: int
 ) -> tuple[int, ...]:
     """Delete a document and its chunks inside the caller's transaction; return the chunk ids removed."""
-    conn.execute("SELECT set_config('phistack.groups', %s, true)", ("\x1e".join(groups),))
-    _require(conn, groups, collection, "write")
-    chunk_ids = tuple(
-        int(r[0])
-        for r in conn.execute(
-            "DELETE FROM chunks WHERE document_id = %s AND collection_id = %s RETURNING id", (document_id, collection)
+    with scoped(conn, groups):  # a savepoint of the caller's transaction, which commits it with its audit event
+        _require(conn, groups, collection, "write")
+        chunk_ids = tuple(
+            int(r[0])
+            for r in conn.execute(
+                "DELETE FROM chunks WHERE document_id = %s AND collection_id = %s RETURNING id",
+                (document_id, collection),
+            )
         )
-    )
-    if (
-        conn.execute(
+        deleted = conn.execute(
             "DELETE FROM documents WHERE id = %s AND collection_id = %s RETURNING id", (document_id, collection)
         ).fetchone()
-        is None
-    ):
-        raise NotFound(f"No document {document_id} in collection {collection!r}.")
+        if deleted is None:
+            raise NotFound(f"No document {document_id} in collection {collection!r}.")
     return chunk_ids
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from stack.errors import EngineError, EngineUnavailable
 from stack.extract import MalformedDocument, UnsupportedMediaType, extract
 from stack.gateway import Audit, Caller, CollectionId, GroupName, Parts, Title, clean_title
-from stack.store import NotFound, create_collection, delete_document, ingest, list_collections, list_documents
+from stack.store import NotFound, create_collection, delete_document, ingest, list_collections, list_documents, scoped
 
 router = APIRouter()
 CollectionPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -56,9 +56,8 @@ def create(body: NewCollection, caller: Caller, parts: Parts) -> CollectionOut:
         if not set(caller.groups) & set(parts.admin_groups):
             audit.refuse(conn, 403, "Only administrators may create collections.", "denied", body.id)
         try:
-            with conn.transaction():
-                # Administrators act through the collection's own write groups, so row-level security still applies.
-                conn.execute("SELECT set_config('phistack.groups', %s, true)", ("\x1e".join(body.write_groups),))
+            # Administrators act through the collection's own write groups, so row-level security still applies.
+            with scoped(conn, body.write_groups):
                 create_collection(conn, body.id, body.title, body.read_groups, body.write_groups)
                 audit.record(conn, "ok", body.id)
         except psycopg.errors.UniqueViolation:
