@@ -46,6 +46,10 @@ iam_users                  name, arn, password_enabled, mfa_active, access_keys 
 db_clusters                id, arn, engine, storage_encrypted, kms_key_id, iam_auth, backup_retention_days,
                            publicly_accessible, parameters {name: value}
 services_in_use            service, evidence
+hosts                      id, tls {service: {address, accepted {TLSv1..TLSv1.3: bool|None}, plaintext} | {error}},
+                           auditd {rules_loaded, enabled, phi_paths_watched} | {error}, phi_paths, ssh {units,
+                           port_22_listening}, services {unit: {expected_user, user, active}}, data_volume {path,
+                           source, fstype, ebs_volume_id} | {error}   (from playbooks/verify.yml, --host-evidence)
 =========================  ======================================================================================
 
 A value that could not be read for one resource (say, AccessDenied on one bucket's policy) is an
@@ -67,7 +71,7 @@ KNOWN_KINDS: tuple[str, ...] = (
     "ebs_encryption_defaults", "volumes", "snapshots", "ssm_managed_instances", "kms_keys", "buckets",
     "account_public_access_block", "trails", "log_groups", "metric_filters", "metric_alarms", "sns_topics",
     "guardduty_detectors", "config_recorders", "iam_policies", "iam_root", "iam_users", "db_clusters",
-    "services_in_use", "attestations",
+    "services_in_use", "attestations", "hosts",
 )  # fmt: skip
 
 

@@ -415,6 +415,10 @@ def _compute(p: _Plan, f: Facts) -> None:
         )
     f.missing("snapshots", Gap("snapshots are taken after deployment; the live audit checks them", "NOT_APPLICABLE"))
     f.missing(
+        "hosts",
+        Gap("hosts are probed once installed (playbooks/verify.yml, then audit --host-evidence)", "NOT_APPLICABLE"),
+    )
+    f.missing(
         "ssm_managed_instances", Gap("instances register with Systems Manager only once running", "NOT_APPLICABLE")
     )
 
@@ -726,6 +730,10 @@ def _context(p: _Plan) -> Context:
         required_endpoints=(*Context().required_endpoints, *extra),
         attestations={k: (str(v) if v else None) for k, v in attestations.items()},
     )
+
+
+# Kinds of fact no plan can hold, whatever the stack: they exist only in a running account or on installed hosts.
+PLAN_CANNOT_KNOW = ("snapshots", "ssm_managed_instances", "iam_root", "iam_users", "hosts")
 
 
 def facts_from_plan(plan: dict[str, Any]) -> Facts:

@@ -33,3 +33,7 @@ class PlanError(InfraError):
 
 class BundleError(InfraError):
     """An install bundle that cannot be built, uploaded or trusted (a file missing, altered or unexpected)."""
+
+
+class CAError(InfraError):
+    """The client's CA is missing, already made, or unusable; or a certificate request is malformed."""

@@ -42,6 +42,14 @@ def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
             "ansible_aws_ssm_bucket_name": repr(transfer),
             "artifacts_bucket": repr(_need(outputs, "buckets", "artifacts")),
             "artifacts_region": repr(region),
+            "pki_client": repr(client),
+            "pki_bucket": repr(_need(outputs, "buckets", "artifacts")),
+            "pki_region": repr(region),
+            "log_shipping_region": repr(region),
+            "log_shipping_log_groups": repr(
+                {k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
+            ),
+            "vector_store_enabled": repr(outputs.get("vector_store", "host") == "host"),
         },
     }
     if endpoint_url:

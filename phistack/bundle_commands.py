@@ -10,7 +10,8 @@ from typing import Any
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from infra.bundle.build import ROLE_PACKAGES, build
+    from infra.bundle.build import PYTHON_ROLES, ROLE_PACKAGES, Python, build
+    from infra.bundle.wheels import default_wheelhouse
     from phistack.cli import UsageError
 
     unknown = sorted(set(args.roles.split(",")) - set(ROLE_PACKAGES))
@@ -18,8 +19,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError(f"--roles: {unknown[0]!r} has no bundle content; known: {', '.join(ROLE_PACKAGES)}.")
     if Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise UsageError(f"--out {args.out}: not empty; give a new folder for the bundle.")
+    roles = tuple(args.roles.split(","))
+    python = None
+    if set(roles) & set(PYTHON_ROLES):
+        if args.model is None:
+            raise UsageError("--model: give the model weights (a GGUF file, or a Hugging Face folder for vLLM).")
+        if not Path(args.model).exists():
+            raise UsageError(f"--model: {args.model} does not exist.")
+        wheelhouse = Path(args.wheelhouse) if args.wheelhouse else default_wheelhouse()
+        python = Python(Path(args.source).resolve(), args.engine, Path(args.model), wheelhouse)
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d-%H%M%S")
-    built = build(Path(args.out), args.client, version, Path(args.image_cache), tuple(args.roles.split(",")))
+    extra = tuple(Path(d) for d in args.deb or [])
+    built = build(Path(args.out), args.client, version, Path(args.image_cache), roles, python, extra)
     print(json.dumps({"bundle": str(built.root), "version": version, "files": built.files,  # noqa: T201
                       "manifest_sha256": built.manifest_sha256}))  # fmt: skip
     return 0
@@ -46,6 +57,26 @@ def cmd_urls(args: argparse.Namespace) -> int:
     from infra.bundle.presign import presigned
 
     print(json.dumps(presigned(_s3(args), args.bucket, args.prefix, args.manifest_sha256, args.ttl)))  # noqa: T201
+    return 0
+
+
+def cmd_ca(args: argparse.Namespace) -> int:
+    import botocore.exceptions
+
+    from infra import ca
+    from infra.errors import BundleError
+
+    s3 = _s3(args)
+    try:
+        if args.action == "init":
+            ca.store(s3, args.bucket, args.kms_key, args.client, ca.new_ca(args.client))
+            print(json.dumps({"ca": f"s3://{args.bucket}/pki/{args.client}/ca.crt"}))  # noqa: T201
+        else:
+            authority = ca.load(s3, args.bucket, args.client)
+            issued = ca.issue(authority, args.name, args.dns or [], args.ip or [], args.usage.split(","))
+            print(issued.to_json())  # noqa: T201  (the Ansible controller reads it with no_log)
+    except botocore.exceptions.ClientError as exc:
+        raise BundleError(f"s3://{args.bucket}/pki/{args.client}: {exc.response['Error'].get('Code')}") from None
     return 0
 
 
@@ -78,13 +109,36 @@ def add_parsers(sub: Any) -> None:
     inventory.add_argument("--out", help="file to write (default playbooks/inventory/<client>.aws_ec2.yml)")
     inventory.add_argument("--endpoint-url", help="EC2 endpoint (an emulator; never needed for AWS)")
     inventory.set_defaults(func=cmd_inventory)
+    ca = sub.add_parser("ca", help="the client's private CA (TLS between gateway, engine and PostgreSQL)")
+    ca_actions = ca.add_subparsers(dest="action", required=True, metavar="ACTION")
+    init = ca_actions.add_parser("init", help="make the client's CA and keep it in the artifact bucket (SSE-KMS)")
+    init.add_argument("--client", required=True)
+    init.add_argument("--kms-key", required=True, help="the stack's KMS key (ARN or alias/...)")
+    _aws(init)
+    init.set_defaults(func=cmd_ca)
+    issue = ca_actions.add_parser("issue", help="a certificate and key for one service on one host (JSON on stdout)")
+    issue.add_argument("--client", required=True)
+    issue.add_argument("--name", required=True, help="common name, e.g. postgresql@ip-10-0-1-5")
+    issue.add_argument("--dns", action="append", help="a DNS name the peer will check (repeat)")
+    issue.add_argument("--ip", action="append", help="an IP address the peer will check (repeat)")
+    issue.add_argument("--usage", default="server", help="server, client or server,client")
+    _aws(issue)
+    issue.set_defaults(func=cmd_ca)
+
     bundle = sub.add_parser("bundle", help="build and upload the offline install bundle")
     actions = bundle.add_subparsers(dest="action", required=True, metavar="ACTION")
     b = actions.add_parser("build", help="Debian packages resolved for the hosts' OS, pgvector, manifest")
     b.add_argument("--client", required=True)
     b.add_argument("--out", required=True, help="a new folder")
     b.add_argument("--version", help="bundle version (default: UTC timestamp)")
-    b.add_argument("--roles", default="base,vector_store", help="comma-separated roles to bundle for")
+    b.add_argument(
+        "--roles", default="base,vector_store,llm_server,rag_gateway", help="comma-separated roles to bundle for"
+    )
+    b.add_argument("--engine", default="llama_cpp", choices=["llama_cpp", "vllm"], help="the llm_server engine")
+    b.add_argument("--model", help="model weights: a GGUF file (llama_cpp) or a Hugging Face folder (vllm)")
+    b.add_argument("--source", default=".", help="the phistack checkout the gateway's wheel is built from")
+    b.add_argument("--deb", action="append", help="an extra .deb to serve, e.g. amazon-cloudwatch-agent.deb (repeat)")
+    b.add_argument("--wheelhouse", help="where the portable llama.cpp wheel is kept (default ~/.cache/phistack)")
     b.add_argument("--image-cache", default="/var/cache/phistack-testhost", help="where the OS image is kept")
     b.set_defaults(func=cmd_build)
     u = actions.add_parser("upload", help="put a built bundle in the artifact bucket (SSE-KMS)")

@@ -211,6 +211,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from compliance.assessment import assess
     from compliance.collectors import collect
     from compliance.controls import by_id, catalog
+    from compliance.facts import Gap
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
@@ -226,6 +227,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         facts, scan = collect(
             session, regions, endpoint, context, workers=args.workers, progress=advance, max_attempts=args.max_attempts
         )
+    if args.host_evidence:
+        from compliance.host_evidence import load
+
+        facts.add("hosts", load(Path(args.host_evidence)))
+    else:
+        reason = "no host evidence given: run playbooks/verify.yml, then pass --host-evidence DIR"
+        facts.missing("hosts", Gap(reason, "ERROR"))
     assessment = assess(facts, catalog(), waivers, __version__)
     resources = sum(len(items) for items in facts.items.values())
     assessment.collection = {
@@ -405,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--region", action="append", metavar="R", help="region to scan; repeat for several")
     audit.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (e.g. an emulator); or AWS_ENDPOINT_URL")
     audit.add_argument("--waivers", metavar="FILE", help="YAML file of waivers")
+    audit.add_argument(
+        "--host-evidence", metavar="DIR", help="host evidence from playbooks/verify.yml (the host-* controls)"
+    )
     audit.add_argument("--workers", type=int, default=8, help="concurrent API calls (default 8)")
     audit.add_argument(
         "--max-attempts", type=int, default=4, help="attempts per API call, retries included (default 4)"
@@ -452,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import IncompleteError, InputError
-    from infra.errors import BundleError, ConfigError, PlanError
+    from infra.errors import BundleError, CAError, ConfigError, PlanError
     from infra.inventory import InventoryError
     from infra.sandbox.engine import SandboxError
 
@@ -462,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (UsageError, ConfigError, InputError, InventoryError) as exc:
+    except (UsageError, ConfigError, InputError, InventoryError, CAError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except (PlanError, IncompleteError, SandboxError, BundleError) as exc:

@@ -26,13 +26,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   # CPU PyTorch first (a local wheel on these machines): otherwise sentence-transformers pulls a multi-GB CUDA build.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-  # llama.cpp has no binary wheel here: build it once (about 3 minutes on 2 cores; pip caches the wheel), with
-  # only the library and its server, tuned for this machine's CPU (the wheel is built where it runs).
+  # llama.cpp has no binary wheel here: build it once for portable x86-64 (about 3 minutes on 2 cores), kept in
+  # ~/.cache/phistack/wheelhouse; the same wheel goes into the hosts' install bundle (infra/bundle/wheels.py).
   if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
-    echo "setup: building llama-cpp-python from source (about 3 minutes)..." >&2
-    CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF" \
-      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-      .venv/bin/python -m pip install --quiet --disable-pip-version-check "llama-cpp-python[server]==0.3.36"
+    echo "setup: building llama-cpp-python from source if not cached (about 3 minutes)..." >&2
+    wheel="$(.venv/bin/python -m infra.bundle.wheels)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "llama-cpp-python[server]==0.3.36" \
+      --find-links "$(dirname "$wheel")"
   fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp"

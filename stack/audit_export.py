@@ -62,3 +62,34 @@ def export(conn: psycopg.Connection[Any], out: Path, opener: AesGcmSealer | None
         Path(tmp).unlink(missing_ok=True)
         raise
     return len(rows), broken
+
+
+def _last_seq(out: Path) -> int:
+    """The seq of the last event already in out (0 for a new file): shipping resumes after it."""
+    if not out.exists() or out.stat().st_size == 0:
+        return 0
+    with out.open("rb") as handle:
+        handle.seek(max(0, out.stat().st_size - 65536))
+        last = handle.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        return int(json.loads(last)["seq"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditChainBroken(f"{out}: the last line is not an audit event; move the file aside.") from None
+
+
+def ship(conn: psycopg.Connection[Any], out: Path, batch: int = 10_000) -> int:
+    """Append the events committed since the last run to out, one JSON line each, for the log agent to ship
+    (CloudWatch). Questions and answers stay as stored: hashes, or sealed without the key. Returns the count."""
+    after = _last_seq(out)
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute("SELECT * FROM audit_events WHERE seq > %s ORDER BY seq LIMIT %s", (after, batch))
+        .fetchall()
+    )
+    if not rows:
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(dict(row), default=str) + "\n" for row in rows))
+    return len(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,21 @@ class Principal:
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(conn: Any, name: str, groups: list[str]) -> str:
+    """A new service key for name (shown once: only its hash is stored). Run as the database owner."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    conn.execute("INSERT INTO api_keys (key_hash, name, groups) VALUES (%s, %s, %s)", (hash_api_key(key), name, groups))
+    return key
+
+
+def revoke_api_key(conn: Any, name: str) -> bool:
+    """Revoke name's key; False if there is no live key of that name."""
+    row = conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL RETURNING name", (name,)
+    ).fetchone()
+    return row is not None
 
 
 class Authenticator:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+# TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3's are all such); TLS 1.0 and 1.1 have none of them.
+AEAD_ONLY = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def _error(message: str) -> None:
@@ -41,6 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         ssl_certfile=args.tls_cert,
         ssl_keyfile=args.tls_key,
+        ssl_ciphers=AEAD_ONLY,
         log_level="warning",
         access_log=False,
     )  # no access log: URLs and timings only live in metrics
@@ -55,28 +59,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> tuple[Any, int | None]:
+    """work(conn) on the audit trail; a failure is one line on stderr and an exit code instead of a result."""
     import psycopg
 
-    from stack.audit import verify
     from stack.errors import AuditChainBroken
 
     try:
-        with psycopg.connect(args.dsn) as conn:
-            count = verify(conn)
+        with psycopg.connect(dsn) as conn:
+            return work(conn), None
     except AuditChainBroken as exc:
         _error(str(exc))
-        return EXIT_BROKEN
+        return None, EXIT_BROKEN
     except psycopg.Error as exc:
         _error(f"cannot read the audit trail: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-        return EXIT_INCOMPLETE
+        return None, EXIT_INCOMPLETE
+    except OSError as exc:
+        _error(f"{out}: {exc.strerror}")
+        return None, EXIT_USAGE
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from stack.audit import verify
+
+    count, failed = _on_trail(args.dsn, verify)
+    if failed is not None:
+        return failed
     print(f"audit trail intact: {count} events, every hash and link verified")  # noqa: T201
     return EXIT_OK
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    import psycopg
-
     from stack.audit_export import export
     from stack.sealing import AesGcmSealer, SealError
 
@@ -85,19 +98,45 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     except SealError as exc:
         _error(f"--key-file: {exc}")
         return EXIT_USAGE
-    try:
-        with psycopg.connect(args.dsn) as conn:
-            count, broken = export(conn, args.out, opener)
-    except psycopg.Error as exc:
-        _error(f"cannot read the audit trail: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-        return EXIT_INCOMPLETE
-    except OSError as exc:
-        _error(f"{args.out}: {exc.strerror}")
-        return EXIT_USAGE
+    result, failed = _on_trail(args.dsn, lambda conn: export(conn, args.out, opener), args.out)
+    if failed is not None:
+        return failed
+    count, broken = result
     if broken is not None:
         _error(f"exported {count} events to {args.out}, but the chain is broken: {broken}")
         return EXIT_BROKEN
     print(f"exported {count} events to {args.out}; chain intact")  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from stack.auth import create_api_key, revoke_api_key
+
+    try:
+        with psycopg.connect(args.dsn) as conn:
+            if args.action == "create":
+                if conn.execute("SELECT 1 FROM api_keys WHERE name = %s", (args.name,)).fetchone():
+                    _error(f"--name: a key named {args.name!r} exists (names are never reused; revoked ones too).")
+                    return EXIT_USAGE
+                print(create_api_key(conn, args.name, args.group))  # noqa: T201  (shown once, stored hashed)
+            elif not revoke_api_key(conn, args.name):
+                _error(f"--name: no live key named {args.name!r}.")
+                return EXIT_USAGE
+    except psycopg.Error as exc:
+        _error(f"cannot change the API keys: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def cmd_audit_ship(args: argparse.Namespace) -> int:
+    from stack.audit_export import ship
+
+    count, failed = _on_trail(args.dsn, lambda conn: ship(conn, args.out), args.out)
+    if failed is not None:
+        return failed
+    print(f"shipped {count} events to {args.out}")  # noqa: T201
     return EXIT_OK
 
 
@@ -124,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply the schema migrations (as the database owner)")
     migrate.add_argument("--dsn", required=True)
     migrate.set_defaults(func=cmd_migrate)
+    keys = sub.add_parser("keys", help="service API keys (as the database owner)")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="a new key for a service, printed once (only its hash is kept)")
+    create.add_argument("--dsn", required=True)
+    create.add_argument("--name", required=True, help="the service, e.g. ingest-bot")
+    create.add_argument("--group", action="append", required=True, help="a group the key acts for (repeat)")
+    create.set_defaults(func=cmd_keys)
+    revoke = keys_sub.add_parser("revoke", help="revoke a service's key")
+    revoke.add_argument("--dsn", required=True)
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(func=cmd_keys)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check every hash and link (exit 1 naming the first break)")
@@ -134,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, type=Path, help="file to write (JSON Lines)")
     export.add_argument("--key-file", type=Path, help="the audit key: also decrypt sealed questions and answers")
     export.set_defaults(func=cmd_audit_export)
+    ship = audit_sub.add_parser("ship", help="append new events to a JSON Lines file the log agent ships")
+    ship.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    ship.add_argument("--out", required=True, type=Path, help="the file the CloudWatch agent follows")
+    ship.set_defaults(func=cmd_audit_ship)
     return parser
 
 

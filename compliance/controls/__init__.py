@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from compliance.controls import cloudtrail, ec2, iam, kms, logs, manual, monitoring, network, rds, s3, services
+from compliance.controls import (
+    cloudtrail,
+    ec2,
+    hosts,
+    iam,
+    kms,
+    logs,
+    manual,
+    monitoring,
+    network,
+    rds,
+    s3,
+    services,
+)
 from compliance.model import Control
 
-_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, services, manual)
+_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, services, hosts, manual)
 
 
 def catalog() -> tuple[Control, ...]:

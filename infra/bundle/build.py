@@ -1,7 +1,8 @@
 """`phistack bundle build`: assemble the offline install bundle in a folder, then write its manifest.
 
-Today the bundle holds the Debian packages the roles install (resolved on a pristine image of the hosts' OS) and
-pgvector built for its PostgreSQL. The gateway's wheels and the model weights are the next parts (issue 7)."""
+It holds the Debian packages the roles install (resolved on a pristine image of the hosts' OS), pgvector built for
+its PostgreSQL, the wheels of the gateway and of the engine for the hosts' Python, and the model weights the
+engineer downloaded (under the model's licence) to a local path."""
 
 from __future__ import annotations
 
@@ -9,16 +10,29 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.bundle import debs
+from infra.bundle import debs, wheels
 from infra.bundle.image import debootstrap, mirror
 from infra.bundle.manifest import write
 from infra.errors import BundleError
 
 # What each role installs from the bundle's apt repository (Debian 12 names).
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
-    "base": ("python3-apt", "auditd", "systemd-timesyncd"),
-    "vector_store": ("postgresql-15", "postgresql-15-pgaudit", "ssl-cert"),
+    "base": ("python3-apt", "auditd", "systemd-timesyncd", "openssl", "ca-certificates"),
+    "vector_store": ("postgresql-15", "postgresql-15-pgaudit", "ssl-cert", "python3-psycopg2"),
+    "llm_server": ("python3-venv", "python3-packaging", "libgomp1"),
+    "rag_gateway": ("python3-venv", "python3-packaging"),
 }
+PYTHON_ROLES = ("llm_server", "rag_gateway")  # roles that install wheels into a virtual environment
+
+
+@dataclass(frozen=True)
+class Python:
+    """The Python side of the bundle: the checkout the gateway is built from, the engine, the model weights."""
+
+    source: Path
+    engine: str
+    model: Path | None
+    wheelhouse: Path
 
 
 @dataclass(frozen=True)
@@ -29,12 +43,20 @@ class Built:
 
 
 def build(
-    out: Path, client: str, version: str, image_cache: Path, roles: tuple[str, ...] = tuple(ROLE_PACKAGES)
+    out: Path,
+    client: str,
+    version: str,
+    image_cache: Path,
+    roles: tuple[str, ...] = tuple(ROLE_PACKAGES),
+    python: Python | None = None,
+    extra_debs: tuple[Path, ...] = (),
 ) -> Built:
     """Build into out (which must not exist yet, or be empty): nothing half-made is left on failure."""
     unknown = sorted(set(roles) - set(ROLE_PACKAGES))
     if unknown:
         raise BundleError(f"role {unknown[0]!r} has no bundle content; known: {', '.join(ROLE_PACKAGES)}.")
+    if python is None and set(roles) & set(PYTHON_ROLES):
+        raise BundleError(f"roles {', '.join(PYTHON_ROLES)} need the gateway's source, an engine and a model.")
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out}: not empty; give a new folder for the bundle.")
     image = debootstrap(image_cache / "bookworm")
@@ -45,7 +67,15 @@ def build(
         debs.download(image, packages, work / "debs")
         if "vector_store" in roles:
             debs.build_pgvector(image, mirror(), work / "debs")
+        for deb in extra_debs:  # e.g. amazon-cloudwatch-agent.deb, downloaded by the engineer from AWS
+            if deb.suffix != ".deb" or not deb.is_file():
+                raise BundleError(f"--deb: {deb} is not a .deb file.")
+            shutil.copy2(deb, work / "debs" / deb.name)
         debs.index(work / "debs")
+        if python is not None:
+            wheels.collect(work / "wheels", python.source, python.engine, python.wheelhouse)
+            if python.model is not None:
+                wheels.add_model(work / "models", python.model)
         manifest, digest = write(work, client, version)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -223,6 +223,20 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["services_in_use"].append({"service": "gamelift", "region": "global", "evidence": "test"}),
         "gamelift is in use but not on",
     ),
+    "host-tls-only": (
+        lambda f: f.items["hosts"][0]["tls"]["postgresql"]["accepted"].update({"TLSv1.1": True}),
+        "accepts TLSv1.1",
+    ),
+    "host-audit-rules": (lambda f: f.items["hosts"][0]["auditd"].update(rules_loaded=0), "no audit rules loaded"),
+    "host-no-ssh": (lambda f: f.items["hosts"][0]["ssh"].update(port_22_listening=True), "runs an SSH server"),
+    "host-service-users": (
+        lambda f: f.items["hosts"][0]["services"]["phistack-gateway.service"].update(user="root"),
+        "runs as root",
+    ),
+    "host-phi-volume-encrypted": (
+        lambda f: f.items["volumes"][0].update(encrypted=False),
+        "NOT encrypted with a customer-managed key",
+    ),
 }
 
 

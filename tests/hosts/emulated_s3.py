@@ -1,8 +1,9 @@
 """The artifact bucket for a test host: a moto server bound to this machine's side of the host's veth (the only
-address the host can reach), with a bucket and a KMS key, and the install bundle uploaded to it with
-`phistack bundle upload`. What a host in the VPC sees through the S3 gateway endpoint, minus AWS.
+address the host can reach), with a bucket and a KMS key, the install bundle uploaded to it with
+`phistack bundle upload`, and the client's private CA made as `phistack ca init` makes it. What a host in the
+VPC sees through the S3 gateway endpoint, minus AWS.
 
-    python -m tests.hosts.emulated_s3 up ADDRESS BUNDLE_DIR STATE_DIR   # prints the artifacts_* values as JSON
+    python -m tests.hosts.emulated_s3 up ADDRESS BUNDLE_DIR STATE_DIR   # prints the artifacts_*, pki_* values (JSON)
     python -m tests.hosts.emulated_s3 down STATE_DIR
 """
 
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import boto3
 
+from infra import ca
 from infra.bundle.presign import s3_client
 from infra.bundle.upload import upload
 from infra.sandbox.server import free_port, wait_until_serving
 
-REGION, BUCKET = "us-east-1", "phistack-test-artifacts"
+REGION, BUCKET, CLIENT = "us-east-1", "phistack-test-artifacts", "molecule"
 
 
 def up(address: str, bundle: Path, state: Path) -> dict[str, str]:
@@ -46,7 +48,12 @@ def up(address: str, bundle: Path, state: Path) -> dict[str, str]:
     s3.create_bucket(Bucket=BUCKET)
     key = session.client("kms", endpoint_url=url).create_key()["KeyMetadata"]["Arn"]
     done = upload(s3, bundle, BUCKET, key)
+    ca.store(s3, BUCKET, key, CLIENT, ca.new_ca(CLIENT))
     return {
+        "pki_client": CLIENT,
+        "pki_bucket": BUCKET,
+        "pki_region": REGION,
+        "pki_s3_endpoint_url": url,
         "artifacts_bucket": BUCKET,
         "artifacts_region": REGION,
         "artifacts_prefix": done.prefix,

@@ -46,6 +46,7 @@ def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[st
     assert facts["ansible_connection"] == "amazon.aws.aws_ssm"
     assert facts["ansible_aws_ssm_bucket_name"] == plan.outputs["buckets"]["ssm_transfer"]
     assert facts["artifacts_bucket"] == plan.outputs["buckets"]["artifacts"]
+    assert facts["pki_bucket"] == facts["artifacts_bucket"] and facts["pki_client"] == cfg.client  # the CA's place
     assert set(found["phistack_gpu_host"]["hosts"]) == set(hosts)
 
 

@@ -173,3 +173,26 @@ def test_collection_names_are_validated_at_the_door(client: TestClient, idp_key:
         "/v1/retrieve", json={"query": "q", "collections": ["\u001f"]}, headers=bearer(token(idp_key))
     )
     assert response.status_code == 422
+
+
+def test_operators_create_and_revoke_keys_with_the_cli(
+    client: TestClient, database: Dsn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stack.cli import main as gateway_cli
+
+    owner = database(None)
+    assert gateway_cli(["keys", "create", "--dsn", owner, "--name", "ingest-bot", "--group", "radiology"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith(API_KEY_PREFIX)
+    with psycopg.connect(owner) as admin:  # only the hash is kept
+        assert admin.execute("SELECT key_hash FROM api_keys WHERE name = 'ingest-bot'").fetchone() == (
+            hash_api_key(key),
+        )
+    response = client.post("/v1/retrieve", json={"query": "MRI slots"}, headers=bearer(key))
+    assert {c["collection"] for c in response.json()["citations"]} == {"radiology"}
+    assert gateway_cli(["keys", "create", "--dsn", owner, "--name", "ingest-bot", "--group", "radiology"]) == 2
+    assert "a key named 'ingest-bot' exists" in capsys.readouterr().err
+    assert gateway_cli(["keys", "revoke", "--dsn", owner, "--name", "ingest-bot"]) == 0
+    assert client.get("/metrics", headers=bearer(key)).status_code == 401
+    assert gateway_cli(["keys", "revoke", "--dsn", owner, "--name", "ingest-bot"]) == 2
+    assert "no live key named 'ingest-bot'" in capsys.readouterr().err

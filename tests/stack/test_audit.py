@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -140,6 +141,30 @@ def test_gateway_cli_verifies_and_reports_breaks(database: Dsn, capsys: pytest.C
     assert main(["audit", "verify", "--dsn", database("phistack_auditor")]) == 1
     assert "Event 3 follows event 1" in capsys.readouterr().err
     assert main(["audit", "verify", "--dsn", database("phistack_app")]) == 3  # the app role cannot read it
+
+
+def test_shipping_appends_only_new_events_resuming_from_the_file(
+    database: Dsn, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from stack.cli import main
+
+    out = tmp_path / "log" / "audit-events.jsonl"
+    auditor_dsn = database("phistack_auditor")
+    fill(database, 3)
+    assert main(["audit", "ship", "--dsn", auditor_dsn, "--out", str(out)]) == 0
+    assert "shipped 3 events" in capsys.readouterr().out
+    assert main(["audit", "ship", "--dsn", auditor_dsn, "--out", str(out)]) == 0
+    assert "shipped 0 events" in capsys.readouterr().out
+    fill(database, 2)
+    assert main(["audit", "ship", "--dsn", auditor_dsn, "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["seq"] for e in lines] == [1, 2, 3, 4, 5]  # each once, in order, across runs
+    assert all(e["query_ref"] is None or e["query_ref"].startswith(("sha256:", "aes")) for e in lines)
+    assert out.stat().st_mode & 0o777 == 0o640
+    out.write_text(out.read_text() + "not an event\n")
+    assert main(["audit", "ship", "--dsn", auditor_dsn, "--out", str(out)]) == 1
+    assert "not an audit event; move the file aside" in capsys.readouterr().err
+    assert main(["audit", "ship", "--dsn", database("phistack_app"), "--out", str(tmp_path / "x")]) == 3
 
 
 def test_serve_refuses_bad_settings_in_one_line(

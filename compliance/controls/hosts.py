@@ -1,0 +1,195 @@
+"""Host controls, judged from the evidence playbooks/verify.yml gathers on each host (`--host-evidence DIR`):
+TLS as the services actually negotiate it, the audit rules the kernel has loaded, no SSH server, each service
+under its own user, and the PHI data directory on an encrypted EBS volume. A probe that could not run is ERROR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance.controls._base import control, finding
+from compliance.facts import Facts, Item
+from compliance.model import Control, Finding, Status
+
+HOST = "phistack::Host"
+OLD_TLS = ("TLSv1", "TLSv1.1")
+MODERN_TLS = ("TLSv1.2", "TLSv1.3")
+
+
+def _error(host: Item, what: str, reason: str) -> Finding:
+    return finding(Status.ERROR, host["id"], HOST, host.get("region", "global"), f"{what} on {host['id']}: {reason}.")
+
+
+def tls_only_modern(facts: Facts) -> list[Finding]:
+    out = []
+    for host in facts.get("hosts"):
+        for name, probe in sorted((host.get("tls") or {}).items()):
+            rid = f"{host['id']}/{name}"
+            if "error" in probe:
+                out.append(_error(host, f"TLS of {name}", f"could not be probed ({probe['error']})"))
+                continue
+            accepted: dict[str, bool | None] = probe.get("accepted", {})
+            old = [v for v in OLD_TLS if accepted.get(v)]
+            untested = [v for v in OLD_TLS if accepted.get(v) is None]
+            modern = [v for v in MODERN_TLS if accepted.get(v)]
+            evidence: dict[str, Any] = {"address": probe.get("address"), "accepted": accepted}
+            if probe.get("plaintext"):
+                message = f"{name} on {host['id']} ({probe.get('address')}) serves connections without TLS."
+                out.append(finding(Status.FAIL, rid, HOST, "global", message, **evidence))
+            elif old:
+                message = f"{name} on {host['id']} accepts {', '.join(old)}: only TLS 1.2 and newer are allowed."
+                out.append(finding(Status.FAIL, rid, HOST, "global", message, **evidence))
+            elif untested:
+                out.append(_error(host, f"TLS of {name}", f"the probe could not offer {', '.join(untested)}"))
+            elif not modern:
+                out.append(_error(host, f"TLS of {name}", "no TLS version completed a handshake"))
+            else:
+                message = f"{name} on {host['id']} accepts only {', '.join(modern)}, and no plaintext."
+                out.append(finding(Status.PASS, rid, HOST, "global", message, **evidence))
+    return out
+
+
+def audit_rules_loaded(facts: Facts) -> list[Finding]:
+    out = []
+    for host in facts.get("hosts"):
+        auditd = host.get("auditd") or {"error": "no auditd evidence"}
+        if "error" in auditd:
+            out.append(_error(host, "Kernel audit rules", f"could not be read ({auditd['error']})"))
+            continue
+        expected = host.get("phi_paths") or []
+        missing = sorted(set(expected) - set(auditd.get("phi_paths_watched", [])))
+        evidence = {"rules_loaded": auditd.get("rules_loaded"), "enabled": auditd.get("enabled"), "missing": missing}
+        if not auditd.get("rules_loaded") or auditd.get("enabled") not in ("1", "2"):
+            message = f"{host['id']} has no audit rules loaded in the kernel, or auditing is disabled."
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", message, **evidence))
+        elif missing:
+            message = (
+                f"{host['id']} loads {auditd['rules_loaded']} audit rules but does not watch {', '.join(missing)}."
+            )
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", message, **evidence))
+        else:
+            message = f"{host['id']} loads {auditd['rules_loaded']} audit rules, watching every PHI path."
+            out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
+    return out
+
+
+def no_ssh_server(facts: Facts) -> list[Finding]:
+    out = []
+    for host in facts.get("hosts"):
+        ssh = host.get("ssh")
+        if not ssh:
+            out.append(_error(host, "The SSH server", "no evidence was gathered"))
+            continue
+        running = sorted(unit for unit, state in (ssh.get("units") or {}).items() if state in ("active", "activating"))
+        if running or ssh.get("port_22_listening"):
+            what = ", ".join(running) or "a listener on port 22"
+            message = f"{host['id']} runs an SSH server ({what}); hosts are managed through SSM only."
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", message, **ssh))
+        else:
+            message = f"{host['id']} runs no SSH server and nothing listens on port 22."
+            out.append(finding(Status.PASS, host["id"], HOST, "global", message, **ssh))
+    return out
+
+
+def services_own_users(facts: Facts) -> list[Finding]:
+    out = []
+    for host in facts.get("hosts"):
+        for unit, seen in sorted((host.get("services") or {}).items()):
+            rid = f"{host['id']}/{unit}"
+            if seen.get("active") != "active" or not seen.get("user"):
+                out.append(_error(host, f"The user of {unit}", f"it is not running (state {seen.get('active')})"))
+                continue
+            ok = seen["user"] == seen["expected_user"] and seen["user"] != "root"
+            verb = "runs as" if ok else f"runs as {seen['user']}, not"
+            message = f"{unit} on {host['id']} {verb} its own user {seen['expected_user']}."
+            out.append(finding(Status.PASS if ok else Status.FAIL, rid, HOST, "global", message, **seen))
+    return out
+
+
+def phi_volume_encrypted(facts: Facts) -> list[Finding]:
+    hosts = facts.get("hosts")
+    volumes = {v["id"]: v for v in facts.get("volumes")}
+    customer_keys = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    out = []
+    for host in hosts:
+        volume = host.get("data_volume") or {"error": "no evidence was gathered"}
+        if "error" in volume:
+            out.append(_error(host, "The PHI data volume", volume["error"]))
+            continue
+        vid = volume.get("ebs_volume_id")
+        if not vid:
+            reason = f"{volume['path']} is on {volume['source']} ({volume['fstype']}), not an identifiable EBS volume"
+            out.append(_error(host, "The PHI data volume", reason))
+            continue
+        if vid not in volumes:
+            out.append(_error(host, "The PHI data volume", f"{vid} is not among the account's volumes read"))
+            continue
+        found = volumes[vid]
+        ok = bool(found.get("encrypted")) and found.get("kms_key_id") in customer_keys
+        state = "encrypted with customer-managed key" if ok else "NOT encrypted with a customer-managed key"
+        message = f"{volume['path']} on {host['id']} is on {vid}, {state} {found.get('kms_key_id') or ''}".strip()
+        out.append(finding(Status.PASS if ok else Status.FAIL, f"{host['id']}/{vid}", HOST, "global", message + "."))
+    return out
+
+
+CONTROLS: tuple[Control, ...] = (
+    control(
+        "host-tls-only",
+        "Host services accept only TLS 1.2 or newer, never plaintext",
+        "critical",
+        ("164.312(e)(1)", "164.312(e)(2)(ii)"),
+        ("hosts",),
+        (),
+        "PHI crosses between the gateway, the engine and PostgreSQL; each hop must be encrypted with a current "
+        "protocol. Probed on the wire, not read from configuration.",
+        "Run the playbooks again (vector_store sets ssl_min_protocol_version and rejects hostnossl; the gateway "
+        "and engine serve TLS only); then playbooks/verify.yml.",
+        tls_only_modern,
+    ),
+    control(
+        "host-audit-rules",
+        "The kernel audit rules are loaded and watch every PHI path",
+        "high",
+        ("164.312(b)",),
+        ("hosts",),
+        (),
+        "Audit controls must record activity on systems holding PHI; rules on disk that the kernel has not "
+        "loaded record nothing.",
+        "Run the base role; check `auditctl -s` (enabled 1 or 2) and `auditctl -l` on the host.",
+        audit_rules_loaded,
+    ),
+    control(
+        "host-no-ssh",
+        "No SSH server runs on the hosts",
+        "high",
+        ("164.312(a)(1)", "164.312(d)"),
+        ("hosts",),
+        (),
+        "Hosts are reached through SSM, which authenticates with IAM and logs sessions; an SSH server is a second, "
+        "unlogged door.",
+        "Run the base role with base_ssh_disabled true (the default).",
+        no_ssh_server,
+    ),
+    control(
+        "host-service-users",
+        "Each service runs under its own unprivileged user",
+        "high",
+        ("164.312(a)(1)", "164.308(a)(4)(ii)(B)"),
+        ("hosts",),
+        (),
+        "A compromised service must not reach the others' keys and data; root would reach everything.",
+        "Run the vector_store, llm_server and rag_gateway roles; their systemd units set User=.",
+        services_own_users,
+    ),
+    control(
+        "host-phi-volume-encrypted",
+        "The PHI data directory is on an EBS volume encrypted with a customer-managed key",
+        "critical",
+        ("164.312(a)(2)(iv)",),
+        ("hosts", "volumes", "kms_keys"),
+        ("ec2:DescribeVolumes", "kms:ListKeys", "kms:DescribeKey"),
+        "Encryption at rest is only as good as the volume PHI is actually written to: the host says which volume "
+        "holds the data directory, and the EC2 API says how that volume is encrypted.",
+        "Mount the stack's encrypted data volume at vector_store_data_dir before running the vector_store role.",
+        phi_volume_encrypted,
+    ),
+)

@@ -1,0 +1,134 @@
+"""Host controls from playbooks/verify.yml's evidence: each judges PASS, FAIL and ERROR from what was observed,
+and the evidence files are refused with one line naming the file when they are not host evidence."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance.assessment import evaluate_control
+from compliance.controls import by_id
+from compliance.errors import InputError
+from compliance.facts import Facts, Gap
+from compliance.host_evidence import load
+from compliance.model import Status
+
+MODERN = {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}
+KEY = "arn:aws:kms:us-east-1:123456789012:key/k1"
+GOOD: dict[str, Any] = {
+    "format": "phistack/host-evidence/v1",
+    "host": "ip-10-0-1-5",
+    "inventory_host": "i-0abc",
+    "tls": {
+        "postgresql": {"address": "127.0.0.1:5432", "accepted": MODERN, "plaintext": False},
+        "gateway": {"address": "127.0.0.1:8443", "accepted": MODERN, "plaintext": False},
+    },
+    "phi_paths": ["/data/postgresql", "/opt/phistack"],
+    "auditd": {"rules_loaded": 212, "enabled": "2", "phi_paths_watched": ["/data/postgresql", "/opt/phistack"]},
+    "ssh": {"units": {"ssh.service": "inactive", "ssh.socket": "inactive"}, "port_22_listening": False},
+    "services": {"phistack-gateway.service": {"expected_user": "phistack-gateway", "user": "phistack-gateway",
+                                              "active": "active"}},
+    "data_volume": {"path": "/data/postgresql", "source": "/dev/nvme1n1", "fstype": "xfs", "ebs_volume_id": "vol-1"},
+}  # fmt: skip
+
+
+TLS, AUDIT, SSH, USERS, VOLUME = (
+    "host-tls-only",
+    "host-audit-rules",
+    "host-no-ssh",
+    "host-service-users",
+    "host-phi-volume-encrypted",
+)
+
+
+def judge(evidence: dict[str, Any], control: str, volumes: list[dict[str, Any]] | None = None) -> Any:
+    facts = Facts("live", "123456789012", ["us-east-1"])
+    facts.add("hosts", [{"id": evidence["inventory_host"], "region": "global", **evidence}])
+    facts.add("volumes", volumes if volumes is not None else [{"id": "vol-1", "encrypted": True, "kms_key_id": KEY}])
+    facts.add("kms_keys", [{"arn": KEY, "manager": "CUSTOMER"}])
+    return evaluate_control(by_id()[control], facts, dt.date(2026, 11, 24))
+
+
+def changed(**paths: Any) -> dict[str, Any]:
+    evidence = copy.deepcopy(GOOD)
+    for path, value in paths.items():
+        *parents, last = path.split("__")
+        target = evidence
+        for p in parents:
+            target = target[p]
+        target[last] = value
+    return evidence
+
+
+@pytest.mark.parametrize(
+    ("control", "evidence", "status", "words"),
+    [
+        (TLS, GOOD, Status.PASS, "accepts only TLSv1.2, TLSv1.3"),
+        (TLS, changed(tls__gateway__plaintext=True), Status.FAIL, "serves connections without TLS"),
+        (TLS, changed(tls__postgresql__accepted={**MODERN, "TLSv1.1": True}), Status.FAIL, "accepts TLSv1.1"),
+        (TLS, changed(tls__postgresql__accepted={**MODERN, "TLSv1": None}), Status.ERROR, "could not offer TLSv1"),
+        (TLS, changed(tls__gateway={"address": "x", "error": "not reachable"}), Status.ERROR, "not reachable"),
+        (AUDIT, GOOD, Status.PASS, "212 audit rules"),
+        (AUDIT, changed(auditd__phi_paths_watched=["/opt/phistack"]), Status.FAIL, "does not watch /data"),
+        (AUDIT, changed(auditd__enabled="0"), Status.FAIL, "auditing is disabled"),
+        (AUDIT, changed(auditd={"error": "Cannot open netlink audit socket"}), Status.ERROR, "netlink"),
+        (SSH, GOOD, Status.PASS, "runs no SSH server"),
+        (SSH, changed(ssh__units={"ssh.service": "active"}), Status.FAIL, "ssh.service"),
+        (SSH, changed(ssh__port_22_listening=True), Status.FAIL, "port 22"),
+        (USERS, GOOD, Status.PASS, "runs as its own user phistack-gateway"),
+        (USERS, changed(services={"phistack-gateway.service": {
+            "expected_user": "phistack-gateway", "user": "root", "active": "active"}}), Status.FAIL, "runs as root"),
+        (USERS, changed(services={"phistack-gateway.service": {
+            "expected_user": "phistack-gateway", "user": None, "active": "failed"}}), Status.ERROR, "not running"),
+        (VOLUME, GOOD, Status.PASS, "vol-1, encrypted with customer-managed key"),
+        (VOLUME, changed(data_volume__ebs_volume_id=None), Status.ERROR, "not an identifiable EBS"),
+        (VOLUME, changed(data_volume__ebs_volume_id="vol-9"), Status.ERROR, "not among"),
+    ],
+)  # fmt: skip
+def test_each_host_control_judges_what_was_observed(
+    control: str, evidence: dict[str, Any], status: Status, words: str
+) -> None:
+    result = judge(evidence, control)
+    assert result.status is status, [f.message for f in result.findings]
+    assert any(words in f.message for f in result.findings), [f.message for f in result.findings]
+
+
+def test_an_unencrypted_or_aws_managed_volume_fails() -> None:
+    aws_managed = "arn:aws:kms:us-east-1:123456789012:key/aws-managed"
+    for volume in (
+        {"id": "vol-1", "encrypted": False, "kms_key_id": None},
+        {"id": "vol-1", "encrypted": True, "kms_key_id": aws_managed},
+    ):
+        result = judge(GOOD, VOLUME, [volume])
+        assert result.status is Status.FAIL
+        assert "NOT encrypted with a customer-managed key" in result.findings[0].message
+
+
+def test_without_evidence_the_host_controls_are_errors_live_and_not_applicable_for_a_plan() -> None:
+    for source, status in (("live", Status.ERROR), ("plan", Status.NOT_APPLICABLE)):
+        facts = Facts(source, "123456789012", ["us-east-1"])  # type: ignore[arg-type]
+        facts.missing("hosts", Gap("no host evidence given", status.value))  # type: ignore[arg-type]
+        result = evaluate_control(by_id()["host-no-ssh"], facts, dt.date(2026, 11, 24))
+        assert result.status is status and "no host evidence given" in result.note
+
+
+def test_evidence_files_load_one_host_each_and_bad_ones_are_named(tmp_path: Path) -> None:
+    (tmp_path / "i-0abc.json").write_text(json.dumps(GOOD))
+    (tmp_path / "i-0def.json").write_text(json.dumps({**GOOD, "inventory_host": "i-0def"}))
+    assert [h["id"] for h in load(tmp_path)] == ["i-0abc", "i-0def"]
+    (tmp_path / "i-0bad.json").write_text("{")
+    with pytest.raises(InputError, match=r"i-0bad.json: not readable JSON"):
+        load(tmp_path)
+    (tmp_path / "i-0bad.json").write_text(json.dumps({"format": "something/else"}))
+    with pytest.raises(InputError, match=r"i-0bad.json: not host evidence"):
+        load(tmp_path)
+    (tmp_path / "i-0bad.json").write_text(json.dumps({k: v for k, v in GOOD.items() if k != "ssh"}))
+    with pytest.raises(InputError, match=r"i-0bad.json: no 'ssh' section"):
+        load(tmp_path)
+    with pytest.raises(InputError, match="no evidence files"):
+        load(tmp_path / "empty")

@@ -1,0 +1,116 @@
+"""playbooks/files/host_evidence.py's probes against real servers on loopback: the TLS versions a server
+negotiates (including TLS 1.0 and 1.1, which the probe must still be able to offer), and whether a plaintext
+session is served (HTTP, and PostgreSQL's startup without SSLRequest)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from infra import ca
+from infra.sandbox.server import free_port
+from stack.devdb import LocalPostgres
+
+SCRIPT = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "host_evidence.py"
+
+
+@pytest.fixture(scope="module")
+def probe() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("host_evidence", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    folder = tmp_path_factory.mktemp("tls")
+    issued = ca.issue(ca.new_ca("probe"), "server", ["localhost"], ["127.0.0.1"], ["server"])
+    (folder / "c.pem").write_text(issued.cert_pem)
+    (folder / "k.pem").write_text(issued.key_pem)
+    return str(folder / "c.pem"), str(folder / "k.pem")
+
+
+def tls_server(identity: tuple[str, str], minimum: ssl.TLSVersion) -> Iterator[int]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*identity)
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    context.minimum_version = minimum
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(conn, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize(
+    ("minimum", "expected"),
+    [
+        (ssl.TLSVersion.TLSv1, {"TLSv1": True, "TLSv1.1": True, "TLSv1.2": True, "TLSv1.3": True}),
+        (ssl.TLSVersion.TLSv1_2, {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}),
+        (ssl.TLSVersion.TLSv1_3, {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True}),
+    ],
+)
+def test_the_probe_sees_exactly_the_versions_a_server_accepts(
+    probe: ModuleType, identity: tuple[str, str], minimum: ssl.TLSVersion, expected: dict[str, bool]
+) -> None:
+    for port in tls_server(identity, minimum):
+        seen = probe.tls_evidence({"host": "127.0.0.1", "port": port})
+        assert seen == {"address": f"127.0.0.1:{port}", "accepted": expected, "plaintext": False}
+
+
+def test_a_closed_port_is_an_error_not_a_pass(probe: ModuleType) -> None:
+    port = free_port()
+    assert probe.tls_evidence({"host": "127.0.0.1", "port": port})["error"].startswith("not reachable")
+
+
+def test_plaintext_http_and_plaintext_postgresql_are_seen(probe: ModuleType) -> None:
+    http = subprocess.Popen(
+        ["python3", "-m", "http.server", "--bind", "127.0.0.1", str(port := free_port())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                threading.Event().wait(0.1)
+        assert probe.plaintext_served({"host": "127.0.0.1", "port": port}) is True
+    finally:
+        http.terminate()
+        http.wait()
+    base = Path(tempfile.mkdtemp(prefix="phistack-pg-"))
+    os.chmod(base, 0o755)
+    server = LocalPostgres(base, free_port()).start()  # embedded PostgreSQL: built without TLS, so plaintext
+    try:
+        target = {"host": "127.0.0.1", "port": server.port, "starttls": "postgres"}
+        assert probe.plaintext_served(target) is True
+        assert probe.tls_evidence(target)["accepted"] == dict.fromkeys(probe.VERSIONS, False)
+    finally:
+        server.stop()
