@@ -4,9 +4,11 @@ from the example plan and from broken variants of it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,12 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from compliance.controls import catalog
+from compliance.assessment import evaluate_control
+from compliance.controls import by_id, catalog
+from compliance.model import Status
 from compliance.planned import PLAN_CANNOT_KNOW, facts_from_plan
 from compliance.policy_pack import PACK_NAME, plan_evaluable, policies
+from tests.conftest import VARIANTS, variant_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +93,25 @@ def test_the_example_stack_has_no_violations(
     assert {name: v for name, (v, _) in outcomes.items() if v} == {}
     evaluated = [name for name, (_, how) in outcomes.items() if how == "evaluated"]
     assert len(evaluated) > 40, {n: how for n, (_, how) in outcomes.items() if how != "evaluated"}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_pack_agrees_with_phistack_check_on_every_variant(
+    pack: dict[str, StackValidationPolicy], planned: Callable[[str], tuple[Any, Any]], example_raw: dict[str, str],
+    variant: str,
+) -> None:  # fmt: skip
+    """Same rules, same reader: a policy reports violations exactly where `phistack check` FAILs the control,
+    and is not applicable exactly where check is NOT_APPLICABLE or ERROR (aurora's database, opt-outs...)."""
+    plan = planned(variant)[1].to_json(variant_raw(example_raw, variant))
+    facts = facts_from_plan(plan)
+    resources = engine_view(plan)
+    for name, policy in pack.items():
+        expected = evaluate_control(by_id()[name], facts, dt.date.today())
+        violations, how = run(policy, resources)
+        failed = [f.message for f in expected.findings if f.status is Status.FAIL]
+        assert sorted(m.split(" Remediation: ")[0] for m, _ in violations) == sorted(failed), (variant, name)
+        judged = expected.status in (Status.PASS, Status.FAIL)
+        assert (how == "evaluated") == (judged or bool(failed)), (variant, name, how, expected.status)
 
 
 def _broken(plan: dict[str, Any], token: str, change: Any) -> dict[str, Any]:
