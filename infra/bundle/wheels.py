@@ -17,7 +17,7 @@ from infra.errors import BundleError
 
 LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
 LLAMA_CPP_WHEEL = "llama_cpp_python-0.3.36-*.whl"
-VLLM = "vllm==0.11.0"
+VLLM = "vllm==0.18.0"  # the release whose server arguments the llm_server unit was checked against
 # The gateway embeds on CPU (the GPUs are the engine's): the CPU build of PyTorch, from PyTorch's CPU index
 # (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu) or a local wheel; PyPI's default build is CUDA's.
 GATEWAY_TORCH = "torch==2.13.0+cpu"

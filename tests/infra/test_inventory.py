@@ -47,6 +47,10 @@ def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[st
     assert facts["ansible_aws_ssm_bucket_name"] == plan.outputs["buckets"]["ssm_transfer"]
     assert facts["artifacts_bucket"] == plan.outputs["buckets"]["artifacts"]
     assert facts["pki_bucket"] == facts["artifacts_bucket"] and facts["pki_client"] == cfg.client  # the CA's place
+    assert facts["vector_store_enabled"] is True  # the example keeps PostgreSQL on the host (not Aurora)
+    assert {k: plain(v) for k, v in facts["log_shipping_log_groups"].items()} == {
+        k: plan.outputs["log_groups"][k] for k in ("hosts_journald", "hosts_auditd", "gateway_audit")
+    }
     assert set(found["phistack_gpu_host"]["hosts"]) == set(hosts)
 
 
