@@ -80,14 +80,39 @@ def cmd_ca(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack_outputs(client: str) -> Any:
+    """`pulumi stack output --json` of the client's stack (the Pulumi CLI, logged in to the state backend)."""
+    import shutil
+    import subprocess
+
+    from phistack.cli import UsageError
+
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise UsageError("--client: the Pulumi CLI is not on PATH; install it, or pass --outputs FILE.")
+    done = subprocess.run(
+        [pulumi, "stack", "output", "--json", "--stack", client], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise UsageError(f"--client {client}: `pulumi stack output` failed: {last}")
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise UsageError(f"--client {client}: `pulumi stack output --json` did not print JSON.") from None
+
+
 def cmd_inventory(args: argparse.Namespace) -> int:
     from infra.inventory import render
     from phistack.cli import UsageError
 
-    try:
-        outputs = json.loads(Path(args.outputs).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--outputs {args.outputs}: not readable JSON ({exc.__class__.__name__}).") from None
+    if args.client:
+        outputs = _stack_outputs(args.client)
+    else:
+        try:
+            outputs = json.loads(Path(args.outputs).read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--outputs {args.outputs}: not readable JSON ({exc.__class__.__name__}).") from None
     text = render(outputs, args.endpoint_url)
     out = Path(args.out or f"playbooks/inventory/{outputs.get('client', 'stack')}.aws_ec2.yml")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +130,9 @@ def _aws(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     inventory = sub.add_parser("inventory", help="the Ansible inventory of a stack (aws_ec2 plugin, SSM connection)")
-    inventory.add_argument("--outputs", required=True, help="`pulumi stack output --json` of the client's stack")
+    source = inventory.add_mutually_exclusive_group(required=True)
+    source.add_argument("--client", help="the client's stack: runs `pulumi stack output --json --stack CLIENT`")
+    source.add_argument("--outputs", help="a saved `pulumi stack output --json` of the client's stack")
     inventory.add_argument("--out", help="file to write (default playbooks/inventory/<client>.aws_ec2.yml)")
     inventory.add_argument("--endpoint-url", help="EC2 endpoint (an emulator; never needed for AWS)")
     inventory.set_defaults(func=cmd_inventory)

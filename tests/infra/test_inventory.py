@@ -61,3 +61,30 @@ def test_outputs_that_are_not_a_stacks_are_refused(tmp_path: Path, capsys: pytes
     bad.write_text("{not json")
     assert main(["inventory", "--outputs", str(bad)]) == 2
     assert "not readable JSON" in capsys.readouterr().err
+
+
+def test_client_reads_the_stack_outputs_through_the_pulumi_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Pulumi CLI cannot be installed here, so a named stand-in plays it: FAKE_PULUMI prints saved outputs
+    for `stack output --json --stack clinic-a` and fails as the CLI does for an unknown stack."""
+    groups = {k: f"/phistack/clinic-a/{k}" for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
+    outputs = {"client": "clinic-a", "region": "us-east-1", "buckets": {"ssm_transfer": "x", "artifacts": "a"},
+               "log_groups": groups}  # fmt: skip
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n# FAKE_PULUMI: a stand-in for the Pulumi CLI, which cannot be installed in this environment\n"
+        f'[ "$*" = "stack output --json --stack clinic-a" ] && echo \'{json.dumps(outputs)}\' && exit 0\n'
+        "echo \"error: no stack named '$5' found\" >&2; exit 255\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    out = tmp_path / "inv.yml"
+    assert main(["inventory", "--client", "clinic-a", "--out", str(out)]) == 0
+    assert "filters:\n  tag:phistack:client: clinic-a" in out.read_text()
+    assert main(["inventory", "--client", "clinic-b", "--out", str(out)]) == 2
+    assert "no stack named 'clinic-b' found" in capsys.readouterr().err
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["inventory", "--client", "clinic-a", "--out", str(out)]) == 2
+    assert "the Pulumi CLI is not on PATH" in capsys.readouterr().err
