@@ -7,15 +7,15 @@ same plan reader, and evaluates its control: FAIL findings become violations who
 control's remediation; waivers (PHISTACK_WAIVERS, the file `phistack check --waivers` reads) apply as they do
 there. Critical and high controls are mandatory, the others advisory. A control the plan cannot judge (its
 status NOT_APPLICABLE or ERROR) is reported as not applicable, with the reason, never as compliant.
-During a preview, a value not known yet (an id AWS has not assigned) makes the SDK skip the policy with an
-advisory note rather than judge a half-known stack."""
+During the first preview of a new stack, values not known yet (ids AWS has not assigned) make the SDK skip the
+policy with an advisory note rather than have it judge a half-known stack."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,28 @@ def plan_evaluable(control: Control) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """The SDK's read-only proxies as plain JSON values (an unknown value raises the SDK's UnknownValueError)."""
+    """The SDK's read-only proxies as plain JSON values. A value not known yet (a new stack's ids, during its
+    first preview) raises the SDK's UnknownValueError: the SDK then skips the policy with an advisory note,
+    rather than have it judge a half-known stack."""
     if isinstance(value, Mapping):
         return {str(k): _plain(value[k]) for k in value}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(value[i]) for i in range(len(value))]
     return value
+
+
+def _references(resources: list[PolicyResource], props: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Each resource's id and ARN as the resources that reference it hold them. Policies are not given ids, but
+    a property that depends on exactly one resource (a route table's vpcId on its VPC) holds that resource's
+    id, or its ARN."""
+    found: dict[str, dict[str, str]] = {}
+    for r in resources:
+        for key, deps in r.property_dependencies.items():
+            value = props[r.urn].get(key)
+            if len(deps) == 1 and isinstance(value, str) and (key.endswith(("Id", "Arn")) or key == "arn"):
+                kind = "arn" if value.startswith("arn:") else "id"
+                found.setdefault(deps[0].urn, {}).setdefault(kind, value)
+    return found
 
 
 def _where(resources: list[dict[str, Any]]) -> tuple[str, str]:
@@ -66,29 +82,19 @@ def _where(resources: list[dict[str, Any]]) -> tuple[str, str]:
     return (regions[0] if regions else "us-east-1"), "000000000000"
 
 
-def _ids(resources: list[PolicyResource]) -> dict[str, str]:
-    """Each resource's cloud id, as the resources that reference it hold it. Policies are not given ids, but a
-    property that depends on exactly one resource (a route table's vpcId on its VPC) holds that resource's id."""
-    ids: dict[str, str] = {}
-    for r in resources:
-        for key, deps in r.property_dependencies.items():
-            if len(deps) == 1 and key.endswith("Id") and key in r.props:
-                value = r.props[key]
-                if isinstance(value, str) and not value.startswith("arn:"):
-                    ids.setdefault(deps[0].urn, value)
-    return ids
-
-
 def plan_of(resources: list[PolicyResource]) -> dict[str, Any]:
     """The plan document (as `phistack plan` writes it) of the resources a policy is given."""
+    props = {r.urn: _plain(r.props) for r in resources}
+    refs = _references(resources, props)
     out = []
-    known = _ids(resources)
     for r in resources:
-        props = _plain(r.props)
-        rid = known.get(r.urn) or props.get("id") or props.get("arn") or r.name
+        mine, known = props[r.urn], refs.get(r.urn, {})
+        if "arn" not in mine and "arn" in known:
+            mine["arn"] = known["arn"]
+        rid = known.get("id") or mine.get("id") or mine.get("arn") or r.name
         custom = not r.resource_type.startswith("phistack:")  # components are not cloud resources
         out.append(
-            {"urn": r.urn, "type": r.resource_type, "name": r.name, "custom": custom, "id": rid, "inputs": props,
+            {"urn": r.urn, "type": r.resource_type, "name": r.name, "custom": custom, "id": rid, "inputs": mine,
              "computed": {}}
         )  # fmt: skip
     region, account = _where(out)
