@@ -13,6 +13,7 @@ policy with an advisory note rather than have it judge a half-known stack."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -103,7 +104,13 @@ def plan_of(resources: list[PolicyResource]) -> dict[str, Any]:
 
 def _waivers() -> list[Waiver]:
     path = os.environ.get("PHISTACK_WAIVERS")
-    return load_waivers(Path(path), set(by_id())) if path else []
+    return list(_waivers_in(path)) if path else []
+
+
+@functools.lru_cache(maxsize=4)
+def _waivers_in(path: str) -> tuple[Waiver, ...]:
+    """One read of the waiver file per preview, not one per policy (the pack's policies all consult it)."""
+    return tuple(load_waivers(Path(path), set(by_id())))
 
 
 def _validator(control: Control) -> Callable[[StackValidationArgs, ReportViolation], None]:

@@ -14,12 +14,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from infra.bundle.wheels import default_wheelhouse
     from phistack.cli import UsageError
 
-    unknown = sorted(set(args.roles.split(",")) - set(ROLE_PACKAGES))
+    roles = tuple(args.roles.split(","))
+    unknown = sorted(set(roles) - set(ROLE_PACKAGES))
     if unknown:
         raise UsageError(f"--roles: {unknown[0]!r} has no bundle content; known: {', '.join(ROLE_PACKAGES)}.")
     if Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise UsageError(f"--out {args.out}: not empty; give a new folder for the bundle.")
-    roles = tuple(args.roles.split(","))
     python = None
     if set(roles) & set(PYTHON_ROLES):
         if args.model is None:
@@ -129,6 +129,8 @@ def _aws(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any) -> None:
+    from infra.bundle.wheels import ENGINES  # standard library only: cheap at start-up
+
     inventory = sub.add_parser("inventory", help="the Ansible inventory of a stack (aws_ec2 plugin, SSM connection)")
     source = inventory.add_mutually_exclusive_group(required=True)
     source.add_argument("--client", help="the client's stack: runs `pulumi stack output --json --stack CLIENT`")
@@ -161,7 +163,7 @@ def add_parsers(sub: Any) -> None:
     b.add_argument(
         "--roles", default="base,vector_store,llm_server,rag_gateway", help="comma-separated roles to bundle for"
     )
-    b.add_argument("--engine", default="llama_cpp", choices=["llama_cpp", "vllm"], help="the llm_server engine")
+    b.add_argument("--engine", default="llama_cpp", choices=ENGINES, help="the llm_server engine")
     b.add_argument("--model", help="model weights: a GGUF file (llama_cpp) or a Hugging Face folder (vllm)")
     b.add_argument("--source", default=".", help="the phistack checkout the gateway's wheel is built from")
     b.add_argument("--deb", action="append", help="an extra .deb to serve, e.g. amazon-cloudwatch-agent.deb (repeat)")
