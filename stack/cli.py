@@ -23,6 +23,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from stack.app import create_app
+    from stack.jwks import JwksUnavailable
     from stack.sealing import SealError
     from stack.settings import GatewaySettings
     from stack.wiring import build_gateway
@@ -38,6 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SealError as exc:
         _error(f"PHISTACK_GATEWAY_AUDIT_KEY_FILE: {exc}")
         return EXIT_USAGE
+    except JwksUnavailable as exc:
+        _error(f"PHISTACK_GATEWAY_OIDC_JWKS_URL: {exc}")
+        return EXIT_INCOMPLETE
     uvicorn.run(
         app,
         host=args.host,

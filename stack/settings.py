@@ -14,7 +14,11 @@ class GatewaySettings(BaseSettings):
     database_dsn: str = Field(description="PostgreSQL DSN of the app role (phistack_app), TLS in production.")
     oidc_issuer: str = Field(description="The client IdP's issuer URL; tokens must carry it as iss.")
     oidc_audience: str = Field(description="The audience the gateway's tokens are issued for.")
-    oidc_jwks_url: str = Field(description="Where the IdP publishes its signing keys (JWKS).")
+    oidc_jwks_url: str = Field(
+        description="The IdP's signing keys (JWKS): file:///path, ssm:/parameter/name (read through the VPC "
+        "endpoint) or https://host/path on the client's private network."
+    )
+    oidc_jwks_refresh_s: float = Field(300.0, ge=10, le=86400, description="Seconds between re-reads of the JWKS.")
     db_pool_size: int = Field(10, ge=1, le=200, description="Most database connections the gateway holds open.")
     groups_claim: str = Field("groups", description="Token claim listing the caller's groups.")
     admin_groups: tuple[str, ...] = Field((), description="Groups that may create collections (JSON list).")
@@ -36,6 +40,13 @@ class GatewaySettings(BaseSettings):
     default_k: int = Field(5, ge=1, le=50, description="Chunks retrieved when the caller does not say.")
     max_context_chars: int = Field(6000, ge=500, description="Retrieved text put in front of the model.")
     max_tokens: int = Field(512, ge=1, le=4096, description="Default answer length in tokens.")
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _jwks_scheme(cls, value: str) -> str:
+        if value.split(":", 1)[0] not in ("file", "ssm", "https"):
+            raise ValueError("must start with file:, ssm: or https: (hosts have no internet egress)")
+        return value
 
     @field_validator("database_dsn", "oidc_issuer", "oidc_audience", "oidc_jwks_url")
     @classmethod

@@ -9,20 +9,19 @@ from stack.auth import Authenticator, Principal
 from stack.db import pooled
 from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
 from stack.gateway import Gateway, Limits
+from stack.jwks import JwksKeys
 from stack.llm import OpenAIChatClient, tls_context
 from stack.sealing import AesGcmSealer, HashSealer, Sealer
 from stack.settings import GatewaySettings
 
 
 def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
-    """signing_key maps a token to its verification key; by default the IdP's JWKS (fetched and cached)."""
+    """signing_key maps a token to its verification key; by default the IdP's JWKS, read from its source now (a
+    source that cannot be read raises JwksUnavailable) and re-read on a timer."""
     # Files first: a bad key file stops here, before any connection or thread exists.
     sealer: Sealer = AesGcmSealer.from_file(settings.audit_key_file) if settings.audit_key_file else HashSealer()
     if signing_key is None:
-        import jwt
-
-        jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True)
-        signing_key = lambda token: jwks.get_signing_key_from_jwt(token).key  # noqa: E731
+        signing_key = JwksKeys(settings.oidc_jwks_url, settings.oidc_jwks_refresh_s).start().signing_key
 
     _, connect = pooled(settings.database_dsn, settings.db_pool_size)
     authenticate: Callable[[str | None], Principal] = Authenticator(

@@ -43,6 +43,15 @@ def database(postgres: LocalPostgres) -> Callable[[str | None], str]:
     return lambda role=None: postgres.dsn(user=role, dbname=name)
 
 
+@pytest.fixture
+def gateway_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No PHISTACK_GATEWAY_* variable from the outer environment; set the ones a test needs on the result."""
+    for name in list(os.environ):
+        if name.startswith("PHISTACK_GATEWAY_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
 @pytest.fixture(scope="session")
 def idp_key() -> rsa.RSAPrivateKey:
     """The test IdP's signing key (tokens are made with tests.stack.test_app.token)."""

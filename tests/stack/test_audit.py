@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -168,13 +167,11 @@ def test_shipping_appends_only_new_events_resuming_from_the_file(
 
 
 def test_serve_refuses_bad_settings_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    gateway_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from stack.cli import main
 
-    for name in list(os.environ):
-        if name.startswith("PHISTACK_GATEWAY_"):
-            monkeypatch.delenv(name)
+    monkeypatch = gateway_env
     assert main(["serve"]) == 2
     assert capsys.readouterr().err.strip().startswith("phistack-gateway: error: PHISTACK_GATEWAY_DATABASE_DSN:")
     monkeypatch.setenv("PHISTACK_GATEWAY_DATABASE_DSN", "postgresql://phistack_app@127.0.0.1:9/phistack")
