@@ -22,6 +22,11 @@ GPU_MEMORY_UTILIZATION = 0.90
 PER_GPU_OVERHEAD_GB = 1.5
 MIN_CONCURRENT_SEQUENCES = 2
 
+# How vLLM is told each weights format (`--quantization`): bf16 needs no flag; fp8 works for FP8 checkpoints and
+# quantizes bf16 weights at load; AWQ checkpoints run fastest on the Marlin kernels (plain "awq" would force the
+# slower ones).
+VLLM_QUANTIZATION: dict[Quantization, str] = {"none": "", "fp8": "fp8", "awq-int4": "awq_marlin"}
+
 # Bytes per parameter as stored; AWQ int4 carries group-wise scales and zeros (~0.56 B/param).
 BYTES_PER_PARAM: dict[Quantization, float] = {"none": 2.0, "fp8": 1.0, "awq-int4": 0.56}
 
@@ -34,6 +39,8 @@ class ModelSpec:
     layers: int
     kv_heads: int
     head_dim: int
+    hidden_size: int
+    vocab_size: int = 128256  # Llama 3's tokenizer
 
     def weights_gb(self, quantization: Quantization) -> float:
         return self.params_billion * BYTES_PER_PARAM[quantization]
@@ -48,9 +55,11 @@ class ModelSpec:
 
 
 MODELS: dict[ModelName, ModelSpec] = {
-    "llama-3.1-8b-instruct": ModelSpec("llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128),
+    "llama-3.1-8b-instruct": ModelSpec(
+        "llama-3.1-8b-instruct", "meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 8, 128, 4096
+    ),
     "llama-3.1-70b-instruct": ModelSpec(
-        "llama-3.1-70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128
+        "llama-3.1-70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128, 8192
     ),
 }
 

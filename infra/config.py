@@ -53,7 +53,9 @@ CLOUDWATCH_RETENTION_DAYS = (
 PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
 OPTIONAL_ENDPOINTS = ("ecr.api", "ecr.dkr", "secretsmanager")
-DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+# The Debian cloud team's public parameter for the latest official Debian 13 amd64 AMI: the only OS the installer
+# (playbooks/) supports, and the one whose packages the offline bundle holds.
+DEBIAN_13_PARAMETER = "/aws/service/debian/release/13/latest/amd64"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -110,7 +112,9 @@ class GpuConfig(_Section):
     count: int = Field(1, ge=1, le=16, description="Number of hosts; more than one puts an internal TLS NLB in front.")
     root_volume_gb: int = Field(200, ge=100, le=4096, description="Root volume size (CMK-encrypted gp3).")
     data_volume_gb: int = Field(500, ge=100, le=16384, description="Data volume for weights and PostgreSQL.")
-    ami_ssm_parameter: str = Field(DLAMI_PARAMETER, description="SSM parameter holding the Deep Learning AMI id.")
+    ami_ssm_parameter: str = Field(
+        DEBIAN_13_PARAMETER, description="SSM parameter holding the Debian 13 amd64 AMI id (the installer's only OS)."
+    )
 
     @field_validator("instance_type")
     @classmethod

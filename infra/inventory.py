@@ -50,6 +50,17 @@ def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
                 {k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
             ),
             "vector_store_enabled": repr(outputs.get("vector_store", "host") == "host"),
+            # Each host's encrypted data volume, as EC2 reports it attached (gpu_hosts attaches it at /dev/sdf).
+            "base_data_volume_id": (
+                "(block_device_mappings | selectattr('device_name', 'equalto', '/dev/sdf')"
+                " | map(attribute='ebs.volume_id') | first) | default('')"
+            ),
+            # The engine as the client config asks (model.*, the instance type's GPUs), and the gateway's name for it.
+            "llm_server_served_name": repr(_need(outputs, "llm", "served_name")),
+            "rag_gateway_llm_model": repr(_need(outputs, "llm", "served_name")),
+            "llm_server_quantization": repr(str(outputs["llm"].get("quantization") or "")),
+            "llm_server_max_model_len": repr(int(_need(outputs, "llm", "max_model_len"))),
+            "llm_server_tensor_parallel": repr(int(_need(outputs, "llm", "tensor_parallel_size"))),
         },
     }
     if endpoint_url:

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from infra import naming
+from infra.catalog import VLLM_QUANTIZATION
 from infra.components.access import Access, AccessArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
 from infra.components.endpoints import Endpoints, EndpointsArgs
@@ -106,6 +107,13 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
         "account_id": cfg.account_id,
         "region": cfg.region,
         "model": cfg.model.name,
+        # How the engine serves it, for the llm_server role (through `phistack inventory`): one path from the config.
+        "llm": {
+            "served_name": cfg.model.name,
+            "quantization": VLLM_QUANTIZATION[cfg.model.quantization],
+            "max_model_len": cfg.model.max_model_len,
+            "tensor_parallel_size": cfg.gpu_type.gpus,
+        },
         "vpc_id": network.vpc_id,
         "app_subnet_ids": network.app_subnet_ids,
         "data_subnet_ids": network.data_subnet_ids,

@@ -26,6 +26,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise UsageError("--model: give the model weights (a GGUF file, or a Hugging Face folder for vLLM).")
         if not Path(args.model).exists():
             raise UsageError(f"--model: {args.model} does not exist.")
+        if args.engine == "vllm":
+            _check_weights(args, Path(args.model))
         wheelhouse = Path(args.wheelhouse) if args.wheelhouse else default_wheelhouse()
         python = Python(Path(args.source).resolve(), args.engine, Path(args.model), wheelhouse)
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d-%H%M%S")
@@ -34,6 +36,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(json.dumps({"bundle": str(built.root), "version": version, "files": built.files,  # noqa: T201
                       "manifest_sha256": built.manifest_sha256}))  # fmt: skip
     return 0
+
+
+def _check_weights(args: argparse.Namespace, model: Path) -> None:
+    """Refuse vLLM weights that are not the client's configured model, before minutes of building."""
+    from infra.bundle.weights import check
+    from infra.catalog import MODELS
+    from infra.config import parse_client_config
+    from infra.errors import BundleError
+    from infra.stackfile import read_stack_config
+    from phistack.cli import UsageError, stack_file
+
+    path, _ = stack_file(args)
+    if not path.is_file():
+        raise UsageError(f"--engine vllm: {path} not found; the weights are checked against the client's model "
+                         "(give --config PATH to the client's stack file).")  # fmt: skip
+    cfg = parse_client_config(read_stack_config(path), str(path))
+    try:
+        check(model, MODELS[cfg.model.name], cfg.model.quantization)
+    except BundleError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _s3(args: argparse.Namespace) -> Any:
@@ -122,7 +144,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
 
 def _aws(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bucket", required=True, help="the stack's artifact bucket (stack output artifactBucket)")
+    parser.add_argument("--bucket", required=True, help="the stack's artifact bucket (stack output buckets.artifacts)")
     parser.add_argument("--region", required=True)
     parser.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
     parser.add_argument("--endpoint-url", help="S3 endpoint (an emulator; never needed for AWS)")
@@ -156,7 +178,9 @@ def add_parsers(sub: Any) -> None:
 
     bundle = sub.add_parser("bundle", help="build and upload the offline install bundle")
     actions = bundle.add_subparsers(dest="action", required=True, metavar="ACTION")
-    b = actions.add_parser("build", help="Debian packages resolved for the hosts' OS, pgvector, manifest")
+    b = actions.add_parser(
+        "build", help="Debian 13 packages and wheels resolved on the hosts' OS, the checked weights, manifest"
+    )
     b.add_argument("--client", required=True)
     b.add_argument("--out", required=True, help="a new folder")
     b.add_argument("--version", help="bundle version (default: UTC timestamp)")
@@ -169,6 +193,9 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--deb", action="append", help="an extra .deb to serve, e.g. amazon-cloudwatch-agent.deb (repeat)")
     b.add_argument("--wheelhouse", help="where the portable llama.cpp wheel is kept (default ~/.cache/phistack)")
     b.add_argument("--image-cache", default="/var/cache/phistack-testhost", help="where the OS image is kept")
+    b.add_argument("--config", help="the client's stack file (default: Pulumi.CLIENT.yaml in the project); vLLM "
+                   "weights are checked against its model")  # fmt: skip
+    b.add_argument("--project-dir", help="project root holding Pulumi.yaml (default: search up)")
     b.set_defaults(func=cmd_build)
     u = actions.add_parser("upload", help="put a built bundle in the artifact bucket (SSE-KMS)")
     u.add_argument("bundle", help="the folder `bundle build` made")

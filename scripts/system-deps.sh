@@ -2,8 +2,9 @@
 # Debian packages the tests need beyond Python:
 #   chromium                     prints report.pdf (headless)
 #   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
+#   shellcheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
 #   debootstrap, systemd-container, openssh-client, dpkg-dev
-#                                the throwaway Debian 12 test host for the Ansible roles (tests/hosts/nspawn.py)
+#                                the throwaway Debian 13 test host for the Ansible roles (tests/hosts/nspawn.py)
 #                                and the install bundle's flat apt repository (dpkg-scanpackages).
 #                                systemd-container is pinned to the installed systemd's exact version: the newer
 #                                candidate would upgrade this machine's own systemd.
@@ -16,6 +17,8 @@ command -v g++ >/dev/null || missing+=(g++)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v ssh >/dev/null || missing+=(openssh-client)
 command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v losetup >/dev/null || missing+=(mount)
 if ! command -v systemd-nspawn >/dev/null; then
   systemd_version="$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)"
   missing+=("systemd-container${systemd_version:+=$systemd_version}")

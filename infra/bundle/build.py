@@ -1,8 +1,8 @@
 """`phistack bundle build`: assemble the offline install bundle in a folder, then write its manifest.
 
-It holds the Debian packages the roles install (resolved on a pristine image of the hosts' OS), pgvector built for
-its PostgreSQL, the wheels of the gateway and of the engine for the hosts' Python, and the model weights the
-engineer downloaded (under the model's licence) to a local path."""
+It holds the Debian packages the roles install (resolved on a pristine image of the hosts' OS, Debian 13), the
+wheels of the gateway and of the engine for the hosts' Python (resolved on the same image), and the model weights
+the engineer downloaded (under the model's licence) to a local path."""
 
 from __future__ import annotations
 
@@ -11,16 +11,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.bundle import debs, wheels
-from infra.bundle.image import debootstrap, mirror
+from infra.bundle.image import SUITE, debootstrap
 from infra.bundle.manifest import write
 from infra.errors import BundleError
 
-# What each role installs from the bundle's apt repository (Debian 12 names).
+# What each role installs from the bundle's apt repository (Debian 13 names).
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "base": ("python3-apt", "auditd", "systemd-timesyncd", "openssl", "ca-certificates"),
-    "vector_store": ("postgresql-15", "postgresql-15-pgaudit", "ssl-cert", "python3-psycopg2"),
-    "llm_server": ("python3-venv", "python3-packaging", "libgomp1"),
-    "rag_gateway": ("python3-venv", "python3-packaging"),
+    "vector_store": (
+        "postgresql-17",
+        "postgresql-17-pgvector",
+        "postgresql-17-pgaudit",
+        "ssl-cert",
+        "python3-psycopg2",
+    ),
+    "llm_server": (
+        "python3-venv",
+        "python3-packaging",
+        "libgomp1",
+        # NVIDIA's driver for a headless host, and the cloud kernel it is built for (image and headers, one version).
+        "linux-image-cloud-amd64",
+        "linux-headers-cloud-amd64",
+        "nvidia-open-kernel-dkms",
+        "firmware-nvidia-gsp",
+        "nvidia-smi",
+        "libcuda1",
+        "libnvidia-cfg1",
+        "dkms",
+        "openssl",
+    ),
+    "rag_gateway": wheels.GATEWAY_DEBS,
 }
 PYTHON_ROLES = ("llm_server", "rag_gateway")  # roles that install wheels into a virtual environment
 
@@ -59,21 +79,19 @@ def build(
         raise BundleError(f"roles {', '.join(PYTHON_ROLES)} need the gateway's source, an engine and a model.")
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out}: not empty; give a new folder for the bundle.")
-    image = debootstrap(image_cache / "bookworm")
+    image = debootstrap(image_cache / SUITE)
     work = out.with_name(out.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     try:
         packages = sorted({p for role in roles for p in ROLE_PACKAGES[role]})
         debs.download(image, packages, work / "debs")
-        if "vector_store" in roles:
-            debs.build_pgvector(image, mirror(), work / "debs")
         for deb in extra_debs:  # e.g. amazon-cloudwatch-agent.deb, downloaded by the engineer from AWS
             if deb.suffix != ".deb" or not deb.is_file():
                 raise BundleError(f"--deb: {deb} is not a .deb file.")
             shutil.copy2(deb, work / "debs" / deb.name)
         debs.index(work / "debs")
         if python is not None:
-            wheels.collect(work / "wheels", python.source, python.engine, python.wheelhouse)
+            wheels.collect(image, work / "wheels", python.source, python.engine, python.wheelhouse)
             if python.model is not None:
                 wheels.add_model(work / "models", python.model)
         manifest, digest = write(work, client, version)

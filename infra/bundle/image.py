@@ -1,5 +1,8 @@
-"""A pristine root filesystem of the hosts' OS, made with debootstrap and cached, on which the bundle's packages
-are resolved and built (infra/bundle/debs.py). The throwaway test host boots the same image."""
+"""A pristine root filesystem of the hosts' OS (Debian 13, "trixie", the GPU hosts' AMI), made with debootstrap and
+cached, on which the bundle's packages and wheels are resolved (infra/bundle/debs.py, wheels.py). The throwaway test
+host boots the same image. Its apt sources name the components the hosts need (NVIDIA's driver is in contrib and
+non-free, its firmware in non-free-firmware) and the security suite (the cloud kernel's fixes land there first);
+they are used only on the build machine: on a host, the artifacts role makes the bundle the only apt source."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from pathlib import Path
 
 from infra.errors import BundleError
 
+SUITE = "trixie"  # Debian 13: the only OS the installer supports
+COMPONENTS = "main contrib non-free non-free-firmware"
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo", "iproute2", "ca-certificates")
 
 
@@ -21,11 +26,29 @@ def mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def debootstrap(root: Path, suite: str = "bookworm", packages: tuple[str, ...] = BASE_PACKAGES) -> Path:
-    """Build root once (about a minute); a marker file says it is complete, so an interrupted build is redone."""
+def sources(suite: str = SUITE) -> str:
+    """The image's apt sources: the suite, its updates and its security suite, every component."""
+    archive = mirror().rstrip("/")
+    security = archive.rsplit("/", 1)[0] + "/debian-security" if archive.endswith("/debian") else archive
+    return (
+        f"deb {archive} {suite} {COMPONENTS}\n"
+        f"deb {archive} {suite}-updates {COMPONENTS}\n"
+        f"deb {security} {suite}-security {COMPONENTS}\n"
+    )
+
+
+def debootstrap(root: Path, suite: str = SUITE, packages: tuple[str, ...] = BASE_PACKAGES) -> Path:
+    """Build root once (about a minute); a marker file says it is complete, so an interrupted build is redone. The
+    apt sources are (re)written every time: they are part of the recipe, not of what debootstrap fetched."""
     done = root.with_name(root.name + ".complete")
-    if done.exists():
-        return root
+    if not done.exists():
+        _build(root, suite, packages)
+        done.touch()
+    (root / "etc/apt/sources.list").write_text(sources(suite))
+    return root
+
+
+def _build(root: Path, suite: str, packages: tuple[str, ...]) -> None:
     if shutil.which("debootstrap") is None:
         raise BundleError("debootstrap not found: install it (scripts/system-deps.sh does, as root).")
     shutil.rmtree(root, ignore_errors=True)
@@ -37,5 +60,3 @@ def debootstrap(root: Path, suite: str = "bookworm", packages: tuple[str, ...] =
         raise BundleError(f"debootstrap {suite} failed (exit {result.returncode}): {' | '.join(tail)}")
     shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
-    done.touch()
-    return root

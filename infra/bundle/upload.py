@@ -1,6 +1,8 @@
 """Put a built bundle in the stack's artifact bucket: every file SSE-KMS under the stack's key, with S3 checking
-its SHA-256 on arrival; files already there with the same sum are skipped; the manifest goes last, so a bundle
-cut short by an error has no manifest and cannot be installed."""
+SHA-256 checksums on arrival (the whole object, or each part of a multipart upload); files already there with the
+same sum are skipped, so an interrupted upload resumes where it stopped; the manifest goes last, so a bundle cut
+short by an error has no manifest and cannot be installed. Files over the multipart threshold (model shards of 5 GB
+and more, which one PUT cannot carry) go up in parts through boto3's managed transfer."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.exceptions import RetriesExceededError, S3UploadFailedError
 
 from infra.bundle.manifest import NAME, load, sha256_file, verify
 from infra.errors import BundleError
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024  # and part size: 10,000 parts hold 640 GB, far above any shard
 
 
 @dataclass(frozen=True)
@@ -33,20 +39,23 @@ def _present(s3: Any, bucket: str, key: str, sha256: str) -> bool:
     return bool(head.get("Metadata", {}).get("sha256") == sha256)
 
 
-def _put(s3: Any, bucket: str, key: str, path: Path, sha256: str, kms_key: str) -> None:
-    with path.open("rb") as body:
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ServerSideEncryption="aws:kms",
-            SSEKMSKeyId=kms_key,
-            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
-            Metadata={"sha256": sha256},
-        )
+def _put(s3: Any, bucket: str, key: str, path: Path, sha256: str, kms_key: str, threshold: int) -> None:
+    encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key, "Metadata": {"sha256": sha256}}
+    if path.stat().st_size < threshold:
+        with path.open("rb") as body:  # one PUT, S3 checking the whole file's SHA-256
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+                **encryption,
+            )
+        return
+    config = TransferConfig(multipart_threshold=threshold, multipart_chunksize=threshold, max_concurrency=4)
+    s3.upload_file(str(path), bucket, key, ExtraArgs={**encryption, "ChecksumAlgorithm": "SHA256"}, Config=config)
 
 
-def upload(s3: Any, root: Path, bucket: str, kms_key: str) -> Uploaded:
+def upload(s3: Any, root: Path, bucket: str, kms_key: str, multipart_threshold: int = MULTIPART_THRESHOLD) -> Uploaded:
     """Verify the bundle against its own manifest, then upload it under bundles/<client>/<version>/."""
     manifest = load(root / NAME)
     verify(root, manifest)
@@ -58,10 +67,10 @@ def upload(s3: Any, root: Path, bucket: str, kms_key: str) -> Uploaded:
             if _present(s3, bucket, key, entry.sha256):
                 skipped += 1
                 continue
-            _put(s3, bucket, key, root / entry.path, entry.sha256, kms_key)
+            _put(s3, bucket, key, root / entry.path, entry.sha256, kms_key, multipart_threshold)
             sent += 1
         manifest_sum = sha256_file(root / NAME)
-        _put(s3, bucket, f"{prefix}/{NAME}", root / NAME, manifest_sum, kms_key)
-    except (ClientError, BotoCoreError) as exc:
+        _put(s3, bucket, f"{prefix}/{NAME}", root / NAME, manifest_sum, kms_key, multipart_threshold)
+    except (ClientError, BotoCoreError, S3UploadFailedError, RetriesExceededError) as exc:
         raise BundleError(f"s3://{bucket}/{prefix}: upload failed ({exc}).") from None
     return Uploaded(prefix, sent, skipped, manifest_sum)

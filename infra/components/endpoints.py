@@ -1,10 +1,10 @@
 """VPC endpoints: the only way the hosts reach AWS APIs.
 
-An S3 gateway endpoint on every private route table, whose policy admits only the stack's own buckets
-and the regional AWS-owned buckets that the SSM agent, the CloudWatch agent and Amazon Linux's package
-repositories are served from. Interface endpoints with private DNS for the required services, in a
-security group that admits 443 from the VPC only, each with a policy that admits only this account's
-principals.
+An S3 gateway endpoint on every private route table, whose policy admits only the stack's own buckets and the
+regional AWS-owned buckets that the SSM agent's package and what the agent reads are served from. The hosts' own
+packages come from the stack's artifact bucket (the offline bundle). Interface endpoints with private DNS for the
+required services, in a security group that admits 443 from the VPC only, each with a policy that admits only this
+account's principals.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import naming, policies
+from infra.bootstrap import bucket_of, ssm_agent_url
 from infra.components.firewall import allow_tcp
 from infra.config import ClientConfig
 
@@ -24,18 +25,17 @@ NO_ENDPOINT_POLICY = frozenset({"ssmmessages", "ec2messages"})
 
 
 def regional_aws_buckets(region: str) -> list[str]:
-    """AWS-owned buckets a private Amazon Linux 2023 host needs (SSM agent and its documents, the
-    CloudWatch agent, AL2023 package repositories)."""
+    """AWS-owned buckets a private Debian 13 host needs: the one its first-boot script installs the SSM agent from
+    (infra/bootstrap.py), and those the agent itself reads (its documents, packages, patch baselines, distributor
+    files). The CloudWatch agent comes from the offline bundle, so its bucket is not admitted."""
     return [
+        bucket_of(ssm_agent_url(region)),
         f"aws-ssm-{region}",
-        f"amazon-ssm-{region}",
         f"amazon-ssm-packages-{region}",
         f"{region}-birdwatcher-prod",
         f"aws-ssm-distributor-file-{region}",
         f"aws-ssm-document-attachments-{region}",
         f"patch-baseline-snapshot-{region}",
-        f"amazoncloudwatch-agent-{region}",
-        f"al2023-repos-{region}-de612dc2",
     ]
 
 

@@ -1,6 +1,6 @@
 """The GPU hosts: vLLM, the RAG gateway and (by default) PostgreSQL run here.
 
-Least-privilege instance profile; the AWS Deep Learning AMI (Amazon Linux 2023) from its SSM parameter;
+Least-privilege instance profile; the official Debian 13 AMI (the installer's only OS) from its SSM parameter;
 IMDSv2 required with hop limit 1; no public IP; no key pair (Ansible arrives through SSM); root and data
 volumes encrypted with the EBS key (the data volume is its own resource, so replacing a host keeps it);
 detailed monitoring; a security group whose only inbound rule is the gateway port from the private access
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming, policies
+from infra import bootstrap, naming, policies
 from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
@@ -96,6 +96,9 @@ class GpuHosts(pulumi.ComponentResource):
                 },
                 monitoring=True,
                 ebs_optimized=True,
+                # First boot: the SSM agent, signature-checked, through the S3 gateway endpoint (infra/bootstrap.py).
+                user_data=bootstrap.user_data(cfg.region),
+                user_data_replace_on_change=False,
                 root_block_device={
                     "encrypted": True,
                     "kms_key_id": args.ebs_key_arn,
@@ -105,9 +108,11 @@ class GpuHosts(pulumi.ComponentResource):
                 },
                 tags=naming.tags(cfg, "gpu_hosts", host_name) | {"phistack:role": "gpu-host"},
                 volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root"),
-                # A newer Deep Learning AMI must not replace a running host: hosts are patched in place
+                # A newer Debian AMI must not replace a running host: hosts are patched in place
                 # by Ansible, and replaced deliberately (pulumi up --replace).
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+                # The user data only runs at first boot: a changed script (a rotated key) must not stop or replace a
+                # running host either.
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"]),
             )
             volume = aws.ebs.Volume(
                 f"{name}-{i}-data",

@@ -23,7 +23,7 @@ CREATORS: dict[str, Creator] = {
     **monitoring.CREATORS,
     **compute.CREATORS,
 }
-SANDBOX_AMI = "ami-0a1b2c3d4e5f60718"  # what the sandbox answers for the Deep Learning AMI parameter
+SANDBOX_AMI = "ami-0a1b2c3d4e5f60718"  # what the sandbox answers for the Debian 13 AMI parameter
 
 
 class _SandboxMocks(_RecordingMocks):

@@ -2,12 +2,14 @@
 
 Standard library only (it runs with the host's /usr/bin/python3). Observes, never changes: which TLS versions
 each service accepts (probed, not read from its configuration), whether a plaintext connection is served, the
-audit rules the kernel has loaded, whether an SSH server runs, which user each service runs as, and what the PHI
-data directory is stored on. Prints one JSON document (format phistack/host-evidence/v1). A probe that could not
-run records an "error" instead of a guess, and the compliance control reading it reports ERROR.
+audit rules the kernel has loaded, whether an SSH server runs, which user each service runs as, what the PHI data
+directory is stored on, and how many GPUs the driver sees. Prints one JSON document (format
+phistack/host-evidence/v1). A probe that could not run records an "error" instead of a guess, and the compliance
+control reading it reports ERROR.
 
 usage: host_evidence.py SPEC_JSON   (SPEC: {"tls": {name: {host, port, starttls?, client_cert?, client_key?}},
-                                            "services": {unit: user}, "data_dir": path, "phi_paths": [path]})"""
+                                            "services": {unit: user}, "data_dir": path, "phi_paths": [path],
+                                            "gpus": expected count})"""
 
 from __future__ import annotations
 
@@ -153,6 +155,20 @@ def volume_evidence(path: str) -> dict[str, Any]:
     }
 
 
+def gpu_evidence(expected: int | None) -> dict[str, Any]:
+    """The GPUs the driver sees (nvidia-smi), against the count the instance type has. Not on a GPU host, or with
+    no driver loaded, this is an error, never a pass."""
+    out: dict[str, Any] = {"expected": expected}
+    try:
+        listed = _run("nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader")
+    except OSError as exc:
+        return {**out, "error": f"nvidia-smi could not run ({exc.__class__.__name__})"}
+    if listed.returncode != 0:
+        return {**out, "error": f"nvidia-smi: {(listed.stderr or listed.stdout).strip()[:200]}"}
+    gpus = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+    return {**out, "seen": len(gpus), "gpus": gpus}
+
+
 def main(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": "phistack/host-evidence/v1",
@@ -164,6 +180,7 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
         "ssh": ssh_evidence(),
         "services": services_evidence(spec.get("services", {})),
         "data_volume": volume_evidence(spec["data_dir"]) if spec.get("data_dir") else None,
+        "gpus": gpu_evidence(int(spec["gpus"]) if spec.get("gpus") else None),
     }
 
 

@@ -1,4 +1,4 @@
-"""A throwaway Debian 12 host with systemd as PID 1, for real Ansible runs on a machine without Docker: a
+"""A throwaway Debian 13 host with systemd as PID 1, for real Ansible runs on a machine without Docker: a
 debootstrapped root (built once, cached, kept pristine) booted with systemd-nspawn on a volatile overlay, in its
 own network namespace, reached over a veth pair on a private /30 with no route beyond it. SSH with a key baked
 into the image. Needs root, debootstrap and systemd-container (scripts/system-deps.sh installs them).
@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from infra.bundle.image import debootstrap
+from infra.bundle.image import SUITE, debootstrap
 from infra.errors import BundleError
 
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
@@ -56,8 +56,8 @@ def _run(*cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
 
 
 def rootfs() -> Path:
-    """The cached Debian 12 image (infra/bundle/image.py), with this harness's SSH key and networkd baked in."""
-    root = debootstrap(CACHE / "bookworm")
+    """The cached Debian 13 image (infra/bundle/image.py), with this harness's SSH key and networkd baked in."""
+    root = debootstrap(CACHE / SUITE)
     key = CACHE / "id_ed25519"
     if not key.exists():
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phistack-testhost", "-f", str(key))

@@ -125,3 +125,57 @@ def test_cli_uploads_and_presigns_against_an_s3_endpoint(
         assert "not the pinned manifest" in capsys.readouterr().err
     assert main(["bundle", "build", "--client", "c", "--out", str(tmp_path / "b")]) == 2  # not empty
     assert main(["bundle", "build", "--client", "c", "--out", str(tmp_path / "x"), "--roles", "nope"]) == 2
+
+
+@mock_aws
+def test_files_over_the_multipart_threshold_go_up_in_checked_parts_and_resume(tmp_path: Path) -> None:
+    """70B shards are over 5 GB, more than one PUT carries: above the threshold the managed multipart transfer is
+    used (here with an 8 MiB threshold and a 12 MiB shard), each part checksummed; a re-run skips what arrived."""
+    (tmp_path / "models" / "llama").mkdir(parents=True)
+    shard = tmp_path / "models" / "llama" / "model-00001-of-00002.safetensors"
+    shard.write_bytes(bytes(range(256)) * (12 * 4096))  # 12 MiB
+    (tmp_path / "models" / "llama" / "config.json").write_text("{}")
+    write(tmp_path, "clinic-a", "v1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    first = upload(s3, tmp_path, "artifacts", key, multipart_threshold=8 * 1024 * 1024)
+    assert (first.sent, first.skipped) == (2, 0)
+    big = "bundles/clinic-a/v1/models/llama/model-00001-of-00002.safetensors"
+    head = s3.head_object(Bucket="artifacts", Key=big)
+    assert head["ETag"].strip('"').endswith("-2")  # two parts
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key
+    assert head["Metadata"]["sha256"] == hashlib.sha256(shard.read_bytes()).hexdigest()
+    body = s3.get_object(Bucket="artifacts", Key=big)["Body"].read()
+    assert body == shard.read_bytes()
+    s3.delete_object(Bucket="artifacts", Key="bundles/clinic-a/v1/models/llama/config.json")  # as if cut short
+    again = upload(s3, tmp_path, "artifacts", key, multipart_threshold=8 * 1024 * 1024)
+    assert (again.sent, again.skipped) == (1, 1)  # only what was missing is sent again
+
+
+def test_every_package_a_role_installs_is_in_that_roles_part_of_the_bundle() -> None:
+    """The hosts have no other apt source: a package a role's apt task names but the bundle lacks would fail the
+    install on the host, offline. Read every apt task's names (templated ones from the role's defaults)."""
+    import jinja2
+    import yaml
+
+    from infra.bundle.build import ROLE_PACKAGES
+
+    roles = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+    from_the_engineer = {"amazon-cloudwatch-agent"}  # `bundle build --deb`: AWS's package, not Debian's
+    checked = 0
+    for role, packages in ROLE_PACKAGES.items():
+        defaults = yaml.safe_load((roles / role / "defaults" / "main.yml").read_text())
+        for tasks in (roles / role / "tasks").glob("*.yml"):
+            for task in yaml.safe_load(tasks.read_text()) or []:
+                apt = task.get("ansible.builtin.apt")
+                if not apt:
+                    continue
+                names = apt["name"]
+                if isinstance(names, str):  # one package, or "{{ a_role_list }}" from the role's defaults
+                    names = defaults[names.strip("{} ")] if names.startswith("{{") else [names]
+                wanted = [jinja2.Template(n).render(**defaults) for n in names]
+                missing = set(wanted) - set(packages) - from_the_engineer
+                assert not missing, f"{role}/{tasks.name}: {sorted(missing)} not in the bundle's {role} packages"
+                checked += len(wanted)
+    assert checked >= 15

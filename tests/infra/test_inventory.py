@@ -52,6 +52,10 @@ def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[st
         k: plan.outputs["log_groups"][k] for k in ("hosts_journald", "hosts_auditd", "gateway_audit")
     }
     assert set(found["phistack_gpu_host"]["hosts"]) == set(hosts)
+    # The base role finds each host's data volume by this id (its NVMe serial); the engine gets the config's model.
+    assert plain(facts["base_data_volume_id"]).startswith("vol-")
+    assert plain(facts["llm_server_served_name"]) == cfg.model.name == plain(facts["rag_gateway_llm_model"])
+    assert facts["llm_server_max_model_len"] == cfg.model.max_model_len and facts["llm_server_tensor_parallel"] == 1
 
 
 def test_outputs_that_are_not_a_stacks_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,8 +73,9 @@ def test_client_reads_the_stack_outputs_through_the_pulumi_cli(
     """The Pulumi CLI cannot be installed here, so a named stand-in plays it: FAKE_PULUMI prints saved outputs
     for `stack output --json --stack clinic-a` and fails as the CLI does for an unknown stack."""
     groups = {k: f"/phistack/clinic-a/{k}" for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
+    llm = {"served_name": "llama-3.1-8b-instruct", "quantization": "", "max_model_len": 8192, "tensor_parallel_size": 1}
     outputs = {"client": "clinic-a", "region": "us-east-1", "buckets": {"ssm_transfer": "x", "artifacts": "a"},
-               "log_groups": groups}  # fmt: skip
+               "log_groups": groups, "llm": llm}  # fmt: skip
     fake = tmp_path / "bin" / "pulumi"
     fake.parent.mkdir()
     fake.write_text(

@@ -20,7 +20,7 @@ from infra.sandbox.server import moto_server
 
 # What moto cannot do, each reported by the sandbox rather than skipped silently.
 EXPECTED_GAPS = {
-    ("aws:ssm/getParameter", "ssm:GetParameter"),  # AWS-owned Deep Learning AMI parameter
+    ("aws:ssm/getParameter", "ssm:GetParameter"),  # the AWS-owned Debian 13 AMI parameter
     ("aws:ec2/instanceMetadataDefaults:InstanceMetadataDefaults", "(see type)"),  # not implemented (HTTP 500)
     ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "iam:AttachRolePolicy"),  # AWS-managed policies unknown
 }

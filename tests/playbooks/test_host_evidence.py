@@ -114,3 +114,23 @@ def test_plaintext_http_and_plaintext_postgresql_are_seen(probe: ModuleType) -> 
         assert probe.tls_evidence(target)["accepted"] == dict.fromkeys(probe.VERSIONS, False)
     finally:
         server.stop()
+
+
+def test_gpus_are_counted_by_the_driver_or_recorded_as_an_error(
+    probe: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a driver (this machine, the test host) the evidence is an error, never a count to pass on; with one
+    (here a named stand-in for nvidia-smi, since no GPU is present), every GPU it lists is counted."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi at all
+    assert probe.gpu_evidence(4) == {"expected": 4, "error": "nvidia-smi could not run (FileNotFoundError)"}
+    fake = tmp_path / "nvidia-smi"  # FAKE nvidia-smi: prints what the real one prints for two GPUs, or fails as it does
+    fake.write_text(
+        "#!/bin/sh\n[ -e \"$0.broken\" ] && { echo 'NVIDIA-SMI has failed because it couldn'\"'\"'t communicate with"
+        " the NVIDIA driver.'; exit 9; }\necho '0, NVIDIA L40S, 46068 MiB'\necho '1, NVIDIA L40S, 46068 MiB'\n"
+    )
+    fake.chmod(0o755)
+    seen = probe.gpu_evidence(2)
+    assert seen["seen"] == 2 and seen["expected"] == 2 and "error" not in seen
+    (tmp_path / "nvidia-smi.broken").touch()
+    broken = probe.gpu_evidence(2)
+    assert broken["error"].startswith("nvidia-smi: NVIDIA-SMI has failed") and "seen" not in broken

@@ -1,4 +1,4 @@
-"""The playbooks: ansible-lint's production profile and a syntax check, then Molecule on a real Debian 12 host
+"""The playbooks: ansible-lint's production profile and a syntax check, then Molecule on a real Debian 13 host
 (systemd-nspawn, tests/hosts/nspawn.py): converge, a second run with changed=0, --check with changed=0, verify."""
 
 from __future__ import annotations
@@ -34,6 +34,34 @@ def test_ansible_lint_production_profile_and_syntax() -> None:
     assert "Profile 'production' was required, and it passed" in lint.stdout + lint.stderr
     syntax = _run(str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,", "site.yml")
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+
+
+def test_a_play_against_another_os_stops_at_once_naming_it(tmp_path: Path) -> None:
+    """The installer supports Debian 13 only. This machine runs another OS, so a play against it (the real
+    artifacts role, connection local) must stop at its first task with one line naming what it found, before
+    any presigning, fetching or apt source change."""
+    os_release = {
+        k: v.strip('"')
+        for k, v in (line.split("=", 1) for line in Path("/etc/os-release").read_text().split("\n") if "=" in line)
+    }
+    if os_release.get("ID") == "debian" and os_release.get("VERSION_ID") == "13":
+        pytest.skip("this machine runs Debian 13 itself")
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: all\n  gather_facts: false\n  roles:\n    - role: artifacts\n"
+        "      vars: {artifacts_controller_phistack: /nonexistent/phistack}\n"
+    )
+    env_roles = f"ANSIBLE_ROLES_PATH={PLAYBOOKS / 'roles'}"
+    result = _run(
+        "env", env_roles, str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        "-e", f"ansible_python_interpreter={sys.executable}", str(play),
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out[-3000:]
+    assert "phistack installs on Debian 13 (trixie) only; this host runs " in out
+    assert f"{os_release.get('NAME', '').split()[0]}" in out
+    assert "ok=2" in out and "failed=1" in out  # arguments checked, the OS read, then the refusal
+    assert "Presign" not in out and "apt source" not in out
 
 
 @pytest.mark.skipif(

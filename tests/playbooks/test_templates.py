@@ -25,7 +25,7 @@ def test_the_vllm_unit_is_offline_mutual_tls_and_uses_every_gpu() -> None:
     unit = render("llm_server", "phistack-llm.service.j2", llm_server_gpu_count=4)
     start = unit.split("ExecStart=", 1)[1].split("\nRestart=", 1)[0].replace("\\\n", " ")
     args = start.split()
-    assert args[:3] == ["/opt/phistack/llm/venv/bin/vllm", "serve", "/opt/phistack/models/Meta-Llama-3.1-8B-Instruct"]
+    assert args[:3] == ["/opt/phistack/llm/venv/bin/vllm", "serve", "/data/models/Meta-Llama-3.1-8B-Instruct"]
     pairs = dict(zip(args[3::2], args[4::2], strict=False))
     assert pairs["--tensor-parallel-size"] == "4" and pairs["--host"] == "127.0.0.1"
     assert pairs["--ssl-cert-reqs"] == "2" and pairs["--ssl-ca-certs"] == "/etc/phistack/tls/ca.crt"
@@ -47,6 +47,47 @@ def test_the_agent_ships_each_file_to_the_stacks_log_group() -> None:
     shipped = {f["file_path"]: f["log_group_name"] for f in config["logs"]["logs_collected"]["files"]["collect_list"]}
     assert shipped == {
         "/var/log/audit/audit.log": groups["hosts_auditd"],
-        "/var/log/phistack/journal.log": groups["hosts_journald"],
-        "/var/log/phistack/audit-events.jsonl": groups["gateway_audit"],
+        "/data/spool/phistack/journal.log": groups["hosts_journald"],
+        "/data/spool/phistack/audit-events.jsonl": groups["gateway_audit"],
     }
+
+
+def _unit_args(unit: str) -> dict[str, str]:
+    start = unit.split("ExecStart=", 1)[1].split("\nRestart=", 1)[0].replace("\\\n", " ").split()
+    return dict(zip(start[3::2], start[4::2], strict=False))
+
+
+def test_the_client_config_reaches_the_vllm_unit_through_outputs_and_inventory(
+    example_raw: dict[str, str],
+) -> None:
+    """One path: Pulumi.<client>.yaml → the program's stack outputs → `phistack inventory`'s composed variables →
+    the rendered unit. Changing the config changes the unit; nothing is typed twice."""
+    import ast
+
+    from infra.config import parse_client_config
+    from infra.inventory import render as inventory
+    from infra.plan import run_plan
+    from tests.conftest import encode
+
+    def unit_for(**overrides: Any) -> dict[str, str]:
+        raw = {**example_raw, **{k: encode(v) for k, v in overrides.items()}}
+        plan = run_plan(parse_client_config(raw, "test.yaml"), raw)
+        composed = yaml.safe_load(inventory(plan.outputs))["compose"]
+        host_vars = {k: ast.literal_eval(v) for k, v in composed.items() if k.startswith("llm_server_")}
+        assert ast.literal_eval(composed["rag_gateway_llm_model"]) == host_vars["llm_server_served_name"]
+        # As the role's service task does: the GPU count is the tensor-parallel size the inventory gives.
+        gpus = host_vars["llm_server_tensor_parallel"]
+        unit = render("llm_server", "phistack-llm.service.j2", llm_server_gpu_count=gpus, **host_vars)
+        return _unit_args(unit)
+
+    default = unit_for()  # llama-3.1-8b-instruct, bf16, 8192 tokens on a g6e.xlarge (1 GPU)
+    assert default["--max-model-len"] == "8192" and default["--tensor-parallel-size"] == "1"
+    assert "--quantization" not in default and default["--served-model-name"] == "llama-3.1-8b-instruct"
+    changed = unit_for(**{
+        "phistack:model": {"name": "llama-3.1-70b-instruct", "quantization": "awq-int4", "max_model_len": 16384},
+        "phistack:gpu": {"instance_type": "g6e.12xlarge"},
+    })  # fmt: skip
+    assert changed["--max-model-len"] == "16384" and changed["--tensor-parallel-size"] == "4"
+    assert changed["--quantization"] == "awq_marlin" and changed["--served-model-name"] == "llama-3.1-70b-instruct"
+    fp8 = unit_for(**{"phistack:model": {"quantization": "fp8"}})
+    assert fp8["--quantization"] == "fp8"

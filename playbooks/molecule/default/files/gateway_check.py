@@ -1,8 +1,9 @@
 """Run on the converged test host (Python standard library only): the gateway answers over its TLS port, with
-citations, for a service API key; anonymous callers get 401; the engine refuses a client without a certificate.
-Prints a JSON summary; exits non-zero naming the first failed check.
+citations, for a service API key; a user logs in with an OIDC token checked against the IdP keys published as a
+file (no egress), and a forged one is refused; anonymous callers get 401; the engine refuses a client without a
+certificate. Prints a JSON summary; exits non-zero naming the first failed check.
 
-usage: gateway_check.py GATEWAY_URL ENGINE_HOST ENGINE_PORT CA_FILE API_KEY"""
+usage: gateway_check.py GATEWAY_URL ENGINE_HOST ENGINE_PORT CA_FILE API_KEY USER_TOKEN"""
 
 import json
 import socket
@@ -31,7 +32,7 @@ def call(context, url, method="GET", body=None, key=None, content_type="applicat
         return exc.code, None
 
 
-def main(gateway, engine_host, engine_port, ca_file, key):
+def main(gateway, engine_host, engine_port, ca_file, key, token):
     context = ssl.create_default_context(cafile=ca_file)  # the client's CA only, hostname checked
     deadline = time.monotonic() + 240
     status = None
@@ -74,6 +75,15 @@ def main(gateway, engine_host, engine_port, ca_file, key):
     )
     if not citations or citations[0]["document_id"] != ingest["document_id"] or not summary["sources_listed"]:
         raise SystemExit(f"the answer does not cite the uploaded document: {summary}")
+    query = {"query": "influenza vaccinations", "collections": ["molecule-kb"]}
+    summary["user_token_status"], found = call(context, f"{gateway}/v1/retrieve", "POST", query, token)
+    if summary["user_token_status"] != 200 or not (found or {}).get("citations"):
+        raise SystemExit(f"the IdP user's token was not accepted with citations: {summary}")
+    header, claims, signature = token.split(".")
+    forged = ".".join((header, claims, signature[::-1]))
+    summary["forged_token_status"] = call(context, f"{gateway}/v1/retrieve", "POST", query, forged)[0]
+    if summary["forged_token_status"] != 401:
+        raise SystemExit(f"a forged token was not refused: {summary}")
     engine = ssl.create_default_context(cafile=ca_file)
     try:
         with socket.create_connection((engine_host, int(engine_port)), timeout=10) as raw:
