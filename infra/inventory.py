@@ -46,6 +46,7 @@ def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
             "pki_bucket": repr(_need(outputs, "buckets", "artifacts")),
             "pki_region": repr(region),
             "log_shipping_region": repr(region),
+            "rag_gateway_aws_region": repr(region),
             "log_shipping_log_groups": repr(
                 {k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
             ),

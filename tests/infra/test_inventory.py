@@ -54,6 +54,7 @@ def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[st
     assert set(found["phistack_gpu_host"]["hosts"]) == set(hosts)
     # The base role finds each host's data volume by this id (its NVMe serial); the engine gets the config's model.
     assert plain(facts["base_data_volume_id"]).startswith("vol-")
+    assert facts["rag_gateway_aws_region"] == cfg.region  # an ssm: source for the IdP's keys is read there
     assert plain(facts["llm_server_served_name"]) == cfg.model.name == plain(facts["rag_gateway_llm_model"])
     assert facts["llm_server_max_model_len"] == cfg.model.max_model_len and facts["llm_server_tensor_parallel"] == 1
 
