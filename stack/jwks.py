@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 256 * 1024  # a real IdP's set is a few KB; anything far larger is not a key set
 FETCH_TIMEOUT_S = 10.0
-SCHEMES = ("file", "ssm", "https")
+SCHEMES = ("file", "ssm", "https")  # the settings refuse any other
 
 
 class JwksUnavailable(GatewayError):
@@ -41,7 +41,6 @@ class JwksUnavailable(GatewayError):
 @dataclass(frozen=True)
 class KeySet:
     keys: dict[str, jwt.PyJWK]  # by key id
-    loaded_at: float
 
     def only(self) -> jwt.PyJWK | None:
         return next(iter(self.keys.values())) if len(self.keys) == 1 else None
@@ -53,7 +52,7 @@ def parse(raw: bytes, source: str) -> dict[str, jwt.PyJWK]:
         raise JwksUnavailable(f"{source}: the key set is over {MAX_JWKS_BYTES} bytes.")
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise JwksUnavailable(f"{source}: not a JSON key set.") from None
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
@@ -153,7 +152,7 @@ class JwksKeys:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_attempt = time.monotonic()
-        self.current = KeySet(parse(self._read(), source), time.time())  # the first read must succeed
+        self.current = KeySet(parse(self._read(), source))  # the first read must succeed
 
     def refresh(self) -> bool:
         """Re-read the source; keep the last good keys when it fails. True when the new set was taken."""
@@ -164,7 +163,7 @@ class JwksKeys:
         except JwksUnavailable as exc:
             log.warning("JWKS refresh failed; keeping the previous keys: %s", exc)
             return False
-        self.current = KeySet(keys, time.time())
+        self.current = KeySet(keys)
         return True
 
     def start(self) -> JwksKeys:

@@ -44,7 +44,9 @@ class GatewaySettings(BaseSettings):
     @field_validator("oidc_jwks_url")
     @classmethod
     def _jwks_scheme(cls, value: str) -> str:
-        if value.split(":", 1)[0] not in ("file", "ssm", "https"):
+        from stack.jwks import SCHEMES
+
+        if value.split(":", 1)[0] not in SCHEMES:
             raise ValueError("must start with file:, ssm: or https: (hosts have no internet egress)")
         return value
 

@@ -72,9 +72,9 @@ def _phistack_wheel(source: Path, out: Path) -> str:
     checkout itself would leave build/ there, and a stale build/lib can carry deleted modules into the wheel)."""
     with tempfile.TemporaryDirectory(prefix="phistack-wheel-") as tmp:
         clean = Path(tmp) / "src"
+        clean.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
         for name in ("pyproject.toml", "README.md"):
-            clean.mkdir(exist_ok=True)
             shutil.copy2(source / name, clean / name)
         for package in ("infra", "phistack", "compliance", "stack"):
             shutil.copytree(source / package, clean / package, ignore=ignore)

@@ -76,6 +76,7 @@ class GpuHosts(pulumi.ComponentResource):
         )
         self._rules(name, cfg, sg, args)
 
+        first_boot = bootstrap.user_data(cfg.region)
         ami = aws.ssm.get_parameter_output(name=cfg.gpu.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(parent=self))
         self.instance_ids, self.private_ips = [], []
         for i in range(cfg.gpu.count):
@@ -97,7 +98,7 @@ class GpuHosts(pulumi.ComponentResource):
                 monitoring=True,
                 ebs_optimized=True,
                 # First boot: the SSM agent, signature-checked, through the S3 gateway endpoint (infra/bootstrap.py).
-                user_data=bootstrap.user_data(cfg.region),
+                user_data=first_boot,
                 user_data_replace_on_change=False,
                 root_block_device={
                     "encrypted": True,
