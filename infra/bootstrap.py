@@ -39,6 +39,10 @@ def keyring() -> str:
     return "\n".join(lines)
 
 
-def user_data(region: str) -> str:
+def user_data(region: str, agent_url: str | None = None, signing_key: str | None = None) -> str:
+    """The script for a host in region. agent_url and signing_key replace AWS's only in tests, which serve a
+    package they signed themselves to a test host."""
     script = resources.files("infra").joinpath("data/bootstrap.sh").read_text()
-    return script.replace("@AGENT_URL@", ssm_agent_url(region)).replace("@KEYRING@", keyring())
+    return script.replace("@AGENT_URL@", agent_url or ssm_agent_url(region)).replace(
+        "@KEYRING@", (signing_key or keyring()).strip()
+    )
