@@ -28,6 +28,7 @@ def _need(outputs: dict[str, Any], *path: str) -> str:
 def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
     client, region = _need(outputs, "client"), _need(outputs, "region")
     transfer = _need(outputs, "buckets", "ssm_transfer")
+    served = repr(_need(outputs, "llm", "served_name"))  # the engine's name for the model, and the gateway's
     config: dict[str, Any] = {
         "plugin": "amazon.aws.aws_ec2",
         "regions": [region],
@@ -57,8 +58,8 @@ def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
                 " | map(attribute='ebs.volume_id') | first) | default('')"
             ),
             # The engine as the client config asks (model.*, the instance type's GPUs), and the gateway's name for it.
-            "llm_server_served_name": repr(_need(outputs, "llm", "served_name")),
-            "rag_gateway_llm_model": repr(_need(outputs, "llm", "served_name")),
+            "llm_server_served_name": served,
+            "rag_gateway_llm_model": served,
             "llm_server_quantization": repr(str(outputs["llm"].get("quantization") or "")),
             "llm_server_max_model_len": repr(int(_need(outputs, "llm", "max_model_len"))),
             "llm_server_tensor_parallel": repr(int(_need(outputs, "llm", "tensor_parallel_size"))),
