@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from compliance.errors import InputError
 from compliance.model import Finding, Status
 
@@ -51,16 +49,12 @@ class Waiver:
 
 def load_waivers(path: Path, known_controls: set[str], today: dt.date | None = None) -> list[Waiver]:
     today = today or dt.date.today()
+    from infra.userfiles import UserFileError, load
+
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: the waiver file does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: the waiver file cannot be read ({exc}).") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}: is not valid YAML{where}.") from None
+        document = load(path, "waiver file")
+    except UserFileError as exc:
+        raise InputError(str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("waivers"), list):
         raise InputError(f"{path}: expected a mapping with a 'waivers:' list.")
     out = []
@@ -74,15 +68,18 @@ def load_waivers(path: Path, known_controls: set[str], today: dt.date | None = N
         unknown = sorted(set(raw) - set(FIELDS))
         if unknown:
             raise InputError(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}.")
+        for name in FIELDS[:-1]:
+            value = raw[name]
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"{where}: {name} must be text, not {value!r}.")
         if raw["control"] not in known_controls:
             raise InputError(f"{where} names control {raw['control']!r}, which is not in the catalog.")
         expires = raw["expires"]
-        if isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires)
-            except ValueError:
-                raise InputError(f"{where}: expires = {raw['expires']!r} is not a date (YYYY-MM-DD).") from None
-        if not isinstance(expires, dt.date):
+        try:  # the reader keeps dates as text: an impossible one (2026-02-30) or a date-time is refused here
+            expires = dt.date.fromisoformat(expires) if isinstance(expires, str) and len(expires) == 10 else None
+        except ValueError:
+            expires = None
+        if expires is None:
             raise InputError(f"{where}: expires = {raw['expires']!r} is not a date (YYYY-MM-DD).")
         if expires < today:
             raise InputError(

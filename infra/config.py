@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -72,6 +73,17 @@ def _problem(kind: str, message: str, key: str | None = None, seen: Any = None) 
     return PydanticCustomError(kind, message.replace("{", "(").replace("}", ")"), ctx)
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """The regions of the commercial and GovCloud partitions, as the installed botocore knows them (offline)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region for partition in ("aws", "aws-us-gov") for region in session.get_available_regions("ec2", partition)
+    )
+
+
 def _private_network(value: Any, smallest: int = 28, largest: int = 8) -> ipaddress.IPv4Network:
     try:
         net = ipaddress.IPv4Network(str(value), strict=True)
@@ -95,6 +107,17 @@ def _matching(pattern: re.Pattern[str], what: str) -> Any:
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        """`count: true` is a mistake, not 1: pydantic would take a bool for a number."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if field is not None and isinstance(value, bool) and field.annotation in (int, float, int | None):
+                    raise _problem("type", f"{name} is {str(value).lower()}, not a number")
+        return data
 
 
 class ModelConfig(_Section):
@@ -190,7 +213,11 @@ class AccessConfig(_Section):
     @field_validator("client_cidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        return [str(_private_network(v, smallest=32, largest=8)) for v in values]
+        networks = [str(_private_network(v, smallest=32, largest=8)) for v in values]
+        repeated = sorted({n for n in networks if networks.count(n) > 1})
+        if repeated:
+            raise _problem("duplicate", f"lists {', '.join(repeated)} more than once")
+        return networks
 
     @model_validator(mode="after")
     def _mode_fields(self) -> AccessConfig:
@@ -278,7 +305,17 @@ class ClientConfig(_Section):
 
     _client = field_validator("client")(_matching(_SLUG, "a slug of 3-24 lowercase letters, digits and dashes"))
     _account = field_validator("account_id")(_matching(re.compile(r"^\d{12}$"), "a 12-digit AWS account id"))
-    _region = field_validator("region")(_matching(_REGION, "an AWS region name such as us-east-1"))
+    _region_form = field_validator("region")(_matching(_REGION, "an AWS region name such as us-east-1"))
+
+    @field_validator("region")
+    @classmethod
+    def _region_known(cls, value: str) -> str:
+        known = known_regions()
+        if value not in known:
+            swapped = [r for r in sorted(known) if sorted(r) == sorted(value)]  # transposed letters: us-esat-1
+            near = swapped or difflib.get_close_matches(value, sorted(known), n=1)
+            raise _problem("region", f"is not an AWS region{f' (did you mean {near[0]}?)' if near else ''}")
+        return value
 
     @field_validator("vpc_cidr")
     @classmethod

@@ -37,3 +37,7 @@ class BundleError(InfraError):
 
 class CAError(InfraError):
     """The client's CA is missing, already made, or unusable; or a certificate request is malformed."""
+
+
+class HostError(InfraError):
+    """A local test host (systemd-nspawn) could not be built, booted, reached or installed."""

@@ -25,10 +25,36 @@ def _need(outputs: dict[str, Any], *path: str) -> str:
     return str(value)
 
 
+def stack_vars(outputs: dict[str, Any]) -> dict[str, Any]:
+    """What every host of the stack is told, from the stack's outputs: the bucket and CA coordinates, the log
+    groups, and the engine as the client config asks (model.*, the instance type's GPUs). One path from the
+    config to the roles: the aws_ec2 inventory composes these, and `phistack demo --host` gives them to its
+    local host."""
+    client, region = _need(outputs, "client"), _need(outputs, "region")
+    served = _need(outputs, "llm", "served_name")  # the engine's name for the model, and the gateway's
+    return {
+        "artifacts_bucket": _need(outputs, "buckets", "artifacts"),
+        "artifacts_region": region,
+        "pki_client": client,
+        "pki_bucket": _need(outputs, "buckets", "artifacts"),
+        "pki_region": region,
+        "log_shipping_region": region,
+        "rag_gateway_aws_region": region,
+        "log_shipping_log_groups": {
+            k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")
+        },
+        "vector_store_enabled": outputs.get("vector_store", "host") == "host",
+        "llm_server_served_name": served,
+        "rag_gateway_llm_model": served,
+        "llm_server_quantization": str(outputs["llm"].get("quantization") or ""),
+        "llm_server_max_model_len": int(_need(outputs, "llm", "max_model_len")),
+        "llm_server_tensor_parallel": int(_need(outputs, "llm", "tensor_parallel_size")),
+    }
+
+
 def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
     client, region = _need(outputs, "client"), _need(outputs, "region")
     transfer = _need(outputs, "buckets", "ssm_transfer")
-    served = repr(_need(outputs, "llm", "served_name"))  # the engine's name for the model, and the gateway's
     config: dict[str, Any] = {
         "plugin": "amazon.aws.aws_ec2",
         "regions": [region],
@@ -41,28 +67,13 @@ def render(outputs: dict[str, Any], endpoint_url: str | None = None) -> str:
             "ansible_aws_ssm_instance_id": "instance_id",
             "ansible_aws_ssm_region": repr(region),
             "ansible_aws_ssm_bucket_name": repr(transfer),
-            "artifacts_bucket": repr(_need(outputs, "buckets", "artifacts")),
-            "artifacts_region": repr(region),
-            "pki_client": repr(client),
-            "pki_bucket": repr(_need(outputs, "buckets", "artifacts")),
-            "pki_region": repr(region),
-            "log_shipping_region": repr(region),
-            "rag_gateway_aws_region": repr(region),
-            "log_shipping_log_groups": repr(
-                {k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
-            ),
-            "vector_store_enabled": repr(outputs.get("vector_store", "host") == "host"),
+            # Constants for every host (compose takes Jinja expressions: a constant is its Python literal).
+            **{name: repr(value) for name, value in stack_vars(outputs).items()},
             # Each host's encrypted data volume, as EC2 reports it attached (gpu_hosts attaches it at /dev/sdf).
             "base_data_volume_id": (
                 "(block_device_mappings | selectattr('device_name', 'equalto', '/dev/sdf')"
                 " | map(attribute='ebs.volume_id') | first) | default('')"
             ),
-            # The engine as the client config asks (model.*, the instance type's GPUs), and the gateway's name for it.
-            "llm_server_served_name": served,
-            "rag_gateway_llm_model": served,
-            "llm_server_quantization": repr(str(outputs["llm"].get("quantization") or "")),
-            "llm_server_max_model_len": repr(int(_need(outputs, "llm", "max_model_len"))),
-            "llm_server_tensor_parallel": repr(int(_need(outputs, "llm", "tensor_parallel_size"))),
         },
     }
     if endpoint_url:

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from infra import userfiles
 from infra.config import NAMESPACE
 from infra.errors import ConfigError
 
@@ -39,18 +38,9 @@ def read_stack_config(path: Path) -> dict[str, str]:
     """
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, ["the stack file does not exist."]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, [f"the stack file cannot be read ({exc.__class__.__name__}: {exc})."]) from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise ConfigError(source, [f"is not valid YAML{where}: {reason}."]) from None
+        document = userfiles.load(path, "stack file")
+    except userfiles.UserFileError as exc:
+        raise ConfigError(source, [exc.problem]) from None
     if document is None:
         raise ConfigError(source, ["the stack file is empty; it needs a config: section."])
     if not isinstance(document, dict):
@@ -61,7 +51,6 @@ def read_stack_config(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     problems: list[str] = []
     for key, value in config.items():
-        key = str(key)
         if ":" not in key:
             problems.append(f"{key} has no namespace; write it as {NAMESPACE}:{key}.")
             continue

@@ -18,6 +18,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     unknown = sorted(set(roles) - set(ROLE_PACKAGES))
     if unknown:
         raise UsageError(f"--roles: {unknown[0]!r} has no bundle content; known: {', '.join(ROLE_PACKAGES)}.")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: is a file; give a new folder for the bundle.")
     if Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise UsageError(f"--out {args.out}: not empty; give a new folder for the bundle.")
     python = None
@@ -126,7 +128,7 @@ def _stack_outputs(client: str) -> Any:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     from infra.inventory import render
-    from phistack.cli import UsageError
+    from phistack.cli import UsageError, out_file
 
     if args.client:
         outputs = _stack_outputs(args.client)
@@ -136,7 +138,11 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise UsageError(f"--outputs {args.outputs}: not readable JSON ({exc.__class__.__name__}).") from None
     text = render(outputs, args.endpoint_url)
-    out = Path(args.out or f"playbooks/inventory/{outputs.get('client', 'stack')}.aws_ec2.yml")
+    out = (
+        out_file(Path(args.out), "--out")
+        if args.out
+        else Path(f"playbooks/inventory/{outputs.get('client')}.aws_ec2.yml")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(out)  # noqa: T201

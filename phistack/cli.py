@@ -56,8 +56,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     path, stack = stack_file(args)
     raw = read_stack_config(path)
     cfg = parse_client_config(raw, str(path))
+    out = out_file(Path(args.out), "--out")
     plan = run_plan(cfg, raw, stack)
-    out = Path(args.out)
     write_plan(plan, raw, out)
     summary = plan.summary()
     width = max(len(k) for k in summary)
@@ -112,12 +112,24 @@ BUNDLE_FILES = (
 )
 
 
-def prepare_out_dir(path: Path) -> Path:
-    """An empty directory, or an earlier phistack bundle (cleared): never a mix of two runs."""
+def out_file(path: Path, option: str) -> Path:
+    """A file the command may write: not a directory, in a directory that exists (a typo is not created)."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; name the file to write.")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {path}: the directory {path.parent} does not exist.")
+    return path
+
+
+def prepare_out_dir(path: Path, create_parents: bool = False) -> Path:
+    """An empty directory, or an earlier phistack bundle (cleared): never a mix of two runs. Its parent must
+    exist, unless ``create_parents`` (a command's own default folder, such as demo's out/demo)."""
     import shutil
 
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {path}: is a file, not a directory.")
+    if not path.exists() and not create_parents and not path.parent.is_dir():
+        raise UsageError(f"--out {path}: the directory {path.parent} does not exist; create it first.")
     if path.is_dir() and any(path.iterdir()):
         if not (path / "report.json").exists() and not (path / "manifest.json").exists():
             raise UsageError(f"--out {path}: is not empty and holds no phistack bundle; choose an empty directory.")
@@ -154,7 +166,8 @@ def _write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
     from compliance.reports.write import write_bundle
 
     signer, described = _signer(args, assessment.facts.context.client or assessment.facts.account)
-    report = write_report(assessment, prepare_out_dir(Path(args.out)))
+    own_default = args.out == getattr(args, "out_default", None)
+    report = write_report(assessment, prepare_out_dir(Path(args.out), create_parents=own_default))
     _print_summary(assessment, report)
     fingerprint, warnings = write_bundle(report, assessment.facts, signer, pdf=not args.no_pdf)
     for warning in warnings:
@@ -463,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import IncompleteError, InputError
-    from infra.errors import BundleError, CAError, ConfigError, PlanError
+    from infra.errors import BundleError, CAError, ConfigError, HostError, PlanError
     from infra.inventory import InventoryError
     from infra.sandbox.engine import SandboxError
 
@@ -476,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, InputError, InventoryError, CAError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except (PlanError, IncompleteError, SandboxError, BundleError) as exc:
+    except (PlanError, IncompleteError, SandboxError, BundleError, HostError) as exc:
         _error(str(exc))
         return EXIT_INCOMPLETE
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do

@@ -97,24 +97,26 @@ def cmd_sandbox_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Emulated AWS up, the example client applied, audited live, the signed bundle written, all stopped."""
+def _demo_waivers(host: bool) -> list[Any]:
+    """The emulated account's waivers, and with --host the local stand-in host's (phistack/data/*.yaml)."""
+    from compliance.controls import by_id
+    from compliance.waivers import load_waivers
+
+    names = ["emulator-waivers.yaml", *(["testhost-waivers.yaml"] if host else [])]
+    waivers = []
+    for name in names:
+        with resources.as_file(resources.files("phistack").joinpath(f"data/{name}")) as path:
+            waivers += load_waivers(Path(path), set(by_id()))
+    return waivers
+
+
+def _emulated_facts(cfg: Any, raw: dict[str, str], context: Any) -> tuple[Any, Any]:
     import boto3
 
-    from compliance.assessment import assess
     from compliance.collectors import collect
-    from compliance.controls import by_id, catalog
-    from compliance.waivers import load_waivers
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
-    from phistack import __version__
-    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle, context_of
 
-    cfg, raw = _client(args)
-    waiver_file = resources.files("phistack").joinpath("data/emulator-waivers.yaml")
-    with resources.as_file(waiver_file) as path:
-        waivers = load_waivers(Path(path), set(by_id()))
-    started = time.perf_counter()
     with moto_server(account_id=cfg.account_id) as url:
         _say(f"1/3 embedded AWS emulator on {url}; applying {cfg.client} (the real Pulumi program)...")
         _, sandbox = apply_to_emulator(cfg, raw, url)
@@ -124,8 +126,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         _say("2/3 auditing the emulated account live (boto3, every control)...")
         session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=cfg.region)
-        context = context_of(cfg)
-        facts, scan = collect(session, [cfg.region], url, context, max_attempts=1)
+        return collect(session, [cfg.region], url, context, max_attempts=1)
+
+
+def _print_answer(answer: Any) -> None:
+    """The question, the gateway's answer (its text ends with the sources' list), and each structured citation."""
+    lines = [f"Q: {answer.question}", f"A: {answer.content.strip()}", "citations:"]
+    for citation in answer.citations:
+        marked = "marked [n] in the answer" if citation.get("cited") else "not marked in the answer"
+        lines.append(
+            f"   [{citation.get('index')}] {citation.get('document')} (chunk {citation.get('chunk')}, "
+            f"score {float(citation.get('score') or 0):.2f}, {marked})"
+        )
+    print("\n".join(lines))  # noqa: T201 - the demo's answer is its output
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Emulated AWS up, the example client applied, audited live, the signed bundle written, all stopped. With
+    --host, also installed onto a local Debian 13 host and asked a question (phistack/testhost/demo.py)."""
+    from compliance.assessment import assess
+    from compliance.controls import catalog
+    from phistack import __version__
+    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle, context_of
+
+    if args.host:
+        from phistack.testhost.demo import check_prerequisites
+
+        check_prerequisites()  # before anything is created
+    cfg, raw = _client(args)
+    waivers = _demo_waivers(args.host)
+    started = time.perf_counter()
+    if args.host:
+        from phistack.testhost.demo import run
+
+        facts, scan, answer = run(cfg, raw, context_of(cfg), _project(args), _say)
+        _print_answer(answer)
+    else:
+        facts, scan = _emulated_facts(cfg, raw, context_of(cfg))
     assessment = assess(facts, catalog(), waivers, __version__)
     assessment.collection = {
         "api_calls": scan.calls,
@@ -133,10 +170,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "workers": 8,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    _say("3/3 writing the signed report bundle...")
+    _say("    writing the signed report bundle..." if args.host else "3/3 writing the signed report bundle...")
     _write_bundle(args, assessment)
+    if args.host:
+        _say(_host_summary(assessment))
     _say(f"demo finished in {time.perf_counter() - started:.1f} s; the emulator is stopped.")
     return EXIT_FAILED if assessment.failed else EXIT_OK
+
+
+def _host_summary(assessment: Any) -> str:
+    """One line per host control: its status and its findings' (the report has the reasons)."""
+    lines = ["    host controls, judged from the local host's evidence:"]
+    for result in assessment.results:
+        if result.control.id.startswith("host-"):
+            counts = Counter(f.status.value for f in result.findings)
+            detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            lines.append(f"      {result.status.value:<8} {result.control.id} ({detail or result.note})")
+    return "\n".join(lines)
 
 
 def add_parsers(sub: Any, target_options: Any, bundle_options: Any) -> None:
@@ -156,5 +206,10 @@ def add_parsers(sub: Any, target_options: Any, bundle_options: Any) -> None:
     demo = sub.add_parser("demo", help="emulated AWS, the example client applied and audited, signed report")
     target_options(demo)
     demo.add_argument("--out", default="out/demo", metavar="DIR", help="report bundle (default: out/demo)")
+    demo.add_argument(
+        "--host",
+        action="store_true",
+        help="also install the stack onto a local Debian 13 host (root, systemd-nspawn; minutes) and ask it a question",
+    )
     bundle_options(demo)
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, out_default="out/demo")

@@ -3,8 +3,9 @@
 #   chromium                     prints report.pdf (headless)
 #   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
 #   shellcheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
+#   curl                         runs the README's gateway examples as written (tests/stack/test_devstack.py)
 #   debootstrap, systemd-container, openssh-client, dpkg-dev
-#                                the throwaway Debian 13 test host for the Ansible roles (tests/hosts/nspawn.py)
+#                                the throwaway Debian 13 test host for the Ansible roles (phistack/testhost/nspawn.py)
 #                                and the install bundle's flat apt repository (dpkg-scanpackages).
 #                                systemd-container is pinned to the installed systemd's exact version: the newer
 #                                candidate would upgrade this machine's own systemd.
@@ -18,6 +19,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v ssh >/dev/null || missing+=(openssh-client)
 command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+command -v curl >/dev/null || missing+=(curl)
 command -v losetup >/dev/null || missing+=(mount)
 if ! command -v systemd-nspawn >/dev/null; then
   systemd_version="$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)"

@@ -109,7 +109,8 @@ def run(folder: Path, port: int, llm_url: str | None) -> int:
             f"  T=$(cat {token_file})\n"
             f"  curl -H \"Authorization: Bearer $T\" -H 'Content-Type: text/markdown' --data-binary @notes.md \\\n"
             f"    '{base}/v1/collections/handbook/documents?title=Notes'\n"
-            f'  curl -H "Authorization: Bearer $T" {base}/v1/chat/completions \\\n'
+            f"  curl -H \"Authorization: Bearer $T\" -H 'Content-Type: application/json' \\\n"
+            f"    {base}/v1/chat/completions \\\n"
             f'    -d \'{{"messages": [{{"role": "user", "content": "What do the notes say?"}}]}}\'\n'
             "  Ctrl-C stops the gateway, the engine and the database.",
             flush=True,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn, TypedDict
 
 import psycopg
 from fastapi import Depends, Header, HTTPException, Request
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 
 from stack.audit import CONTROL, AuditEvent, append
 from stack.auth import Principal, Unauthenticated
@@ -19,9 +19,22 @@ from stack.llm import ChatEngine
 from stack.sealing import HashSealer, Sealer
 from stack.store import scoped
 
+
+def valid_unicode(value: object) -> object:
+    """Refuse text UTF-8 cannot hold (a lone surrogate, which JSON can spell as \\ud800): it could not be stored,
+    embedded or logged safely. The error names no part of the text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[str, BeforeValidator(valid_unicode)]  # every free-text field a caller sends
 CollectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]  # as the database's CHECK
-GroupName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
-Title = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,300}$")]  # PostgreSQL text holds no NUL
+GroupName = Annotated[str, BeforeValidator(valid_unicode), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+Title = Annotated[str, BeforeValidator(valid_unicode), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,300}$")]
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,10 @@ def gateway(request: Request) -> Gateway:
 
 
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller stack.guard authenticated before the body was read (or, without the guard, now)."""
+    known = request.scope.get("state", {}).get("principal")
+    if isinstance(known, Principal):
+        return known
     try:
         return gateway(request).authenticate(authorization)
     except Unauthenticated as exc:

@@ -45,6 +45,12 @@ def _require(conn: psycopg.Connection[Any], groups: Sequence[str], collection: s
         raise NotFound(f"No collection {collection!r} that you may {to}.")
 
 
+def require_writable(conn: psycopg.Connection[Any], groups: Sequence[str], collection: str) -> None:
+    """NotFound unless the groups may write to the collection: checked before an upload's body is read."""
+    with scoped(conn, groups):
+        _require(conn, groups, collection, "write")
+
+
 def create_collection(
     conn: psycopg.Connection[Any], cid: str, title: str, read_groups: Sequence[str], write_groups: Sequence[str]
 ) -> None:

@@ -186,11 +186,18 @@ class Verification:
         return not self.problems
 
 
+def _read(path: Path, what: str, limit: int) -> bytes:
+    from infra.userfiles import UserFileError, read_bytes
+
+    try:
+        return read_bytes(path, what, limit)
+    except UserFileError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _load_public(path: Path) -> PublicKey:
     try:
-        key: Any = serialization.load_pem_public_key(path.read_bytes())
-    except FileNotFoundError:
-        raise InputError(f"{path}: the public key file does not exist.") from None
+        key: Any = serialization.load_pem_public_key(_read(path, "public key file", 65_536))
     except ValueError as exc:
         raise InputError(f"{path}: is not a PEM public key ({exc}).") from None
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
@@ -206,7 +213,13 @@ def verify_bundle(bundle: Path, trusted: Path | None = None) -> Verification:
     if not (bundle / MANIFEST).is_file():
         raise InputError(f"{bundle}: has no {MANIFEST}; it is not a phistack bundle.")
     result = Verification(trusted_key=trusted is not None)
-    data = (bundle / MANIFEST).read_bytes()
+    data = _read(bundle / MANIFEST, "manifest", 16_000_000)
+    try:
+        listed: dict[str, str] = json.loads(data)["files"]
+    except (ValueError, KeyError, TypeError):
+        listed = {}
+    if not isinstance(listed, dict) or not listed or not all(isinstance(v, str) for v in listed.values()):
+        raise InputError(f"{bundle / MANIFEST}: is not a phistack manifest (no list of files and their SHA-256).")
     if trusted is not None:
         key = _load_public(trusted)
         bundled = bundle / PUBLIC_KEY
@@ -219,17 +232,15 @@ def verify_bundle(bundle: Path, trusted: Path | None = None) -> Verification:
         return result
     result.key_fingerprint = fingerprint(key)
     try:
-        signature = base64.b64decode((bundle / SIGNATURE).read_text(encoding="ascii").strip(), validate=True)
+        if not (bundle / SIGNATURE).exists():
+            raise FileNotFoundError(SIGNATURE)
+        signed = _read(bundle / SIGNATURE, "signature", 4096)  # a directory or FIFO: not a bundle, never waited on
+        signature = base64.b64decode(signed.decode("ascii").strip(), validate=True)
         _check_signature(key, signature, data)
     except FileNotFoundError:
         result.problems.append(f"{SIGNATURE}: missing.")
     except (InvalidSignature, binascii.Error, ValueError, UnicodeDecodeError):
         result.problems.append(f"{SIGNATURE}: does not verify {MANIFEST} with key {result.key_fingerprint}.")
-    try:
-        listed: dict[str, str] = json.loads(data)["files"]
-    except (ValueError, KeyError, TypeError):
-        result.problems.append(f"{MANIFEST}: is not a phistack manifest.")
-        return result
     present = _files(bundle)
     for rel, digest in sorted(listed.items()):
         if rel not in present:

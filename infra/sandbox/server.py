@@ -32,20 +32,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def moto_server(ready_timeout: float = 15.0, account_id: str | None = None) -> Iterator[str]:
-    """A moto server on 127.0.0.1 (no built-in AMIs, so scans see only what was created); yields its URL.
-    ``account_id`` makes the emulated account that one (moto's default is 123456789012)."""
+def moto_server(ready_timeout: float = 15.0, account_id: str | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """A moto server (infra/sandbox/motoserver.py) on 127.0.0.1 (no built-in AMIs: scans see only what was
+    created); yields its URL.
+    ``account_id`` makes the emulated account that one (moto's default is 123456789012); ``host`` binds it to
+    another local address (a test host's veth, the only address that host can reach)."""
     port = free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
     if account_id is not None:
         env["MOTO_ACCOUNT_ID"] = account_id
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "infra.sandbox.motoserver", "-H", host, "-p", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         wait_until_serving(proc, f"{url}/moto-api/data.json", ready_timeout, f"moto server on {url}")
         yield url

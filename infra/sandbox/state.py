@@ -69,7 +69,7 @@ def start_server(folder: Path, account_id: str) -> Server:
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "MOTO_ACCOUNT_ID": account_id}
     with (folder / "server.log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "infra.sandbox.motoserver", "-H", "127.0.0.1", "-p", str(port)],
             env=env,
             stdout=log,
             stderr=log,

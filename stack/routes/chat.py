@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stack.errors import EngineError, EngineUnavailable
-from stack.gateway import Audit, Caller, CollectionId, Parts, Touched, require_readable
+from stack.gateway import Audit, Caller, CollectionId, Parts, Text, Touched, require_readable
 from stack.llm import ChatEngine, Message
 from stack.rag import NO_SOURCES, build_messages, cited_numbers, select_sources, sources_footer
 from stack.routes.retrieve import Citation, citation, embed_query
@@ -25,13 +25,13 @@ router = APIRouter()
 
 class TextPart(BaseModel):
     type: Literal["text"]
-    text: str = Field(max_length=20_000)
+    text: Text = Field(max_length=20_000)
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant"]
-    content: str | list[TextPart] = Field(max_length=20_000)
+    content: Text | list[TextPart] = Field(max_length=20_000)
 
     def text(self) -> str:
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
@@ -41,7 +41,7 @@ class ChatRequest(BaseModel):
     """The OpenAI request, plus two optional extensions: which collections to search, and how many chunks."""
 
     model_config = ConfigDict(extra="ignore")  # temperature-like knobs the engine does not take are ignored
-    model: str | None = None
+    model: Text | None = None
     messages: list[ChatMessage] = Field(min_length=1, max_length=100)
     stream: bool = False
     max_tokens: int | None = Field(None, ge=1, le=4096)

@@ -13,7 +13,16 @@ from pydantic import BaseModel, Field
 from stack.errors import EngineError, EngineUnavailable
 from stack.extract import MalformedDocument, UnsupportedMediaType, extract
 from stack.gateway import Audit, Caller, CollectionId, GroupName, Parts, Title, clean_title
-from stack.store import NotFound, create_collection, delete_document, ingest, list_collections, list_documents, scoped
+from stack.store import (
+    NotFound,
+    create_collection,
+    delete_document,
+    ingest,
+    list_collections,
+    list_documents,
+    require_writable,
+    scoped,
+)
 
 router = APIRouter()
 CollectionPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -114,8 +123,17 @@ async def upload(
     text/html, application/pdf)."""
     name = clean_title(title)
     media_type = request.headers.get("content-type", "")
+    await run_in_threadpool(_may_write, parts, caller, collection)  # the ACL before a byte of the body is read
     data = await _body(request, parts.limits.max_document_bytes)
     return await run_in_threadpool(_ingest, parts, caller, collection, name, media_type, data, response)
+
+
+def _may_write(parts: Parts, caller: Caller, collection: str) -> None:
+    with parts.connect() as conn:
+        try:
+            require_writable(conn, caller.groups, collection)
+        except NotFound as exc:
+            Audit(caller, "ingest").refuse(conn, 404, str(exc), "denied", collection)
 
 
 def _ingest(

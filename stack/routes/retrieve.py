@@ -6,14 +6,14 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from stack.errors import EngineError, EngineUnavailable
-from stack.gateway import Audit, Caller, CollectionId, Parts, require_readable
+from stack.gateway import Audit, Caller, CollectionId, Parts, Text, require_readable
 from stack.store import Hit, retrieve
 
 router = APIRouter()
 
 
 class RetrieveRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=4000)
+    query: Text = Field(min_length=1, max_length=4000)
     collections: list[CollectionId] | None = Field(None, max_length=20)
     k: int | None = Field(None, ge=1, le=50)
 

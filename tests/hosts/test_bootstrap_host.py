@@ -1,4 +1,4 @@
-"""The GPU hosts' first-boot script run for real on a Debian 13 host (tests/hosts/nspawn.py): it fetches the agent
+"""The GPU hosts' first-boot script run for real on a Debian 13 host (phistack/testhost/nspawn.py): it fetches the agent
 over HTTPS, checks its OpenPGP signature with Debian's sqv, installs and starts it; a package whose signature does
 not verify is never installed. AWS's bucket and key cannot be reached here, so the test serves a package named
 amazon-ssm-agent that it built and signed itself (a stand-in, not AWS's agent) from this machine's side of the
@@ -19,7 +19,7 @@ import pytest
 
 from infra import ca
 from infra.bootstrap import user_data
-from tests.hosts import nspawn
+from phistack.testhost import nspawn
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("gpg") is None,

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.hosts import nspawn
+from phistack.testhost import nspawn
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,

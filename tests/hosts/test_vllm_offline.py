@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hosts import nspawn
+from phistack.testhost import nspawn
 from tests.playbooks.test_templates import render
 
 BUNDLE = os.environ.get("PHISTACK_VLLM_BUNDLE")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra.bundle import debs
-from tests.hosts import nspawn
+from phistack.testhost import nspawn
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,

@@ -1,5 +1,5 @@
 """The playbooks: ansible-lint's production profile and a syntax check, then Molecule on a real Debian 13 host
-(systemd-nspawn, tests/hosts/nspawn.py): converge, a second run with changed=0, --check with changed=0, verify."""
+(systemd-nspawn, phistack/testhost/nspawn.py): converge, a second run with changed=0, --check with changed=0, verify."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ OPEN = {"/healthz", "/readyz"}
 
 def _operations(database: Dsn, embedder: MiniLMEmbedder, key: rsa.RSAPrivateKey) -> list[Any]:
     seed(database, embedder)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(make_gateway(database, key, embedder)))
+    app = create_app(make_gateway(database, key, embedder))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {token(key)}"})
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {
         "/v1/retrieve",

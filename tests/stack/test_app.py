@@ -65,8 +65,13 @@ def bearer(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
 
 
-def test_every_route_but_health_requires_credentials(client: TestClient) -> None:
-    paths = client.get("/openapi.json").json()["paths"]
+def test_every_route_but_health_requires_credentials(client: TestClient, idp_key: rsa.RSAPrivateKey) -> None:
+    assert client.get("/openapi.json").status_code == 401  # the API's description too (issue 14, item 8)
+    signed_in = bearer(token(idp_key))
+    assert client.get("/docs").status_code == 401  # anonymous callers learn nothing, not even what exists
+    assert client.get("/docs", headers=signed_in).status_code == 404  # no CDN-loading pages at all
+    assert client.get("/redoc", headers=signed_in).status_code == 404
+    paths = client.get("/openapi.json", headers=bearer(token(idp_key))).json()["paths"]
     assert set(paths) >= {
         "/metrics",
         "/v1/retrieve",

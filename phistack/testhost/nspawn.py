@@ -3,8 +3,8 @@ debootstrapped root (built once, cached, kept pristine) booted with systemd-nspa
 own network namespace, reached over a veth pair on a private /30 with no route beyond it. SSH with a key baked
 into the image. Needs root, debootstrap and systemd-container (scripts/system-deps.sh installs them).
 
-    python -m tests.hosts.nspawn up NAME      # prints the host's address and SSH key as JSON
-    python -m tests.hosts.nspawn down NAME
+    python -m phistack.testhost.nspawn up NAME      # prints the host's address and SSH key as JSON
+    python -m phistack.testhost.nspawn down NAME
 """
 
 from __future__ import annotations
@@ -23,15 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infra.bundle.image import SUITE, debootstrap
-from infra.errors import BundleError
+from infra.errors import BundleError, HostError
 
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
 STATE = Path("/run/phistack-testhost")
 TTL_SECONDS = 3600  # a host left behind by a crashed test powers itself off after an hour
-
-
-class HostError(RuntimeError):
-    """The test host could not be built, booted or reached."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +43,8 @@ class Host:
                 "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]  # fmt: skip
 
 
-def _run(*cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise HostError(f"{cmd[0]} failed (exit {result.returncode}): {' | '.join(tail)}")
@@ -170,7 +166,7 @@ def down(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.hosts.nspawn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m phistack.testhost.nspawn", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down", "image"])
     parser.add_argument("name", nargs="?", default="phistack")
     args = parser.parse_args(argv)

@@ -3,8 +3,8 @@ address the host can reach), with a bucket and a KMS key, the install bundle upl
 `phistack bundle upload`, and the client's private CA made as `phistack ca init` makes it. What a host in the
 VPC sees through the S3 gateway endpoint, minus AWS.
 
-    python -m tests.hosts.emulated_s3 up ADDRESS BUNDLE_DIR STATE_DIR   # prints the artifacts_*, pki_* values (JSON)
-    python -m tests.hosts.emulated_s3 down STATE_DIR
+    python -m phistack.testhost.emulated_s3 up ADDRESS BUNDLE_DIR STATE_DIR   # prints artifacts_*, pki_* (JSON)
+    python -m phistack.testhost.emulated_s3 down STATE_DIR
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def up(address: str, bundle: Path, state: Path) -> dict[str, str]:
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", address, "-p", str(port)],
+        [sys.executable, "-m", "infra.sandbox.motoserver", "-H", address, "-p", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(state / "moto.log").open("wb"),
@@ -71,7 +71,7 @@ def down(state: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.hosts.emulated_s3")
+    parser = argparse.ArgumentParser(prog="python -m phistack.testhost.emulated_s3")
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument("args", nargs="*")
     ns = parser.parse_args()

@@ -1,0 +1,84 @@
+"""The install bundle a local test host installs from (the Molecule scenario and `phistack demo --host`):
+Debian 13 packages, the wheels and the tiny Llama-architecture model, built once per recipe and kept in
+`.phistack/test-bundle-<recipe>` of the checkout. The recipe is the bundle's build code and the gateway's
+code (its wheel is in the bundle): change either and the next run builds a new bundle and removes the old.
+
+    python -m phistack.testhost.bundle REPO     # builds it unless it is there; prints its folder
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from infra.errors import BundleError
+
+RECIPE_FILES = (
+    "infra/bundle/build.py",
+    "infra/bundle/debs.py",
+    "infra/bundle/image.py",
+    "infra/bundle/wheels.py",
+    "pyproject.toml",
+)
+IMAGE_CACHE = Path("/var/cache/phistack-testhost")
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    if done.returncode != 0:
+        raise BundleError(f"{repo}: `git {' '.join(args)}` failed; the test bundle is built from a git checkout.")
+    return done.stdout
+
+
+def recipe(repo: Path) -> str:
+    """A short hash of what decides the bundle's content (committed and uncommitted gateway code alike)."""
+    digest = hashlib.sha256()
+    for name in RECIPE_FILES:
+        digest.update((repo / name).read_bytes())
+    digest.update(_git(repo, "ls-files", "-s", "stack"))
+    digest.update(_git(repo, "diff", "HEAD", "--", "stack"))
+    return digest.hexdigest()[:12]
+
+
+def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
+    """The bundle for the checkout's recipe: reused when complete, otherwise built (minutes); older ones removed."""
+    from infra.bundle.build import ROLE_PACKAGES, Python, build
+    from infra.bundle.wheels import default_wheelhouse
+    from stack.devstack import smollm2_gguf
+
+    repo = repo.resolve()
+    folder = repo / ".phistack"
+    bundle = folder / f"test-bundle-{recipe(repo)}"
+    if (bundle / "manifest.json").is_file():
+        say(f"    reusing the install bundle {bundle.relative_to(repo)}")
+        return bundle
+    for old in folder.glob("test-bundle-*"):  # older recipes, or this one half-built (about 800 MB each)
+        shutil.rmtree(old)
+    say(f"    building the install bundle {bundle.relative_to(repo)} (Debian 13 packages and wheels; minutes)")
+    python = Python(repo, "llama_cpp", smollm2_gguf(), default_wheelhouse())
+    try:
+        build(bundle, "testhost", "test", IMAGE_CACHE, tuple(ROLE_PACKAGES), python, ())
+    except BaseException:
+        shutil.rmtree(bundle, ignore_errors=True)  # never a half-built bundle under a complete one's name
+        raise
+    return bundle
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        print(ensure(Path(argv[0]), lambda line: print(line, file=sys.stderr)))  # noqa: T201
+    except BundleError as exc:
+        print(f"testhost bundle: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
