@@ -21,3 +21,7 @@ class EngineUnavailable(GatewayError):
 
 class EngineError(GatewayError):
     """A model engine answered, but not with something usable (502)."""
+
+
+class ContextTooLong(GatewayError):
+    """The conversation and its sources do not fit the model's context (413); the caller must shorten it."""

@@ -44,6 +44,7 @@ class Limits:
     default_k: int = 5
     max_context_chars: int = 6000  # retrieved text put in front of the model
     max_tokens: int = 512  # the default answer length; callers may ask for less or more, up to 4096
+    max_conversation_chars: int = 16_000  # a conversation's text in all: with the sources, inside an 8k context
 
 
 @dataclass(frozen=True)

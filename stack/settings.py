@@ -40,6 +40,10 @@ class GatewaySettings(BaseSettings):
     default_k: int = Field(5, ge=1, le=50, description="Chunks retrieved when the caller does not say.")
     max_context_chars: int = Field(6000, ge=500, description="Retrieved text put in front of the model.")
     max_tokens: int = Field(512, ge=1, le=4096, description="Default answer length in tokens.")
+    max_conversation_chars: int = Field(
+        16_000, ge=500, description="A chat's text in all; longer is refused (413) before retrieval or the model."
+    )
+    llm_deadline_s: float = Field(300.0, gt=0, description="Longest one answer may take, a stream included.")
 
     @field_validator("oidc_jwks_url")
     @classmethod

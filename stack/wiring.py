@@ -33,7 +33,13 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         str(settings.llm_client_key) if settings.llm_client_key else None,
     )
     engine = (
-        OpenAIChatClient(settings.llm_url, settings.llm_model, timeout=settings.llm_timeout_s, verify=verify)
+        OpenAIChatClient(
+            settings.llm_url,
+            settings.llm_model,
+            timeout=settings.llm_timeout_s,
+            verify=verify,
+            deadline=settings.llm_deadline_s,
+        )
         if settings.llm_url
         else None
     )
@@ -48,5 +54,6 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         settings.default_k,
         settings.max_context_chars,
         settings.max_tokens,
+        settings.max_conversation_chars,
     )
     return Gateway(authenticate, connect, embedder, engine, sealer, settings.admin_groups, limits)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any, Literal
 
+import anyio
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from stack.errors import EngineError, EngineUnavailable
+from stack.errors import ContextTooLong, EngineError, EngineUnavailable
 from stack.gateway import Audit, Caller, CollectionId, Parts, Text, Touched, require_readable
 from stack.llm import ChatEngine, Message
 from stack.rag import NO_SOURCES, build_messages, cited_numbers, select_sources, sources_footer
@@ -81,6 +83,9 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
     question = next((m.content for m in reversed(conversation) if m.role == "user"), "").strip()
     if not question:
         raise HTTPException(422, "messages: the conversation needs a user message with text.")
+    budget = parts.limits.max_conversation_chars
+    if sum(len(m.content) for m in conversation) > budget:  # before any retrieval or engine call
+        raise HTTPException(413, f"messages: over {budget} characters in all; the model's context cannot hold it.")
     audit = Audit(caller, "chat")
     query_ref = parts.sealer.seal(question, "query")
     vector = embed_query(parts, question)
@@ -100,7 +105,8 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
             with conn.transaction():  # the disclosure is on record before the first byte is streamed
                 seq = audit.record(conn, "streaming", **where)
             stream = _stream(parts, audit, engine, messages, sources, where, max_tokens, body.temperature)
-            return StreamingResponse(stream, media_type="text/event-stream", headers={"X-Audit-Seq": str(seq)})
+            headers = {"X-Audit-Seq": str(seq)}
+            return StreamingResponse(closing_stream(stream), media_type="text/event-stream", headers=headers)
     # The database connection goes back to the pool while the model writes: generation takes seconds.
     try:
         if sources:
@@ -108,10 +114,10 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
             answer, finish, usage = completion.content, completion.finish_reason, completion
         else:  # nothing the caller may read matches: say so rather than let the model improvise
             answer, finish, usage = NO_SOURCES, "stop", None
-    except (EngineUnavailable, EngineError) as exc:
-        status = 503 if isinstance(exc, EngineUnavailable) else 502
+    except (EngineUnavailable, EngineError, ContextTooLong) as exc:
+        status, outcome = _failure(exc)
         with parts.connect() as conn:
-            audit.refuse(conn, status, str(exc), "engine-unavailable" if status == 503 else "engine-error", **where)
+            audit.refuse(conn, status, str(exc), outcome, **where)
     content = answer + sources_footer(sources)
     with parts.connect() as conn, conn.transaction():
         seq = audit.record(conn, "ok", answer_ref=parts.sealer.seal(content, "answer"), **where)
@@ -129,6 +135,33 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
         },
         "citations": [c.model_dump() for c in _citations(sources, answer)],
     }
+
+
+def _failure(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and the audit outcome of an engine failure."""
+    if isinstance(exc, ContextTooLong):
+        return 413, "refused"
+    return (503, "engine-unavailable") if isinstance(exc, EngineUnavailable) else (502, "engine-error")
+
+
+_END = object()
+
+
+async def closing_stream(events: Generator[str, None, None]) -> AsyncIterator[str]:
+    """The events of a synchronous generator, each produced in a worker thread. However the response ends (the
+    answer done, or the client gone and this task cancelled) the generator is closed at once, in a worker thread
+    and shielded from the cancellation: the engine's response is closed and the end-of-stream audit event is
+    written now, not whenever the garbage collector finalizes the generator (possibly inside the HTTP client's
+    pool lock, which deadlocked every later request)."""
+    try:
+        while True:
+            event = await run_in_threadpool(next, events, _END)
+            if event is _END:
+                return
+            yield event  # type: ignore[misc]
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(events.close)
 
 
 def _chunk(cid: str, model: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
@@ -152,25 +185,31 @@ def _stream(
     where: Touched,
     max_tokens: int,
     temperature: float,
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Server-sent events as OpenAI sends them; a last chunk carries the sources and the structured citations.
     When it ends (finished, failed, or the client went away) a second audit event records what was given."""
     cid, answer, outcome = f"chatcmpl-{uuid.uuid4().hex}", "", "client-gone"
     try:
         yield _chunk(cid, engine.model, {"role": "assistant"})
         pieces = engine.stream(messages, max_tokens, temperature) if sources else iter([NO_SOURCES])
-        for piece in pieces:
-            answer += piece
-            yield _chunk(cid, engine.model, {"content": piece})
+        try:
+            for piece in pieces:
+                answer += piece
+                yield _chunk(cid, engine.model, {"content": piece})
+        finally:  # closed with this generator: the engine's response is closed now, in this thread
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
         footer = sources_footer(sources)
         citations = [c.model_dump() for c in _citations(sources, answer)]
         answer += footer
         yield _chunk(cid, engine.model, {"content": footer}, "stop", citations=citations)
         yield "data: [DONE]\n\n"
         outcome = "ok"
-    except (EngineUnavailable, EngineError) as exc:
-        outcome = "engine-unavailable" if isinstance(exc, EngineUnavailable) else "engine-error"
-        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': outcome}})}\n\n"
+    except (EngineUnavailable, EngineError, ContextTooLong) as exc:
+        outcome = _failure(exc)[1]
+        kind = "context-too-long" if isinstance(exc, ContextTooLong) else outcome
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind}})}\n\n"
     finally:
         with parts.connect() as conn, conn.transaction():
             audit.record(conn, outcome, answer_ref=parts.sealer.seal(answer, "answer"), action="chat-end", **where)

@@ -1,0 +1,174 @@
+"""Chat streams a client abandons, and engines that misbehave (issue 14, items 1 and 6), against the real tiny
+model on llama.cpp's server, driven at the ASGI level so a disconnect is exactly where the test puts it:
+
+- an abandoned stream is closed when the client goes: by the time the request is over, the engine's response
+  is closed (no call in flight) and the end-of-stream audit event is committed, not when the garbage collector
+  gets to the generator; after several abandoned streams the gateway still answers and is ready;
+- an engine stream that ends without its end marker, or with no content, is an error event and is audited as
+  such, never a normal (empty or truncated) answer; a conversation longer than the budget is 413 before any
+  retrieval; an engine's context-overflow 400 is a 413 for the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from stack.app import create_app
+from stack.embeddings import MiniLMEmbedder
+from stack.errors import ContextTooLong, EngineError, EngineUnavailable
+from stack.gateway import Limits
+from stack.llm import OpenAIChatClient, _completion, _deltas
+from tests.stack.conftest import LLM_MODEL
+from tests.stack.test_app import make_gateway, token
+from tests.stack.test_store import seed
+
+Dsn = Callable[[str | None], str]
+QUESTION = "What INR range should a patient on warfarin stay in? Explain in detail."
+
+
+def stream_then_leave(app: Any, bearer: str, events_before_leaving: int) -> list[bytes]:
+    """POST a streamed chat, read that many body messages, then disconnect (as a closed browser tab does)."""
+    body = json.dumps({"model": LLM_MODEL, "stream": True, "max_tokens": 400, "temperature": 0.7,
+                       "messages": [{"role": "user", "content": QUESTION}]}).encode()  # fmt: skip
+    received: list[bytes] = []
+
+    async def run() -> None:
+        left = asyncio.Event()
+        sent_body = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                received.append(message["body"])
+                if len(received) >= events_before_leaving:
+                    left.set()
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8443),
+            "headers": [(b"authorization", f"Bearer {bearer}".encode()), (b"content-type", b"application/json")],
+        }  # fmt: skip
+        await asyncio.wait_for(app(scope, receive, send), timeout=60)
+
+    asyncio.run(run())
+    return received
+
+
+def _events(database: Dsn, action: str) -> list[str]:
+    with psycopg.connect(database(None)) as conn:
+        rows = conn.execute("SELECT outcome FROM audit_events WHERE action = %s ORDER BY seq", (action,)).fetchall()
+    return [outcome for (outcome,) in rows]
+
+
+def _leave_and_check(app: Any, engine: OpenAIChatClient, database: Dsn, bearer: str, n: int) -> None:
+    received = stream_then_leave(app, bearer, events_before_leaving=3)
+    assert len(received) >= 3 and not any(b"[DONE]" in r for r in received)  # left mid-answer
+    # Checked the moment the request is over:
+    assert engine.stuck() == 0 and not engine._inflight  # the engine's response is closed
+    assert _events(database, "chat-end") == ["client-gone"] * n  # and the end is on record
+
+
+def test_an_abandoned_stream_is_closed_and_audited_when_the_client_leaves(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder, llm_url: str
+) -> None:
+    seed(database, embedder)
+    engine = OpenAIChatClient(llm_url, LLM_MODEL, timeout=60, retries=0)
+    gateway = make_gateway(database, idp_key, embedder, engine)
+    app = create_app(gateway)
+    bearer = token(idp_key)
+    gc.disable()  # only what the gateway closes itself counts: no collector run may finalize a stream for it
+    try:
+        for n in range(1, 6):
+            _leave_and_check(app, engine, database, bearer, n)
+    finally:
+        gc.enable()
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        answer = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 16},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+        assert answer.status_code == 200 and answer.json()["citations"]
+
+
+def lines(*data: str) -> Iterator[str]:
+    return iter([f"data: {d}" for d in data])
+
+
+def chunk(text: str) -> str:
+    return json.dumps({"choices": [{"delta": {"content": text}}]})
+
+
+def test_a_stream_without_its_end_marker_or_content_is_a_failure_not_an_answer() -> None:
+    assert list(_deltas(lines(chunk("a"), chunk("b"), "[DONE]"))) == ["a", "b"]
+    truncated = _deltas(lines(chunk("a"), chunk("b")))
+    assert next(truncated) == "a" and next(truncated) == "b"
+    try:
+        next(truncated)
+        raise AssertionError("a stream cut off before [DONE] passed as complete")
+    except EngineUnavailable as exc:
+        assert "end marker" in str(exc)
+    for empty in (lines("[DONE]"), lines(chunk(""), "[DONE]")):
+        try:
+            list(_deltas(empty))
+            raise AssertionError("an empty stream passed as an answer")
+        except EngineError as exc:
+            assert "empty answer" in str(exc)
+    past_deadline = _deltas(lines(chunk("a"), "[DONE]"), deadline=0.0)
+    try:
+        next(past_deadline)
+        raise AssertionError("a stream past its deadline went on")
+    except EngineUnavailable as exc:
+        assert "longer than the gateway allows" in str(exc)
+
+
+def test_engine_context_overflow_is_the_callers_413_and_an_empty_completion_an_error() -> None:
+    request = httpx.Request("POST", "http://engine/v1/chat/completions")
+    overflow = {
+        "vLLM": "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+        "llama.cpp": "Requested tokens (9000) exceed context window of 8192",
+    }
+    for engine, message in overflow.items():
+        response = httpx.Response(400, json={"error": {"message": message}}, request=request)
+        try:
+            _completion(response)
+            raise AssertionError(engine)
+        except ContextTooLong as exc:
+            assert message not in str(exc)  # the engine's text is not passed on
+    empty = httpx.Response(200, json={"choices": [{"message": {"content": " "}}]}, request=request)
+    try:
+        _completion(empty)
+        raise AssertionError("an empty completion passed as an answer")
+    except EngineError as exc:
+        assert "empty answer" in str(exc)
+
+
+def test_a_conversation_over_the_budget_is_413_before_retrieval(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder, llm_url: str
+) -> None:
+    engine = OpenAIChatClient(llm_url, LLM_MODEL, timeout=60, retries=0)
+    limits = Limits(max_body_bytes=100_000, max_conversation_chars=16_000)
+    client = TestClient(create_app(make_gateway(database, idp_key, embedder, engine, limits=limits)))
+    long = [{"role": "user", "content": "x" * 15_000}, {"role": "user", "content": "y" * 15_000}]
+    response = client.post(
+        "/v1/chat/completions", json={"messages": long}, headers={"Authorization": f"Bearer {token(idp_key)}"}
+    )
+    assert response.status_code == 413 and "16000 characters" in response.text
+    assert _events(database, "chat") == []  # nothing was retrieved, so nothing was disclosed
