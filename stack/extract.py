@@ -1,5 +1,7 @@
 """Text out of an uploaded document: plain text, Markdown, HTML or PDF. A document that cannot be read is refused
-whole (MalformedDocument, a 422), before anything is stored."""
+whole (MalformedDocument, a 422), before anything is stored. HTML and PDF, whose parsers can be driven into
+exceptions, quadratic time or decompression bombs by a crafted file, are parsed in a separate process with hard
+limits on CPU time, memory, wall time and output size (stack.parse_worker); plain text is only decoded."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from html.parser import HTMLParser
 from stack.errors import GatewayError
 
 MEDIA_TYPES = ("text/plain", "text/markdown", "text/html", "application/pdf")
+WORKER_TYPES = ("text/html", "application/pdf")  # parsed in a limited process (stack.parse_worker)
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table", "ul", "ol"}
 _SKIP = {"script", "style", "head", "template", "noscript"}
 
@@ -95,7 +98,13 @@ def _pdf(body: bytes) -> Extracted:
 def extract(body: bytes, media_type: str) -> Extracted:
     """The document's text, by its media type (parameters such as charset are ignored: text must be UTF-8).
     NUL characters are dropped: PostgreSQL text cannot hold them, and they carry no meaning in a document."""
-    extracted = _extract(body, media_type)
+    kind = media_type.split(";", 1)[0].strip().lower()
+    if kind in WORKER_TYPES:
+        from stack.parse_worker import parse_isolated
+
+        extracted = parse_isolated(body, kind)
+    else:
+        extracted = _extract(body, media_type)
     if "\x00" not in extracted.text:
         return extracted
     text, starts = extracted.text, extracted.page_starts
@@ -104,6 +113,11 @@ def extract(body: bytes, media_type: str) -> Extracted:
     if not cleaned.strip():
         raise MalformedDocument("The document has no text to index.")
     return Extracted(cleaned, shifted)
+
+
+def parse(body: bytes, media_type: str) -> Extracted:
+    """In this process, without limits: for stack.parse_worker (and plain text)."""
+    return _extract(body, media_type)
 
 
 def _extract(body: bytes, media_type: str) -> Extracted:

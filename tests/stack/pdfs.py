@@ -9,19 +9,23 @@ def _escape(text: str) -> str:
 
 
 def tiny_pdf(pages: list[str]) -> bytes:
+    return pdf_of_streams([(f"BT /F1 11 Tf 72 720 Td ({_escape(text)}) Tj ET".encode(), "") for text in pages])
+
+
+def pdf_of_streams(streams: list[tuple[bytes, str]]) -> bytes:
+    """One page per (content stream bytes, extra stream dictionary entries such as '/Filter /FlateDecode')."""
     objects: list[bytes] = []
-    n = len(pages)
+    n = len(streams)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
     font = 3 + 2 * n
-    for i, text in enumerate(pages):
-        stream = f"BT /F1 11 Tf 72 720 Td ({_escape(text)}) Tj ET".encode()
+    for i, (stream, extra) in enumerate(streams):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
         )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(b"<< /Length %d %s >>\nstream\n" % (len(stream), extra.encode()) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
