@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ def valid_unicode(value: object) -> object:
 
 
 Text = Annotated[str, BeforeValidator(valid_unicode)]  # every free-text field a caller sends
+log = logging.getLogger(__name__)
 CollectionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]  # as the database's CHECK
 GroupName = Annotated[str, BeforeValidator(valid_unicode), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 Title = Annotated[str, BeforeValidator(valid_unicode), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,300}$")]
@@ -120,6 +122,15 @@ class Audit:
             ),
         )
         return seq
+
+    def record_failure(self, connect: Connect, where: Touched) -> None:
+        """Best effort, after an unexpected failure: an "error" event for what the request touched. If even that
+        cannot be written (the database is gone), the failure's kind is logged, never what was asked."""
+        try:
+            with connect() as conn, conn.transaction():
+                self.record(conn, "error", **where)
+        except Exception as exc:  # noqa: BLE001 - the original failure is re-raised by the caller
+            log.error("could not audit a failed %s request (%s)", self.action, exc.__class__.__name__)  # noqa: TRY400
 
     def refuse(
         self,

@@ -118,6 +118,9 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
         status, outcome = _failure(exc)
         with parts.connect() as conn:
             audit.refuse(conn, status, str(exc), outcome, **where)
+    except Exception:
+        audit.record_failure(parts.connect, where)  # the retrieval happened: it is on record whatever failed
+        raise
     content = answer + sources_footer(sources)
     with parts.connect() as conn, conn.transaction():
         seq = audit.record(conn, "ok", answer_ref=parts.sealer.seal(content, "answer"), **where)
@@ -210,6 +213,9 @@ def _stream(
         outcome = _failure(exc)[1]
         kind = "context-too-long" if isinstance(exc, ContextTooLong) else outcome
         yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind}})}\n\n"
+    except Exception:
+        outcome = "error"  # not "client-gone": the end event says what happened
+        raise
     finally:
         with parts.connect() as conn, conn.transaction():
             audit.record(conn, outcome, answer_ref=parts.sealer.seal(answer, "answer"), action="chat-end", **where)

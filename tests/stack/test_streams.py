@@ -172,3 +172,36 @@ def test_a_conversation_over_the_budget_is_413_before_retrieval(
     )
     assert response.status_code == 413 and "16000 characters" in response.text
     assert _events(database, "chat") == []  # nothing was retrieved, so nothing was disclosed
+
+
+class BrokenEngine:
+    """A stand-in engine that fails in a way no handler expects (named as such: the real engine's failures are
+    driven above); what matters is what the gateway records."""
+
+    model = LLM_MODEL
+
+    def complete(self, messages: Any, max_tokens: int, temperature: float) -> Any:
+        raise RuntimeError("unexpected")
+
+    def stream(self, messages: Any, max_tokens: int, temperature: float) -> Iterator[str]:
+        yield "partial "
+        raise RuntimeError("unexpected")
+
+
+def test_a_request_that_fails_after_retrieval_is_still_audited(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder
+) -> None:
+    seed(database, embedder)
+    app = create_app(make_gateway(database, idp_key, embedder, BrokenEngine()))  # type: ignore[arg-type]
+    question = {"model": LLM_MODEL, "messages": [{"role": "user", "content": QUESTION}]}
+    headers = {"Authorization": f"Bearer {token(idp_key)}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/v1/chat/completions", json=question, headers=headers).status_code == 500
+        streamed = client.post("/v1/chat/completions", json={**question, "stream": True}, headers=headers)
+    assert streamed.status_code == 200 and "[DONE]" not in streamed.text
+    with psycopg.connect(database(None)) as conn:
+        rows = conn.execute(
+            "SELECT action, outcome, cardinality(chunk_ids) FROM audit_events WHERE action LIKE 'chat%' ORDER BY seq"
+        ).fetchall()
+    assert [(a, o) for a, o, _ in rows] == [("chat", "error"), ("chat", "streaming"), ("chat-end", "error")]
+    assert all(n > 0 for _, _, n in rows)  # each names the chunks that were retrieved
