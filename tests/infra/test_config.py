@@ -179,7 +179,7 @@ def test_missing_and_unreadable_stack_files(tmp_path: Path) -> None:
         read_stack_config(tmp_path / "Pulumi.none.yaml")
     binary = tmp_path / "Pulumi.bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(ConfigError, match="cannot be read"):
+    with pytest.raises(ConfigError, match="is not UTF-8"):
         read_stack_config(binary)
 
 
