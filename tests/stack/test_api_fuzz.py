@@ -10,6 +10,7 @@ from typing import Any
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from stack.app import create_app
 from stack.embeddings import MiniLMEmbedder
@@ -77,3 +78,43 @@ def test_no_input_from_a_valid_caller_is_a_server_error(database: Dsn, embedder:
             assert response.status_code < 500, (case.method, path, response.text[:200])
 
         _fuzz(operation, check)
+
+
+def test_odd_credentials_and_invalid_unicode_are_never_a_server_error(database: Dsn, embedder: MiniLMEmbedder) -> None:
+    """Beyond the spec: Authorization headers of any Latin-1 text (what HTTP can carry), and JSON bodies whose
+    strings hold any code point, lone surrogates included (JSON can spell them). A 401 for every credential that
+    is not one; never a 5xx for any body."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    seed(database, embedder)
+    client = TestClient(create_app(make_gateway(database, key, embedder)))
+    good = {"Authorization": f"Bearer {token(key, groups=['clinicians', ADMINS])}", "Content-Type": "application/json"}
+    latin1 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=400)
+    anything = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)
+
+    @given(header=st.one_of(latin1, latin1.map(lambda s: f"Bearer {s}"), latin1.map(lambda s: f"Bearer phk_{s}")))
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def credentials(header: str) -> None:
+        response = client.post("/v1/retrieve", json={"query": "x"}, headers={"Authorization": header.encode("latin-1")})
+        assert response.status_code == 401, (header, response.status_code)
+
+    @given(text=anything, field=st.sampled_from(["query", "chat", "title", "group"]))
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def bodies(text: str, field: str) -> None:
+        path, body = {
+            "query": ("/v1/retrieve", {"query": text or "x"}),
+            "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": text}]}),
+            "title": ("/v1/collections", {"id": "fz", "title": text, "read_groups": ["a"], "write_groups": ["a"]}),
+            "group": ("/v1/collections", {"id": "fz", "title": "t", "read_groups": [text], "write_groups": ["a"]}),
+        }[field]
+        response = client.post(path, content=json.dumps(body).encode(), headers=good)
+        if response.status_code == 503 and field == "chat":  # no engine here: the one 5xx that is correct
+            assert "No language model engine" in response.text
+            return
+        assert response.status_code < 500, (field, response.status_code, response.text[:200])
+
+    credentials()
+    bodies()
