@@ -64,7 +64,9 @@ class DevGateway:
 
 
 @contextmanager
-def dev_gateway(app_dsn: str, workdir: Path, cwd: Path) -> Iterator[DevGateway]:
+def dev_gateway(
+    app_dsn: str, workdir: Path, cwd: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[DevGateway]:
     """The dev gateway on a free loopback port, trusting a fresh dev IdP key; stopped (or killed) on exit."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -77,7 +79,7 @@ def dev_gateway(app_dsn: str, workdir: Path, cwd: Path) -> Iterator[DevGateway]:
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     port = free_port()
-    env = {"PHISTACK_GATEWAY_DATABASE_DSN": app_dsn, "PHISTACK_DEV_PUBLIC_KEY": str(pem)}
+    env = {"PHISTACK_GATEWAY_DATABASE_DSN": app_dsn, "PHISTACK_DEV_PUBLIC_KEY": str(pem), **(extra_env or {})}
     server = start_dev_gateway(env, port, workdir / "gateway.log", cwd)
     try:
         yield DevGateway(server, f"http://127.0.0.1:{port}", key)
