@@ -3,6 +3,7 @@ a fresh, migrated database per test."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
@@ -22,15 +23,22 @@ from stack.migrate import migrate
 _names = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[LocalPostgres]:
-    base = Path(tempfile.mkdtemp(prefix="phistack-pg-"))
-    os.chmod(base, 0o755)
+@contextlib.contextmanager
+def local_postgres(prefix: str) -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster of its own on a free loopback port, stopped at the end."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)  # traversable by the database's system user when root
     server = LocalPostgres(base, free_port()).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    with local_postgres("phistack-pg-") as server:
+        yield server
 
 
 @pytest.fixture

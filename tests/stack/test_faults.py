@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from stack.devstack import start_llama_server
 from stack.embeddings import MiniLMEmbedder
 from stack.loadcheck import check_audit, dev_gateway, dev_token
 from stack.migrate import migrate
-from tests.stack.conftest import LLM_MODEL
+from tests.stack.conftest import LLM_MODEL, local_postgres
 from tests.stack.test_store import seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +35,8 @@ CLIENT_TIMEOUT = 30.0
 
 @pytest.fixture
 def cluster() -> Iterator[LocalPostgres]:
-    base = Path(tempfile.mkdtemp(prefix="phistack-faults-"))
-    os.chmod(base, 0o755)
-    server = LocalPostgres(base, free_port()).start()
-    try:
+    with local_postgres("phistack-faults-") as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Outcomes:
