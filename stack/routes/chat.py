@@ -106,7 +106,7 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
                 seq = audit.record(conn, "streaming", **where)
             stream = _stream(parts, audit, engine, messages, sources, where, max_tokens, body.temperature)
             headers = {"X-Audit-Seq": str(seq)}
-            return StreamingResponse(closing_stream(stream), media_type="text/event-stream", headers=headers)
+            return ClosingStreamingResponse(closing_stream(stream), media_type="text/event-stream", headers=headers)
     # The database connection goes back to the pool while the model writes: generation takes seconds.
     try:
         if sources:
@@ -165,6 +165,21 @@ async def closing_stream(events: Generator[str, None, None]) -> AsyncIterator[st
     finally:
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(events.close)
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its body iterator however the response ends. When the client hangs up,
+    the server's send raises (ASGI 2.4) and Starlette leaves the iterator suspended: only the garbage collector
+    would finalize it, late or never if a traceback holds it in a reference cycle."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
 
 
 def _chunk(cid: str, model: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:

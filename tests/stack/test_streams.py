@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -205,3 +206,50 @@ def test_a_request_that_fails_after_retrieval_is_still_audited(
         ).fetchall()
     assert [(a, o) for a, o, _ in rows] == [("chat", "error"), ("chat", "streaming"), ("chat-end", "error")]
     assert all(n > 0 for _, _, n in rows)  # each names the chunks that were retrieved
+
+
+def test_an_abandoned_stream_over_a_real_server_is_closed_without_the_garbage_collector(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder, llm_url: str
+) -> None:
+    """The same through uvicorn and a real TCP client that hangs up: here the disconnect surfaces as an exception
+    in the response's send, whose traceback keeps the abandoned generator alive in a reference cycle, so before
+    the fix only the garbage collector finalized it (in whatever thread and lock it happened to run). With the
+    collector off, the engine's response must still be closed and the end audited within seconds."""
+    import threading
+
+    import uvicorn
+
+    from infra.sandbox.server import free_port
+
+    seed(database, embedder)
+    engine = OpenAIChatClient(llm_url, LLM_MODEL, timeout=60, retries=0)
+    app = create_app(make_gateway(database, idp_key, embedder, engine))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    ask = {"model": LLM_MODEL, "stream": True, "max_tokens": 400, "temperature": 0.7,
+           "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
+    gc.disable()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        for n in range(1, 4):
+            with httpx.Client(timeout=60) as http, http.stream(
+                "POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=ask,
+                headers={"Authorization": f"Bearer {token(idp_key)}"},
+            ) as response:  # fmt: skip
+                for i, _ in enumerate(response.iter_lines()):
+                    if i >= 4:
+                        break  # leaving the block hangs up mid-answer
+            deadline = time.monotonic() + 20
+            while (engine._inflight or _events(database, "chat-end") != ["client-gone"] * n) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+            assert not engine._inflight, "the engine's response is still open after the client left"
+            assert _events(database, "chat-end") == ["client-gone"] * n
+    finally:
+        gc.enable()
+        server.should_exit = True
+        thread.join(timeout=10)
