@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from infra.userfiles import UserFileError, load
 
 HEADER = "<!-- Generated from meta/argument_specs.yml by `phistack roles-docs --write`; edit that file instead. -->"
 
@@ -20,8 +20,22 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _spec(role: Path) -> dict[str, Any]:
+    """argument_specs.main of a role; UserFileError naming the file when it is not one."""
+    path = role / "meta" / "argument_specs.yml"
+    document = load(path, "argument spec")
+    specs = document.get("argument_specs") if isinstance(document, dict) else None
+    main = specs.get("main") if isinstance(specs, dict) else None
+    if not isinstance(main, dict) or not isinstance(main.get("options", {}), dict) or "short_description" not in main:
+        raise UserFileError(path, "no argument_specs.main with short_description and options.")
+    for name, option in main.get("options", {}).items():
+        if not isinstance(option, dict):
+            raise UserFileError(path, f"option {name} is not a mapping.")
+    return main
+
+
 def render(role: Path) -> str:
-    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+    spec = _spec(role)
     lines = [HEADER, "", f"# Role `{role.name}`", "", spec["short_description"], ""]
     lines += [f"{' '.join(str(d).split())}\n" for d in spec.get("description", [])]
     lines += ["| variable | type | default | description |", "|---|---|---|---|"]
@@ -48,17 +62,17 @@ def stale(playbooks: Path) -> list[Path]:
 
 
 def write(playbooks: Path) -> list[Path]:
-    written = []
-    for role in roles(playbooks):
-        (role / "README.md").write_text(render(role))
-        written.append(role / "README.md")
-    return written
+    """Every role's README, all rendered before the first is written: a broken spec changes nothing."""
+    rendered = [(role / "README.md", render(role)) for role in roles(playbooks)]
+    for path, text in rendered:
+        path.write_text(text)
+    return [path for path, _ in rendered]
 
 
 def mismatched_defaults(role: Path) -> list[str]:
     """Variables whose defaults/main.yml value differs from the spec's default, or that only one of them has."""
-    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    spec = _spec(role).get("options", {})
+    defaults = load(role / "defaults" / "main.yml", "defaults file") or {}
     problems = [f"{name}: in defaults/main.yml, not in the spec" for name in sorted(set(defaults) - set(spec))]
     for name, option in spec.items():
         if option.get("required"):

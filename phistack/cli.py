@@ -479,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.errors import BundleError, CAError, ConfigError, HostError, PlanError
     from infra.inventory import InventoryError
     from infra.sandbox.engine import SandboxError
+    from infra.userfiles import UserFileError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -486,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (UsageError, ConfigError, InputError, InventoryError, CAError) as exc:
+    except (UsageError, ConfigError, InputError, InventoryError, CAError, UserFileError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except (PlanError, IncompleteError, SandboxError, BundleError, HostError) as exc:

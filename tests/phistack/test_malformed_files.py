@@ -229,3 +229,19 @@ def test_bundles_and_keys_that_are_not_files_are_refused(tmp_path: Path, capsys:
         manifest.write_text(f'{{"files": {files}}}')
         assert main(["report", "verify", str(bundle)]) == 2
         assert "is not a phistack manifest" in _one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["argument_specs: [1, 2]\n", "argument_specs:\n  main:\n    options: {a: 1}\n    short_description: x\n",
+     "argument_specs:\n  main: &m {short_description: x}\n  other: *m\n", "{"],
+)  # fmt: skip
+def test_roles_docs_with_a_malformed_spec_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str
+) -> None:
+    for name, text in (("a_good", "argument_specs:\n  main:\n    short_description: Fine.\n"), ("b_bad", spec)):
+        (tmp_path / "playbooks" / "roles" / name / "meta").mkdir(parents=True)
+        (tmp_path / "playbooks" / "roles" / name / "meta" / "argument_specs.yml").write_text(text)
+    assert main(["roles-docs", "--write", "--project-dir", str(tmp_path)]) == 2
+    assert "argument_specs.yml" in _one_line(capsys)
+    assert not (tmp_path / "playbooks" / "roles" / "a_good" / "README.md").exists()  # nothing half-written
