@@ -4,11 +4,15 @@ from __future__ import annotations
 
 
 class ComplianceError(Exception):
-    """Root of every error the compliance package raises on purpose."""
+    """Root of every error the compliance package raises on purpose; ``exit_code`` is the CLI's."""
+
+    exit_code = 3
 
 
 class InputError(ComplianceError):
     """A plan, waiver file or option the user gave is unusable (exit 2)."""
+
+    exit_code = 2
 
 
 class IncompleteError(ComplianceError):

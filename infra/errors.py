@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class InfraError(Exception):
-    """Root of every error the infra package raises on purpose."""
+    """Root of every error the infra package raises on purpose. ``exit_code`` is the CLI's: 2 for what the
+    user can fix (bad input), 3 for what could not be completed."""
+
+    exit_code = 3
 
 
 class ConfigError(InfraError):
@@ -12,6 +15,8 @@ class ConfigError(InfraError):
 
     ``problems`` holds one full sentence per problem, each naming the key and the value seen.
     """
+
+    exit_code = 2
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
@@ -37,6 +42,8 @@ class BundleError(InfraError):
 
 class CAError(InfraError):
     """The client's CA is missing, already made, or unusable; or a certificate request is malformed."""
+
+    exit_code = 2
 
 
 class HostError(InfraError):

@@ -15,6 +15,8 @@ from infra.errors import InfraError
 class InventoryError(InfraError):
     """Stack outputs that lack what the inventory needs."""
 
+    exit_code = 2
+
 
 def _need(outputs: dict[str, Any], *path: str) -> str:
     value: Any = outputs

@@ -26,6 +26,8 @@ PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float",
 class UserFileError(InfraError):
     """A user's YAML file that cannot be read safely: ``problem`` says why (and where, when known)."""
 
+    exit_code = 2
+
     def __init__(self, path: Path | str, problem: str) -> None:
         self.path, self.problem = str(path), problem
         super().__init__(f"{path}: {problem}")

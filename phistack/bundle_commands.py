@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from phistack.errors import EXIT_OK
+
 
 def cmd_build(args: argparse.Namespace) -> int:
     from infra.bundle.build import PYTHON_ROLES, ROLE_PACKAGES, Python, build
     from infra.bundle.wheels import default_wheelhouse
-    from phistack.cli import UsageError
+    from phistack.errors import UsageError
 
     roles = tuple(args.roles.split(","))
     unknown = sorted(set(roles) - set(ROLE_PACKAGES))
@@ -37,7 +39,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     built = build(Path(args.out), args.client, version, Path(args.image_cache), roles, python, extra)
     print(json.dumps({"bundle": str(built.root), "version": version, "files": built.files,  # noqa: T201
                       "manifest_sha256": built.manifest_sha256}))  # fmt: skip
-    return 0
+    return EXIT_OK
 
 
 def _check_weights(args: argparse.Namespace, model: Path) -> None:
@@ -47,7 +49,8 @@ def _check_weights(args: argparse.Namespace, model: Path) -> None:
     from infra.config import parse_client_config
     from infra.errors import BundleError
     from infra.stackfile import read_stack_config
-    from phistack.cli import UsageError, stack_file
+    from phistack.cli import stack_file
+    from phistack.errors import UsageError
 
     path, _ = stack_file(args)
     if not path.is_file():
@@ -74,14 +77,14 @@ def cmd_upload(args: argparse.Namespace) -> int:
     done = upload(_s3(args), Path(args.bundle), args.bucket, args.kms_key)
     print(json.dumps({"prefix": done.prefix, "sent": done.sent, "skipped": done.skipped,  # noqa: T201
                       "manifest_sha256": done.manifest_sha256}))  # fmt: skip
-    return 0
+    return EXIT_OK
 
 
 def cmd_urls(args: argparse.Namespace) -> int:
     from infra.bundle.presign import presigned
 
     print(json.dumps(presigned(_s3(args), args.bucket, args.prefix, args.manifest_sha256, args.ttl)))  # noqa: T201
-    return 0
+    return EXIT_OK
 
 
 def cmd_ca(args: argparse.Namespace) -> int:
@@ -101,7 +104,7 @@ def cmd_ca(args: argparse.Namespace) -> int:
             print(issued.to_json())  # noqa: T201  (the Ansible controller reads it with no_log)
     except botocore.exceptions.ClientError as exc:
         raise BundleError(f"s3://{args.bucket}/pki/{args.client}: {exc.response['Error'].get('Code')}") from None
-    return 0
+    return EXIT_OK
 
 
 def _stack_outputs(client: str) -> Any:
@@ -109,7 +112,7 @@ def _stack_outputs(client: str) -> Any:
     import shutil
     import subprocess
 
-    from phistack.cli import UsageError
+    from phistack.errors import UsageError
 
     pulumi = shutil.which("pulumi")
     if pulumi is None:
@@ -128,7 +131,8 @@ def _stack_outputs(client: str) -> Any:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     from infra.inventory import render
-    from phistack.cli import UsageError, out_file
+    from phistack.cli import out_file
+    from phistack.errors import UsageError
 
     if args.client:
         outputs = _stack_outputs(args.client)
@@ -146,7 +150,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(out)  # noqa: T201
-    return 0
+    return EXIT_OK
 
 
 def _aws(parser: argparse.ArgumentParser) -> None:

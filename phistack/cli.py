@@ -16,13 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from phistack import __version__
+from phistack.errors import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, PhistackError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 log = logging.getLogger("phistack")
-
-
-class UsageError(Exception):
-    """A command-line mistake the user can fix (exit 2)."""
 
 
 def _error(message: str) -> None:
@@ -475,11 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compliance.errors import IncompleteError, InputError
-    from infra.errors import BundleError, CAError, ConfigError, HostError, PlanError
-    from infra.inventory import InventoryError
-    from infra.sandbox.engine import SandboxError
-    from infra.userfiles import UserFileError
+    from compliance.errors import ComplianceError
+    from infra.errors import InfraError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -487,12 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (UsageError, ConfigError, InputError, InventoryError, CAError, UserFileError) as exc:
+    except (PhistackError, InfraError, ComplianceError) as exc:  # by root: a new kind is never a traceback
         _error(str(exc))
-        return EXIT_USAGE
-    except (PlanError, IncompleteError, SandboxError, BundleError, HostError) as exc:
-        _error(str(exc))
-        return EXIT_INCOMPLETE
+        return int(exc.exit_code)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed pipe for the rest of the exit
         return EXIT_OK

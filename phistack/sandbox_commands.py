@@ -37,7 +37,7 @@ def _say(message: str) -> None:
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.state import clients, remember_external, running_server, save_client, start_server, state_dir
-    from phistack.cli import EXIT_OK, UsageError
+    from phistack.errors import EXIT_OK, UsageError
 
     cfg, raw = _client(args)
     folder = state_dir(_project(args))
@@ -72,7 +72,7 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_status(args: argparse.Namespace) -> int:
     from infra.sandbox.state import clients, running_server, state_dir
-    from phistack.cli import EXIT_OK
+    from phistack.errors import EXIT_OK
 
     folder = state_dir(_project(args))
     server = running_server(folder)
@@ -91,7 +91,7 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_down(args: argparse.Namespace) -> int:
     from infra.sandbox.state import state_dir, stop_server
-    from phistack.cli import EXIT_OK
+    from phistack.errors import EXIT_OK
 
     print(stop_server(state_dir(_project(args))))  # noqa: T201
     return EXIT_OK
@@ -147,7 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from compliance.assessment import assess
     from compliance.controls import catalog
     from phistack import __version__
-    from phistack.cli import EXIT_FAILED, EXIT_OK, _write_bundle, context_of
+    from phistack.cli import _write_bundle, context_of
+    from phistack.errors import EXIT_FAILED, EXIT_OK
 
     if args.host:
         from phistack.testhost.demo import check_prerequisites

@@ -360,3 +360,30 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
         down = phistack("sandbox", "down", env=env)
     assert down.returncode == 0 and "stopped the embedded AWS emulator" in down.stdout
     assert phistack("sandbox", "status", env=env).stdout.strip() == "no sandbox is running"
+
+
+@pytest.mark.parametrize(
+    ("root", "code"),
+    [("infra.errors:InfraError", 3), ("compliance.errors:ComplianceError", 3), ("phistack.errors:PhistackError", 3),
+     ("infra.errors:ConfigError", 2), ("compliance.errors:InputError", 2), ("phistack.errors:UsageError", 2)],
+)  # fmt: skip
+def test_errors_are_caught_by_their_root_with_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: str, code: int
+) -> None:
+    """A kind of error added later (a new subclass of a package's root) is one line and its code, never a
+    traceback: main() catches the three roots, not a list of subclasses."""
+    import importlib
+
+    import phistack.cli as cli
+
+    module, name = root.split(":")
+    base = getattr(importlib.import_module(module), name)
+    new_kind = type("NewKind", (base,), {})
+
+    def failing(_: object) -> int:
+        raise (new_kind("no-such-thing", ["a problem."]) if name == "ConfigError" else new_kind("a problem."))
+
+    monkeypatch.setattr(cli, "cmd_plan", failing)
+    assert cli.main(["plan"]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "a problem." in err

@@ -1,0 +1,18 @@
+"""The command line's own errors; with infra's (InfraError) and compliance's (ComplianceError) roots, the three
+kinds `main()` catches, each carrying its exit code: 2 for what the user can fix, 3 for what could not be done."""
+
+from __future__ import annotations
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3  # clean · controls failed · bad input · incomplete
+
+
+class PhistackError(Exception):
+    """Root of every error the command line raises on purpose."""
+
+    exit_code = EXIT_INCOMPLETE
+
+
+class UsageError(PhistackError):
+    """A command-line mistake the user can fix (exit 2)."""
+
+    exit_code = EXIT_USAGE
