@@ -49,8 +49,8 @@ def _check_weights(args: argparse.Namespace, model: Path) -> None:
     from infra.config import parse_client_config
     from infra.errors import BundleError
     from infra.stackfile import read_stack_config
-    from phistack.cli import stack_file
     from phistack.errors import UsageError
+    from phistack.pipeline import stack_file
 
     path, _ = stack_file(args)
     if not path.is_file():
@@ -131,8 +131,8 @@ def _stack_outputs(client: str) -> Any:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     from infra.inventory import render
-    from phistack.cli import out_file
     from phistack.errors import UsageError
+    from phistack.pipeline import out_file
 
     if args.client:
         outputs = _stack_outputs(args.client)

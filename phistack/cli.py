@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +16,15 @@ from typing import Any
 
 from phistack import __version__
 from phistack.errors import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, PhistackError, UsageError
+from phistack.pipeline import (
+    assess_and_write,
+    context_of,
+    exit_code,
+    find_project_dir,
+    out_file,
+    signer_for,
+    stack_file,
+)
 
 log = logging.getLogger("phistack")
 
@@ -25,23 +33,6 @@ def _error(message: str) -> None:
     red, reset = ("\033[31m", "\033[0m") if sys.stderr.isatty() else ("", "")
     for line in message.splitlines():
         print(f"{red}phistack: error: {line}{reset}", file=sys.stderr)  # noqa: T201
-
-
-def find_project_dir(start: Path) -> Path:
-    for candidate in (start, *start.parents):
-        if (candidate / "Pulumi.yaml").is_file():
-            return candidate
-    raise UsageError(f"No Pulumi.yaml in {start} or any parent; run inside the project or pass --project-dir.")
-
-
-def stack_file(args: argparse.Namespace) -> tuple[Path, str]:
-    """The stack file to read and the stack name, from --client NAME or --config PATH."""
-    if args.config is not None:
-        path = Path(args.config)
-        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
-        return path, name or "stack"
-    project = Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())
-    return project / f"Pulumi.{args.client}.yaml", args.client
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -82,123 +73,14 @@ def _plan_document(args: argparse.Namespace) -> dict[str, Any]:
     return run_plan(parse_client_config(raw, str(path)), raw, stack).to_json(raw)
 
 
-def _print_summary(assessment: Any, report: Path) -> None:
-    from compliance.model import Status
-
-    target = assessment.facts
-    lines = [f"{target.source} assessment of {target.context.client or target.account} ({', '.join(target.regions)})"]
-    lines.append("  " + "  ".join(f"{s.value} {assessment.summary[s.value]}" for s in Status))
-    for result in assessment.results:
-        if result.status in (Status.FAIL, Status.ERROR):
-            first = next((f.message for f in result.findings if f.status is result.status), result.note)
-            lines.append(f"  {result.status.value:5} {result.control.id}: {first}")
-    lines.append(f"wrote {report}")
-    print("\n".join(lines))  # noqa: T201
-
-
-BUNDLE_FILES = (
-    "report.json",
-    "report.html",
-    "report.pdf",
-    "junit.xml",
-    "manifest.json",
-    "manifest.sig",
-    "signing-key.pub.pem",
-    "oscal-assessment-results.json",
-)
-
-
-def out_file(path: Path, option: str) -> Path:
-    """A file the command may write: not a directory, in a directory that exists (a typo is not created)."""
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: is a directory; name the file to write.")
-    if not path.parent.is_dir():
-        raise UsageError(f"{option} {path}: the directory {path.parent} does not exist.")
-    return path
-
-
-def prepare_out_dir(path: Path, create_parents: bool = False) -> Path:
-    """An empty directory, or an earlier phistack bundle (cleared): never a mix of two runs. Its parent must
-    exist, unless ``create_parents`` (a command's own default folder, such as demo's out/demo)."""
-    import shutil
-
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {path}: is a file, not a directory.")
-    if not path.exists() and not create_parents and not path.parent.is_dir():
-        raise UsageError(f"--out {path}: the directory {path.parent} does not exist; create it first.")
-    if path.is_dir() and any(path.iterdir()):
-        if not (path / "report.json").exists() and not (path / "manifest.json").exists():
-            raise UsageError(f"--out {path}: is not empty and holds no phistack bundle; choose an empty directory.")
-        for name in BUNDLE_FILES:
-            (path / name).unlink(missing_ok=True)
-        shutil.rmtree(path / "evidence", ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _signer(args: argparse.Namespace, name: str) -> tuple[Any, str]:
-    """The bundle's signer and a description of it: --sign-with kms:ALIAS, --signing-key PEM, or the default."""
-    from compliance.reports.bundle import FileSigner, KmsSigner, default_key_path, load_or_create_key
-
-    if args.sign_with:
-        import boto3
-
-        if not args.sign_with.startswith("kms:") or len(args.sign_with) <= 4:
-            raise UsageError(f"--sign-with {args.sign_with!r}: expected kms:ALIAS (or kms:KEY_ID / kms:KEY_ARN).")
-        key_id = args.sign_with[4:]
-        is_key_id = re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}|mrk-[0-9a-f]{32}", key_id) is not None
-        key_id = key_id if key_id.startswith(("alias/", "arn:")) or is_key_id else f"alias/{key_id}"
-        endpoint = getattr(args, "endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL")
-        session = boto3.Session(profile_name=getattr(args, "profile", None))
-        kms = session.client("kms", endpoint_url=endpoint, region_name=session.region_name or "us-east-1")
-        return KmsSigner(kms, key_id), f"KMS key {key_id}"
-    key_path = Path(args.signing_key) if args.signing_key else default_key_path(name)
-    return FileSigner(load_or_create_key(key_path)), str(key_path)
-
-
-def _write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
-    """The whole bundle, or nothing: the signer is ready (a KMS key checked) before the first file is written."""
-    from compliance.assessment import write_report
-    from compliance.reports.write import write_bundle
-
-    signer, described = _signer(args, assessment.facts.context.client or assessment.facts.account)
-    own_default = args.out == getattr(args, "out_default", None)
-    report = write_report(assessment, prepare_out_dir(Path(args.out), create_parents=own_default))
-    _print_summary(assessment, report)
-    fingerprint, warnings = write_bundle(report, assessment.facts, signer, pdf=not args.no_pdf)
-    for warning in warnings:
-        log.warning("%s", warning)
-    verify = f"phistack report verify {report.parent} --public-key <the key's .pub.pem>"
-    print(f"signed with {described} ({fingerprint}); auditors verify with: {verify}")  # noqa: T201
-    print(f"report: {report.parent / 'report.html'}")  # noqa: T201
-    return report
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    from compliance.assessment import assess
-    from compliance.controls import by_id, catalog
+    from compliance.controls import by_id
     from compliance.planned import facts_from_plan
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
     facts = facts_from_plan(_plan_document(args))
-    assessment = assess(facts, catalog(), waivers, __version__)
-    _write_bundle(args, assessment)
-    return EXIT_FAILED if assessment.failed else EXIT_OK
-
-
-def context_of(cfg: Any) -> Any:
-    """What a client configured that the controls compare an account against."""
-    from compliance.facts import Context
-    from infra.config import INTERFACE_ENDPOINTS
-
-    return Context(
-        client=cfg.client,
-        log_retention_days=cfg.retention_days,
-        allow_short_log_retention=cfg.allow_short_log_retention,
-        required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
-        attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
-    )
+    return exit_code(assess_and_write(args, facts, waivers))
 
 
 def _context_for(args: argparse.Namespace) -> Any:
@@ -217,9 +99,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import boto3
     import botocore.exceptions
 
-    from compliance.assessment import assess
     from compliance.collectors import collect
-    from compliance.controls import by_id, catalog
+    from compliance.controls import by_id
     from compliance.facts import Gap
     from compliance.waivers import load_waivers
 
@@ -243,17 +124,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         reason = "no host evidence given: run playbooks/verify.yml, then pass --host-evidence DIR"
         facts.missing("hosts", Gap(reason, "ERROR"))
-    assessment = assess(facts, catalog(), waivers, __version__)
-    resources = sum(len(items) for items in facts.items.values())
-    assessment.collection = {
-        "api_calls": scan.calls,
-        "facts": resources,
-        "workers": args.workers,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    log.info("%d API calls for %d facts", scan.calls, resources)
-    _write_bundle(args, assessment)
-    return EXIT_FAILED if assessment.failed else EXIT_OK
+    seconds = round(time.perf_counter() - started, 3)
+    return exit_code(assess_and_write(args, facts, waivers, scan, workers=args.workers, seconds=seconds))
 
 
 class _progress:  # noqa: N801 - used as a context manager
@@ -330,7 +202,7 @@ def cmd_report_render(args: argparse.Namespace) -> int:
     report = _load_report(folder)
     for warning in render_all(report, folder, pdf=not args.no_pdf):
         log.warning("%s", warning)
-    signer, described = _signer(args, report["target"].get("client") or report["target"]["account"])
+    signer, described = signer_for(args, report["target"].get("client") or report["target"]["account"])
     print(f"rendered and re-signed {folder} with {described} ({sign_bundle(folder, signer)})")  # noqa: T201
     return EXIT_OK
 

@@ -15,7 +15,7 @@ EXAMPLE_CLIENT = "example"
 
 
 def _project(args: argparse.Namespace) -> Path:
-    from phistack.cli import find_project_dir
+    from phistack.pipeline import find_project_dir
 
     return Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())
 
@@ -23,7 +23,7 @@ def _project(args: argparse.Namespace) -> Path:
 def _client(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
     from infra.config import parse_client_config
     from infra.stackfile import read_stack_config
-    from phistack.cli import stack_file
+    from phistack.pipeline import stack_file
 
     path, _ = stack_file(args)
     raw = read_stack_config(path)
@@ -144,11 +144,7 @@ def _print_answer(answer: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Emulated AWS up, the example client applied, audited live, the signed bundle written, all stopped. With
     --host, also installed onto a local Debian 13 host and asked a question (phistack/testhost/demo.py)."""
-    from compliance.assessment import assess
-    from compliance.controls import catalog
-    from phistack import __version__
-    from phistack.cli import _write_bundle, context_of
-    from phistack.errors import EXIT_FAILED, EXIT_OK
+    from phistack.pipeline import assess_and_write, context_of, exit_code
 
     if args.host:
         from phistack.testhost.demo import check_prerequisites
@@ -164,19 +160,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_answer(answer)
     else:
         facts, scan = _emulated_facts(cfg, raw, context_of(cfg))
-    assessment = assess(facts, catalog(), waivers, __version__)
-    assessment.collection = {
-        "api_calls": scan.calls,
-        "facts": sum(len(v) for v in facts.items.values()),
-        "workers": 8,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
     _say("    writing the signed report bundle..." if args.host else "3/3 writing the signed report bundle...")
-    _write_bundle(args, assessment)
+    seconds = round(time.perf_counter() - started, 3)
+    assessment = assess_and_write(args, facts, waivers, scan, workers=8, seconds=seconds)
     if args.host:
         _say(_host_summary(assessment))
     _say(f"demo finished in {time.perf_counter() - started:.1f} s; the emulator is stopped.")
-    return EXIT_FAILED if assessment.failed else EXIT_OK
+    return exit_code(assessment)
 
 
 def _host_summary(assessment: Any) -> str:

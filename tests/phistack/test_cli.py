@@ -387,3 +387,18 @@ def test_errors_are_caught_by_their_root_with_its_exit_code(
     assert cli.main(["plan"]) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "a problem." in err
+
+
+def test_the_command_modules_do_not_import_the_cli_back() -> None:
+    """phistack/cli.py parses arguments and dispatches; what commands share lives in phistack/pipeline.py, so no
+    module of the package imports cli.py (no import cycle)."""
+    import ast
+
+    importers = []
+    for path in sorted((ROOT / "phistack").rglob("*.py")):
+        if path.name in ("cli.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "phistack.cli":
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert importers == []
