@@ -49,7 +49,7 @@ class Waiver:
 
 def load_waivers(path: Path, known_controls: set[str], today: dt.date | None = None) -> list[Waiver]:
     today = today or dt.date.today()
-    from infra.userfiles import UserFileError, load
+    from userfiles import UserFileError, load
 
     try:
         document = load(path, "waiver file")

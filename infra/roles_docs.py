@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra.userfiles import UserFileError, load
+from userfiles import UserFileError, load
 
 HEADER = "<!-- Generated from meta/argument_specs.yml by `phistack roles-docs --write`; edit that file instead. -->"
 

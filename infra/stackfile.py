@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra import userfiles
+import userfiles
 from infra.config import NAMESPACE
 from infra.errors import ConfigError
 

@@ -345,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from compliance.errors import ComplianceError
     from infra.errors import InfraError
+    from userfiles import UserFileError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (PhistackError, InfraError, ComplianceError) as exc:  # by root: a new kind is never a traceback
+    except (PhistackError, InfraError, ComplianceError, UserFileError) as exc:  # roots: a new kind is one line
         _error(str(exc))
         return int(exc.exit_code)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do

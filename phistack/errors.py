@@ -1,5 +1,6 @@
-"""The command line's own errors; with infra's (InfraError) and compliance's (ComplianceError) roots, the three
-kinds `main()` catches, each carrying its exit code: 2 for what the user can fix, 3 for what could not be done."""
+"""The command line's own errors. With infra's root (InfraError), compliance's (ComplianceError) and userfiles'
+(UserFileError), these are the roots `main()` catches, each carrying its exit code: 2 for what the user can
+fix, 3 for what could not be done."""
 
 from __future__ import annotations
 

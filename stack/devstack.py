@@ -60,11 +60,11 @@ def run(folder: Path, port: int, llm_url: str | None) -> int:
     import psycopg
     import uvicorn
 
-    from infra.sandbox.server import free_port, wait_until_serving
     from stack.app import create_app
     from stack.devdb import LocalPostgres
     from stack.devserver import DEV_AUDIENCE, DEV_ISSUER
     from stack.loadcheck import dev_token
+    from stack.localnet import free_port, wait_answering
     from stack.migrate import migrate
     from stack.settings import GatewaySettings
     from stack.wiring import build_gateway
@@ -85,7 +85,7 @@ def run(folder: Path, port: int, llm_url: str | None) -> int:
             llm_port = free_port()
             llama = start_llama_server(llm_port, folder / "llama-server.log")
             llm_url = f"http://127.0.0.1:{llm_port}"
-            wait_until_serving(llama, f"{llm_url}/v1/models", 120, "llama.cpp server")
+            wait_answering(llama, f"{llm_url}/v1/models", 120, "llama.cpp server")
         key = _dev_key(folder)
         token = dev_token(key, sub="dev@clinic", groups=GROUPS, minutes=8 * 60)
         token_file = folder / "dev-token.txt"

@@ -22,9 +22,9 @@ import httpx
 import jwt
 import psycopg
 
-from infra.sandbox.server import wait_until_serving
 from stack.audit import verify
 from stack.devserver import DEV_AUDIENCE, DEV_ISSUER
+from stack.localnet import wait_answering
 
 
 def dev_token(key: Any, sub: str = "load@clinic", groups: Sequence[str] = ("clinicians",), minutes: int = 30) -> str:
@@ -49,7 +49,7 @@ def start_dev_gateway(
         stderr=log.open("wb"),
     )
     try:
-        wait_until_serving(server, f"http://127.0.0.1:{port}/healthz", ready_timeout, "the gateway")
+        wait_answering(server, f"http://127.0.0.1:{port}/healthz", ready_timeout, "the gateway")
     except RuntimeError:
         server.kill()
         raise RuntimeError(f"the gateway did not start: {log.read_text()[-2000:]}") from None
@@ -71,7 +71,7 @@ def dev_gateway(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from infra.sandbox.server import free_port
+    from stack.localnet import free_port
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = workdir / "dev-idp.pub.pem"

@@ -187,7 +187,7 @@ class Verification:
 
 
 def _read(path: Path, what: str, limit: int) -> bytes:
-    from infra.userfiles import UserFileError, read_bytes
+    from userfiles import UserFileError, read_bytes
 
     try:
         return read_bytes(path, what, limit)

@@ -365,7 +365,8 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("root", "code"),
     [("infra.errors:InfraError", 3), ("compliance.errors:ComplianceError", 3), ("phistack.errors:PhistackError", 3),
-     ("infra.errors:ConfigError", 2), ("compliance.errors:InputError", 2), ("phistack.errors:UsageError", 2)],
+     ("infra.errors:ConfigError", 2), ("compliance.errors:InputError", 2), ("phistack.errors:UsageError", 2),
+     ("userfiles:UserFileError", 2)],
 )  # fmt: skip
 def test_errors_are_caught_by_their_root_with_its_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], root: str, code: int
@@ -381,7 +382,9 @@ def test_errors_are_caught_by_their_root_with_its_exit_code(
     new_kind = type("NewKind", (base,), {})
 
     def failing(_: object) -> int:
-        raise (new_kind("no-such-thing", ["a problem."]) if name == "ConfigError" else new_kind("a problem."))
+        if name in ("ConfigError", "UserFileError"):
+            raise new_kind("no-such-thing", ["a problem."] if name == "ConfigError" else "a problem.")
+        raise new_kind("a problem.")
 
     monkeypatch.setattr(cli, "cmd_plan", failing)
     assert cli.main(["plan"]) == code
@@ -402,3 +405,28 @@ def test_the_command_modules_do_not_import_the_cli_back() -> None:
             if isinstance(node, ast.ImportFrom) and node.module == "phistack.cli":
                 importers.append(path.relative_to(ROOT).as_posix())
     assert importers == []
+
+
+def test_the_packages_import_one_way() -> None:
+    """The house's import rules (ARCHITECTURE.md): infra knows nothing of compliance, compliance never imports infra
+    (it reads plan.json as data), stack stands apart, and the userfiles leaf imports none of them."""
+    import ast
+
+    ours = ("infra", "compliance", "stack", "phistack", "userfiles")
+    forbidden = {
+        "infra": {"compliance", "stack", "phistack"},
+        "compliance": {"infra", "stack", "phistack"},
+        "stack": {"infra", "compliance", "phistack"},
+        "userfiles": {"infra", "compliance", "stack", "phistack"},
+    }
+    broken = []
+    for package, banned in forbidden.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in ours and top in banned:
+                        broken.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert broken == [], broken

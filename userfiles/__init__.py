@@ -3,7 +3,9 @@ and memory: regular files only (a FIFO would block forever, a directory is not a
 YAML is read refusing what a hand-written config never needs and what makes a parser misbehave: anchors and
 aliases (the "billion laughs"), tags beyond plain scalars, maps and lists (`!!binary`, `!!set`, `!!python/...`),
 duplicate keys (YAML lets the last one win silently), keys that are not strings, nesting deeper than any config.
-Dates and times stay strings: their readers check them (`2026-02-30` is then "not a date", never a traceback)."""
+Dates and times stay strings: their readers check them (`2026-02-30` is then "not a date", never a traceback).
+
+A leaf that infra and compliance both use: it imports neither of them, nor anything else of ours."""
 
 from __future__ import annotations
 
@@ -16,15 +18,14 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from infra.errors import InfraError
-
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq"))
 
 
-class UserFileError(InfraError):
-    """A user's YAML file that cannot be read safely: ``problem`` says why (and where, when known)."""
+class UserFileError(Exception):
+    """A file a user named that cannot be read safely: ``problem`` says why (and where, when known). The
+    packages that read user files (infra, compliance) wrap it in their own errors; the CLI maps it to exit 2."""
 
     exit_code = 2
 
