@@ -102,3 +102,42 @@ def test_an_upload_the_caller_may_not_write_is_refused_before_its_body(
     with psycopg.connect(database(None)) as conn:
         outcomes = conn.execute("SELECT outcome FROM audit_events WHERE action = 'ingest'").fetchall()
     assert [o for (o,) in outcomes] == ["denied", "denied"]  # refused, and audited
+
+
+def test_fuzzed_chunked_bodies_are_bounded_and_never_a_server_error(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder
+) -> None:
+    """Chunked bodies of random sizes and counts on every body-taking route, anonymous or not: never a 5xx; an
+    anonymous one is never read; an authenticated one is read at most one chunk past its cap."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seed(database, embedder)
+    app = create_app(make_gateway(database, idp_key, embedder))  # caps: 10 kB JSON, 200 kB documents
+    signed = {"Authorization": f"Bearer {token(idp_key, groups=['clinicians', 'cardiology-editors'])}"}
+    routes = {"/v1/retrieve": 10_000, "/v1/chat/completions": 10_000, "/v1/collections": 10_000,
+              "/v1/collections/cardiology/documents?title=f": 200_000}  # fmt: skip
+
+    @given(
+        path=st.sampled_from(sorted(routes)),
+        sizes=st.lists(st.integers(0, 60_000), max_size=12),
+        byte=st.binary(min_size=1, max_size=1),
+        anonymous=st.booleans(),
+    )
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def run(path: str, sizes: list[int], byte: bytes, anonymous: bool) -> None:
+        headers = {"Content-Type": "application/json" if "documents" not in path else "text/plain"}
+        status, pulled = call(app, path, headers if anonymous else {**headers, **signed}, iter(byte * n for n in sizes))
+        assert status < 500, (path, status)
+        if anonymous:
+            assert (status, pulled) == (401, 0)
+        else:
+            total, read = 0, 0
+            for n in sizes:  # how many chunks the cap allows, plus the one that crosses it
+                read += 1
+                total += n
+                if total > routes[path]:
+                    break
+            assert pulled <= read, (path, pulled, read)
+
+    run()
