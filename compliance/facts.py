@@ -63,6 +63,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compliance.hipaa import SIX_YEARS_DAYS
+
 Item = dict[str, Any]
 
 KNOWN_KINDS: tuple[str, ...] = (
@@ -96,7 +98,7 @@ class Context:
     """What the client configured, when known: controls compare the account against it."""
 
     client: str | None = None
-    log_retention_days: int | None = 2192  # None: "never" was configured
+    log_retention_days: int | None = SIX_YEARS_DAYS  # None: "never" was configured
     allow_short_log_retention: bool = False
     required_endpoints: tuple[str, ...] = (
         "ssm",

@@ -22,9 +22,9 @@ from typing import Any
 
 from compliance.errors import InputError
 from compliance.facts import Context, Facts, Gap, Item
+from compliance.hipaa import SIX_YEARS_DAYS
 
 PLAN_SCHEMA = "phistack/plan/v1"
-DEFAULT_RETENTION = 2192
 ALL = {"protocol": "-1", "from_port": 0, "to_port": 65535}
 
 
@@ -719,7 +719,7 @@ def _service(token: str) -> str:
 
 
 def _context(p: _Plan) -> Context:
-    retention = _config_value(p.config, "phistack:log_retention_days", DEFAULT_RETENTION)
+    retention = _config_value(p.config, "phistack:log_retention_days", SIX_YEARS_DAYS)
     allow_short = str(p.config.get("phistack:allow_short_log_retention", "false")).lower() == "true"
     extra = _config_value(p.config, "phistack:extra_endpoints", []) or []
     attestations = _config_value(p.config, "phistack:attestations", {}) or {}

@@ -6,10 +6,10 @@ from typing import Any
 
 from compliance.controls._base import control, each
 from compliance.facts import Facts, Item
+from compliance.hipaa import SIX_YEARS_DAYS
 from compliance.model import Control, Finding
 
 GROUP = "AWS::Logs::LogGroup"
-SIX_YEARS = 2192  # days; 164.316(b)(2)(i)
 
 
 def _groups(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
@@ -32,7 +32,7 @@ def kms(facts: Facts) -> list[Finding]:
 def retention(facts: Facts) -> list[Finding]:
     # HIPAA's six years is the floor; a longer configured period raises it. Configuring less needs the
     # allow_short_log_retention opt-out, and this control still flags it.
-    wanted = max(facts.context.log_retention_days or SIX_YEARS, SIX_YEARS)
+    wanted = max(facts.context.log_retention_days or SIX_YEARS_DAYS, SIX_YEARS_DAYS)
     opt_out = facts.context.allow_short_log_retention
 
     def judge(g: Item) -> tuple[bool, str, dict[str, Any]]:
@@ -98,7 +98,7 @@ CONTROLS: tuple[Control, ...] = (
         ("log_groups",),
         ("logs:DescribeLogGroups",),
         "HIPAA documentation is kept six years; audit logs are part of it.",
-        "aws logs put-retention-policy --log-group-name NAME --retention-in-days 2192",
+        f"aws logs put-retention-policy --log-group-name NAME --retention-in-days {SIX_YEARS_DAYS}",
         retention,
     ),
     control(
