@@ -104,7 +104,7 @@ def extract(body: bytes, media_type: str) -> Extracted:
 
         extracted = parse_isolated(body, kind)
     else:
-        extracted = _extract(body, media_type)
+        extracted = parse(body, media_type)
     if "\x00" not in extracted.text:
         return extracted
     text, starts = extracted.text, extracted.page_starts
@@ -116,11 +116,7 @@ def extract(body: bytes, media_type: str) -> Extracted:
 
 
 def parse(body: bytes, media_type: str) -> Extracted:
-    """In this process, without limits: for stack.parse_worker (and plain text)."""
-    return _extract(body, media_type)
-
-
-def _extract(body: bytes, media_type: str) -> Extracted:
+    """In this process, without limits: plain text here, HTML and PDF in stack.parse_worker's child process."""
     kind = media_type.split(";", 1)[0].strip().lower()
     if kind not in MEDIA_TYPES:
         raise UnsupportedMediaType(

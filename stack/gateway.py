@@ -16,6 +16,7 @@ from stack.audit import CONTROL, AuditEvent, append
 from stack.auth import Principal, Unauthenticated
 from stack.db import Connect
 from stack.embeddings import Embedder
+from stack.guard import PRINCIPAL
 from stack.llm import ChatEngine
 from stack.sealing import HashSealer, Sealer
 from stack.store import scoped
@@ -67,7 +68,7 @@ def gateway(request: Request) -> Gateway:
 
 def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The caller stack.guard authenticated before the body was read (or, without the guard, now)."""
-    known = request.scope.get("state", {}).get("principal")
+    known = request.scope.get("state", {}).get(PRINCIPAL)
     if isinstance(known, Principal):
         return known
     try:

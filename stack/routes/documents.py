@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -100,16 +100,6 @@ def documents(collection: CollectionPath, caller: Caller, parts: Parts) -> list[
     return [DocumentOut(**d.__dict__) for d in found]
 
 
-async def _body(request: Request, cap: int) -> bytes:
-    """The upload, refused past the cap even when no Content-Length was sent (chunked)."""
-    data = bytearray()
-    async for piece in request.stream():
-        data += piece
-        if len(data) > cap:
-            raise HTTPException(413, f"Document over {cap} bytes.")
-    return bytes(data)
-
-
 @router.post("/v1/collections/{collection}/documents", status_code=201, response_model=IngestOut)
 async def upload(
     collection: CollectionPath,
@@ -124,7 +114,7 @@ async def upload(
     name = clean_title(title)
     media_type = request.headers.get("content-type", "")
     await run_in_threadpool(_may_write, parts, caller, collection)  # the ACL before a byte of the body is read
-    data = await _body(request, parts.limits.max_document_bytes)
+    data = await request.body()  # bounded by stack.guard, which counts every body against its cap as it arrives
     return await run_in_threadpool(_ingest, parts, caller, collection, name, media_type, data, response)
 
 
