@@ -63,7 +63,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from compliance.hipaa import SIX_YEARS_DAYS
+from contract import INTERFACE_ENDPOINTS, SIX_YEARS_DAYS, StackContext
 
 Item = dict[str, Any]
 
@@ -100,17 +100,19 @@ class Context:
     client: str | None = None
     log_retention_days: int | None = SIX_YEARS_DAYS  # None: "never" was configured
     allow_short_log_retention: bool = False
-    required_endpoints: tuple[str, ...] = (
-        "ssm",
-        "ssmmessages",
-        "ec2messages",
-        "ec2",
-        "kms",
-        "logs",
-        "monitoring",
-        "sts",
-    )
+    required_endpoints: tuple[str, ...] = INTERFACE_ENDPOINTS
     attestations: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, stack: StackContext) -> Context:
+        """The context a stack declares (``context`` in plan.json, or ``ClientConfig.context()``)."""
+        return cls(
+            client=stack["client"],
+            log_retention_days=stack["log_retention_days"],
+            allow_short_log_retention=stack["allow_short_log_retention"],
+            required_endpoints=tuple(stack["required_endpoints"]),
+            attestations=dict(stack["attestations"]),
+        )
 
 
 @dataclass

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import Final
 
-# 164.316(b)(2)(i): keep the documentation six years; as days, CloudWatch Logs' six-year retention value. The
-# one definition in compliance (infra's config default is its own: infra and compliance import neither way).
-SIX_YEARS_DAYS: Final = 2192
-
 SECTIONS: Final[dict[str, str]] = {
     "164.308": "Administrative safeguards",
     "164.310": "Physical safeguards",

@@ -1,4 +1,4 @@
-"""Facts from a plan: ``plan.json`` (phistack/plan/v1) read as data, never by importing infra/.
+"""Facts from a plan: ``plan.json`` (``contract.PLAN_SCHEMA``) read as data, never by importing infra/.
 
 The plan holds what the program declares. AWS adds to it, and these facts model that, so an omission is
 judged by what AWS would really do:
@@ -22,9 +22,8 @@ from typing import Any
 
 from compliance.errors import InputError
 from compliance.facts import Context, Facts, Gap, Item
-from compliance.hipaa import SIX_YEARS_DAYS
+from contract import PLAN_SCHEMA
 
-PLAN_SCHEMA = "phistack/plan/v1"
 ALL = {"protocol": "-1", "from_port": 0, "to_port": 65535}
 
 
@@ -38,19 +37,36 @@ def load_plan(path: Path) -> dict[str, Any]:
     if not isinstance(plan, dict) or plan.get("schema") != PLAN_SCHEMA:
         seen = plan.get("schema") if isinstance(plan, dict) else type(plan).__name__
         raise InputError(f"{path}: schema is {seen!r}, expected {PLAN_SCHEMA!r} (write one with phistack plan).")
+    _check_context(path, plan.get("context"))
     return plan
+
+
+_CONTEXT_TYPES: dict[str, tuple[type, ...]] = {
+    "client": (str,),
+    "log_retention_days": (int, type(None)),
+    "allow_short_log_retention": (bool,),
+    "required_endpoints": (list,),
+    "attestations": (dict,),
+}
+
+
+def _check_context(path: Path, context: Any) -> None:
+    """A plan file is input: its context (contract.StackContext) is checked field by field before any use."""
+    if not isinstance(context, dict):
+        raise InputError(f"{path}: context is missing or not a mapping (write the plan again with phistack plan).")
+    for key, types in _CONTEXT_TYPES.items():
+        value = context.get(key)
+        if key not in context or not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise InputError(f"{path}: context.{key} is missing or of the wrong type.")
+    if not all(isinstance(e, str) for e in context["required_endpoints"]):
+        raise InputError(f"{path}: context.required_endpoints must be a list of service names.")
+    if not all(isinstance(k, str) and isinstance(v, str | None) for k, v in context["attestations"].items()):
+        raise InputError(f"{path}: context.attestations must map names to dates or null.")
 
 
 def _int(value: Any) -> int | None:
     """Pulumi mocks hand numbers back as floats; facts hold whole numbers as ints."""
     return None if value is None else int(value)
-
-
-def _config_value(config: dict[str, Any], key: str, default: Any = None) -> Any:
-    value = config.get(key, default)
-    if isinstance(value, str) and value[:1] in "[{":
-        return json.loads(value)
-    return value
 
 
 class _Plan:
@@ -718,27 +734,16 @@ def _service(token: str) -> str:
     return _SERVICE_OF_MODULE.get(module, module)
 
 
-def _context(p: _Plan) -> Context:
-    retention = _config_value(p.config, "phistack:log_retention_days", SIX_YEARS_DAYS)
-    allow_short = str(p.config.get("phistack:allow_short_log_retention", "false")).lower() == "true"
-    extra = _config_value(p.config, "phistack:extra_endpoints", []) or []
-    attestations = _config_value(p.config, "phistack:attestations", {}) or {}
-    return Context(
-        client=p.config.get("phistack:client"),
-        log_retention_days=None if retention == "never" else int(retention),
-        allow_short_log_retention=allow_short,
-        required_endpoints=(*Context().required_endpoints, *extra),
-        attestations={k: (str(v) if v else None) for k, v in attestations.items()},
-    )
-
-
 # Kinds of fact no plan can hold, whatever the stack: they exist only in a running account or on installed hosts.
 PLAN_CANNOT_KNOW = ("snapshots", "ssm_managed_instances", "iam_root", "iam_users", "hosts")
 
 
 def facts_from_plan(plan: dict[str, Any]) -> Facts:
+    """The facts a plan declares, judged against its ``context``. The policy pack's document has none (CrossGuard
+    hands a policy the resources, not the stack file): the defaults then stand, six years and the base endpoints."""
     p = _Plan(plan)
-    facts = Facts("plan", p.account, [p.region], context=_context(p))
+    context = Context.of(plan["context"]) if "context" in plan else Context()
+    facts = Facts("plan", p.account, [p.region], context=context)
     for part in (_network, _compute, _data, _logging, _identity):
         part(p, facts)
     services: dict[str, str] = {}

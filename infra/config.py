@@ -20,13 +20,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from contract import INTERFACE_ENDPOINTS, SIX_YEARS_DAYS, StackContext
 from infra.catalog import GPU_TYPES, MODELS, ModelName, Quantization, fits, types_that_fit
 from infra.errors import ConfigError
 
 NAMESPACE = "phistack"
 REGION_KEY = "aws:region"
 
-SIX_YEARS_DAYS = 2192  # 164.316(b)(2)(i): keep documentation six years; CloudWatch's 6-year value.
 CLOUDWATCH_RETENTION_DAYS = (
     1,
     3,
@@ -52,7 +52,6 @@ CLOUDWATCH_RETENTION_DAYS = (
     3653,
 )
 PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
-INTERFACE_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
 OPTIONAL_ENDPOINTS = ("ecr.api", "ecr.dkr", "secretsmanager")
 # The Debian cloud team's public parameter for the latest official Debian 13 amd64 AMI: the only OS the installer
 # (playbooks/) supports, and the one whose packages the offline bundle holds.
@@ -387,6 +386,16 @@ class ClientConfig(_Section):
         if self.vector_store.engine == "aurora":
             wanted.append("secretsmanager")
         return tuple(dict.fromkeys(wanted))
+
+    def context(self) -> StackContext:
+        """What the controls compare an account against; written into plan.json, read by compliance as data."""
+        return StackContext(
+            client=self.client,
+            log_retention_days=self.retention_days,
+            allow_short_log_retention=self.allow_short_log_retention,
+            required_endpoints=[*INTERFACE_ENDPOINTS, *self.extra_endpoints],
+            attestations={k: (v.isoformat() if v else None) for k, v in self.attestations.model_dump().items()},
+        )
 
     @property
     def gpu_type(self) -> Any:

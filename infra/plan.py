@@ -6,7 +6,8 @@ program makes (availability zones, the AMI parameter). An invoke the mocks do no
 never a silent empty answer. Each plan runs in a fresh ``contextvars.Context``, so one process can plan
 several clients.
 
-``plan.json`` (schema ``phistack/plan/v1``) is what the pre-deploy compliance checks read.
+``plan.json`` (schema ``contract.PLAN_SCHEMA``) is what the pre-deploy compliance checks read: the resources
+as declared, and the client's ``context`` (``contract.StackContext``) that the controls compare them against.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from contract import PLAN_SCHEMA, StackContext
 from infra.config import ClientConfig
 from infra.errors import PlanError
 
-PLAN_SCHEMA = "phistack/plan/v1"
 PROJECT = "phistack"
 PLACEHOLDER_AMI = "ami-0planplaceholder0"
 
@@ -60,6 +61,7 @@ class PlannedResource:
 class Plan:
     client: str
     stack: str
+    context: StackContext
     resources: list[PlannedResource] = field(default_factory=list)
     invokes: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +79,7 @@ class Plan:
             "project": PROJECT,
             "stack": self.stack,
             "client": self.client,
+            "context": self.context,
             "config": config,
             "resources": [
                 {
@@ -258,7 +261,7 @@ def record(
 
     Call inside a fresh ``contextvars.Context`` (``run_plan`` does): Pulumi keeps its settings there.
     """
-    plan = Plan(client=cfg.client, stack=stack)
+    plan = Plan(client=cfg.client, stack=stack, context=cfg.context())
     mocks = _RecordingMocks(cfg, plan)
     pulumi.runtime.set_all_config(dict(stack_config))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=_RecordingMonitor(mocks))

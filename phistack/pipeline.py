@@ -128,15 +128,8 @@ def write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
 def context_of(cfg: Any) -> Any:
     """What a client configured that the controls compare an account against."""
     from compliance.facts import Context
-    from infra.config import INTERFACE_ENDPOINTS
 
-    return Context(
-        client=cfg.client,
-        log_retention_days=cfg.retention_days,
-        allow_short_log_retention=cfg.allow_short_log_retention,
-        required_endpoints=(*INTERFACE_ENDPOINTS, *cfg.extra_endpoints),
-        attestations={k: (v.isoformat() if v else None) for k, v in cfg.attestations.model_dump().items()},
-    )
+    return Context.of(cfg.context())
 
 
 def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:

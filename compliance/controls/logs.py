@@ -6,8 +6,8 @@ from typing import Any
 
 from compliance.controls._base import control, each
 from compliance.facts import Facts, Item
-from compliance.hipaa import SIX_YEARS_DAYS
 from compliance.model import Control, Finding
+from contract import SIX_YEARS_DAYS
 
 GROUP = "AWS::Logs::LogGroup"
 

@@ -117,7 +117,7 @@ def apply_to_emulator(cfg: ClientConfig, stack_config: dict[str, str], endpoint_
         plan.outputs = _json_safe(await pulumi.Output.from_input(build(cfg)).future())
 
     def run() -> Plan:
-        plan = Plan(client=cfg.client, stack=cfg.client)
+        plan = Plan(client=cfg.client, stack=cfg.client, context=cfg.context())
         mocks = _SandboxMocks(cfg, plan, sandbox)
         pulumi.runtime.set_all_config(dict(stack_config))
         from pulumi.runtime.stack import run_pulumi_func

@@ -39,7 +39,7 @@ def test_plan_of_the_example_writes_plan_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "plan of example-clinic" in result.stdout and "total" in result.stdout
     plan = json.loads(out.read_text())
-    assert plan["schema"] == "phistack/plan/v1" and plan["client"] == "example-clinic"
+    assert plan["schema"] == "phistack/plan/v2" and plan["client"] == "example-clinic"
     types = {r["type"] for r in plan["resources"]}
     assert {"aws:ec2/vpc:Vpc", "aws:cloudtrail/trail:Trail", "aws:ec2/instance:Instance"} <= types
     assert {i["token"] for i in plan["invokes"]} == {
@@ -153,7 +153,7 @@ def test_check_refuses_a_bad_plan_file(tmp_path: Path) -> None:
     bogus = tmp_path / "plan.json"
     bogus.write_text('{"schema": "something/else"}')
     result = phistack("check", "--plan", str(bogus), "--out", str(tmp_path / "o"))
-    assert result.returncode == 2 and "expected 'phistack/plan/v1'" in result.stderr
+    assert result.returncode == 2 and "expected 'phistack/plan/v2'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -409,15 +409,16 @@ def test_the_command_modules_do_not_import_the_cli_back() -> None:
 
 def test_the_packages_import_one_way() -> None:
     """The house's import rules (ARCHITECTURE.md): infra knows nothing of compliance, compliance never imports infra
-    (it reads plan.json as data), stack stands apart, and the userfiles leaf imports none of them."""
+    (it reads plan.json as data), stack stands apart, and the userfiles and contract leaves import none of them."""
     import ast
 
-    ours = ("infra", "compliance", "stack", "phistack", "userfiles")
+    ours = ("infra", "compliance", "stack", "phistack", "userfiles", "contract")
     forbidden = {
         "infra": {"compliance", "stack", "phistack"},
         "compliance": {"infra", "stack", "phistack"},
         "stack": {"infra", "compliance", "phistack"},
-        "userfiles": {"infra", "compliance", "stack", "phistack"},
+        "userfiles": {"infra", "compliance", "stack", "phistack", "contract"},
+        "contract": {"infra", "compliance", "stack", "phistack", "userfiles"},
     }
     broken = []
     for package, banned in forbidden.items():

@@ -245,3 +245,39 @@ def test_roles_docs_with_a_malformed_spec_is_one_line_and_writes_nothing(
     assert main(["roles-docs", "--write", "--project-dir", str(tmp_path)]) == 2
     assert "argument_specs.yml" in _one_line(capsys)
     assert not (tmp_path / "playbooks" / "roles" / "a_good" / "README.md").exists()  # nothing half-written
+
+
+PLAN_CONTEXTS: dict[str, tuple[object, str]] = {
+    "older plan without a context": ("<absent>", "context is missing"),
+    "context not a mapping": (["example"], "context is missing"),
+    "retention as text": ({"log_retention_days": "2192"}, "context.log_retention_days"),
+    "flag as a number": ({"allow_short_log_retention": 1}, "context.allow_short_log_retention"),
+    "endpoint not a name": ({"required_endpoints": ["ssm", 7]}, "context.required_endpoints"),
+    "attestation not a date": ({"attestations": {"baa_aws_signed": ["2026-01-15"]}}, "context.attestations"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAN_CONTEXTS))
+def test_a_plan_files_context_is_checked_before_use(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan file is input too: the context the controls judge against is checked field by field (exit 2)."""
+    import json
+
+    plan_path = tmp_path / "plan.json"
+    assert main(["plan", "--config", str(EXAMPLE), "--out", str(plan_path)]) == 0
+    capsys.readouterr()
+    plan = json.loads(plan_path.read_text())
+    change, expected = PLAN_CONTEXTS[case]
+    if change == "<absent>":
+        del plan["context"]
+    elif isinstance(change, dict):
+        plan["context"].update(change)
+    else:
+        plan["context"] = change
+    plan_path.write_text(json.dumps(plan))
+    report = tmp_path / "report"
+    assert main(["check", "--plan", str(plan_path), "--out", str(report)]) == 2
+    line = _one_line(capsys)
+    assert str(plan_path) in line and expected in line
+    assert not report.exists()
