@@ -61,7 +61,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _plan_document(args: argparse.Namespace) -> dict[str, Any]:
     """The plan to check: read from --plan, or made now from --client / --config."""
     if args.plan is not None:
-        from compliance.planned import load_plan
+        from compliance.sources.plan import load_plan
 
         return load_plan(Path(args.plan))
     from infra.config import parse_client_config
@@ -75,7 +75,7 @@ def _plan_document(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from compliance.controls import by_id
-    from compliance.planned import facts_from_plan
+    from compliance.sources.plan import facts_from_plan
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
@@ -99,9 +99,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import boto3
     import botocore.exceptions
 
-    from compliance.collectors import collect
     from compliance.controls import by_id
     from compliance.facts import Gap
+    from compliance.sources.live import collect
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
@@ -118,7 +118,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             session, regions, endpoint, context, workers=args.workers, progress=advance, max_attempts=args.max_attempts
         )
     if args.host_evidence:
-        from compliance.host_evidence import load
+        from compliance.sources.hosts import load
 
         facts.add("hosts", load(Path(args.host_evidence)))
     else:

@@ -113,7 +113,7 @@ def _demo_waivers(host: bool) -> list[Any]:
 def _emulated_facts(cfg: Any, raw: dict[str, str], context: Any) -> tuple[Any, Any]:
     import boto3
 
-    from compliance.collectors import collect
+    from compliance.sources.live import collect
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
 

@@ -1,9 +1,9 @@
 """phistack's HIPAA policy pack for Pulumi CrossGuard: `pulumi preview --policy-pack compliance/policypack`.
-Every policy is generated from the control catalog (compliance/policy_pack.py); nothing is defined here."""
+Every policy is generated from the control catalog (compliance/policypack/policies.py); nothing is defined here."""
 
 from pulumi_policy import PolicyPack
 
-from compliance.policy_pack import PACK_NAME, policies
+from compliance.policypack.policies import PACK_NAME, policies
 
 PolicyPack(
     name=PACK_NAME,

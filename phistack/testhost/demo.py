@@ -68,8 +68,8 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
     """Everything up to the facts: (facts with the host's evidence, the scan, the gateway's answer)."""
     import boto3
 
-    from compliance.collectors import collect
-    from compliance.host_evidence import load
+    from compliance.sources.hosts import load
+    from compliance.sources.live import collect
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
     from phistack.testhost import bundle, nspawn

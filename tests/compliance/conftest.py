@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from compliance.facts import Context, Facts
-from compliance.planned import facts_from_plan
+from compliance.sources.plan import facts_from_plan
 from infra.config import parse_client_config
 from infra.plan import run_plan
 

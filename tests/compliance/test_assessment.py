@@ -12,7 +12,7 @@ from compliance.controls import by_id, catalog
 from compliance.errors import InputError
 from compliance.facts import Facts
 from compliance.model import Finding, Status, aggregate
-from compliance.planned import facts_from_plan
+from compliance.sources.plan import facts_from_plan
 from compliance.waivers import load_waivers
 from tests.compliance.conftest import MakeFacts
 

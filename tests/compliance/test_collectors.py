@@ -12,9 +12,9 @@ import pytest
 from moto import mock_aws
 
 from compliance.assessment import assess
-from compliance.collectors import collect
 from compliance.controls import catalog, hosts
 from compliance.model import Status
+from compliance.sources.live import collect
 from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant
 
 # What moto cannot represent, and so is not PASS on an otherwise compliant emulated account.

@@ -15,8 +15,8 @@ from compliance.assessment import evaluate_control
 from compliance.controls import by_id
 from compliance.errors import InputError
 from compliance.facts import Facts, Gap
-from compliance.host_evidence import load
 from compliance.model import Status
+from compliance.sources.hosts import load
 
 MODERN = {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k1"

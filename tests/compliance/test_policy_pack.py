@@ -26,8 +26,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from compliance.assessment import evaluate_control
 from compliance.controls import by_id, catalog
 from compliance.model import Status
-from compliance.planned import PLAN_CANNOT_KNOW, facts_from_plan
-from compliance.policy_pack import PACK_NAME, plan_evaluable, policies
+from compliance.policypack.policies import PACK_NAME, plan_evaluable, policies
+from compliance.sources.plan import PLAN_CANNOT_KNOW, facts_from_plan
 from tests.conftest import VARIANTS, variant_raw
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ import boto3
 import pytest
 
 from compliance.assessment import assess
-from compliance.collectors import collect
 from compliance.controls import catalog, hosts
 from compliance.model import Status
-from compliance.planned import facts_from_plan
+from compliance.sources.live import collect
+from compliance.sources.plan import facts_from_plan
 from infra.config import parse_client_config
 from infra.plan import run_plan
 from infra.sandbox.apply import apply_to_emulator

@@ -20,7 +20,7 @@ import pytest
 
 from compliance.assessment import assess
 from compliance.controls import catalog
-from compliance.planned import facts_from_plan
+from compliance.sources.plan import facts_from_plan
 from infra.config import ClientConfig
 from infra.plan import Plan
 from tests.conftest import VARIANTS, variant_raw

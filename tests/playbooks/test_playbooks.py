@@ -15,8 +15,8 @@ import pytest
 from compliance.assessment import evaluate_control
 from compliance.controls import hosts
 from compliance.facts import Facts
-from compliance.host_evidence import load
 from compliance.model import Status
+from compliance.sources.hosts import load
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"

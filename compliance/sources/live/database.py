@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.collectors._client import Scan, Unavailable
-from compliance.collectors._task import Task
 from compliance.facts import Item, unreadable_marker
+from compliance.sources.live._client import Scan, Unavailable
+from compliance.sources.live._task import Task
 
 
 def _parameters(scan: Scan, rds: Any, group: str) -> Any:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.collectors._client import Scan, Unavailable
-from compliance.collectors._task import Task, value_or_marker
 from compliance.facts import Item
+from compliance.sources.live._client import Scan, Unavailable
+from compliance.sources.live._task import Task, value_or_marker
 
 FLAGS = {
     "BlockPublicAcls": "block_public_acls",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.collectors._client import Scan
-from compliance.collectors._task import Task
 from compliance.facts import Item
+from compliance.sources.live._client import Scan
+from compliance.sources.live._task import Task
 
 
 def _ec2(scan: Scan, region: str) -> Any:

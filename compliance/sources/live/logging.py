@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from compliance.collectors._client import Scan
-from compliance.collectors._task import Task, value_or_marker
 from compliance.facts import Item
+from compliance.sources.live._client import Scan
+from compliance.sources.live._task import Task, value_or_marker
 
 
 def trails(scan: Scan, region: str, account: str) -> list[Item]:

@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import boto3
 
-from compliance.collectors import compute, database, identity, logging, network, storage
-from compliance.collectors._client import Scan, Unavailable
-from compliance.collectors._task import Task
 from compliance.errors import IncompleteError
 from compliance.facts import Context, Facts, Gap, Item
+from compliance.sources.live import compute, database, identity, logging, network, storage
+from compliance.sources.live._client import Scan, Unavailable
+from compliance.sources.live._task import Task
 
 TASKS: tuple[Task, ...] = (
     *network.TASKS,

@@ -33,7 +33,7 @@ from pulumi_policy import (
 from compliance.assessment import evaluate_control
 from compliance.controls import by_id, catalog
 from compliance.model import Control, Status
-from compliance.planned import PLAN_CANNOT_KNOW, facts_from_plan
+from compliance.sources.plan import PLAN_CANNOT_KNOW, facts_from_plan
 from compliance.waivers import Waiver, apply_waivers, load_waivers
 
 PACK_NAME = "phistack-hipaa"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-from compliance.collectors._client import Scan, Unavailable
 from compliance.facts import Item, unreadable_marker
+from compliance.sources.live._client import Scan, Unavailable
 
 
 class Task(NamedTuple):

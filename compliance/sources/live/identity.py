@@ -6,9 +6,9 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from compliance.collectors._client import Scan
-from compliance.collectors._task import Task, value_or_marker
 from compliance.facts import Item
+from compliance.sources.live._client import Scan
+from compliance.sources.live._task import Task, value_or_marker
 
 
 def _document(raw: Any) -> Any:

@@ -1,0 +1,117 @@
+"""CloudTrail, CloudWatch Logs and alarms, SNS, GuardDuty and AWS Config as planned."""
+
+from __future__ import annotations
+
+from compliance.facts import Facts, Gap
+from compliance.sources.plan._reader import PlanReader
+
+
+def add(p: PlanReader, f: Facts) -> None:
+    region = p.region
+    trails = []
+    for t in p.of("aws:cloudtrail/trail:Trail"):
+        data_buckets: list[str] = []
+        management = True
+        for sel in t.get("eventSelectors", []):
+            management = management and sel.get("includeManagementEvents", True)
+            for res in sel.get("dataResources", []):
+                if res.get("type") == "AWS::S3::Object":
+                    for v in res.get("values", []):
+                        name = str(v).removeprefix("arn:aws:s3:::").removeprefix("arn:aws-us-gov:s3:::").split("/")[0]
+                        data_buckets.append(name or "*")
+        trails.append(
+            {
+                "name": t.get("name", t["_id"]),
+                "arn": t.get("arn"),
+                "region": region,
+                "home_region": region,
+                "multi_region": bool(t.get("isMultiRegionTrail")),
+                "logging": bool(t.get("enableLogging", True)),
+                "log_file_validation": bool(t.get("enableLogFileValidation")),
+                "kms_key_id": t.get("kmsKeyId"),
+                "cloudwatch_logs_group_arn": t.get("cloudWatchLogsGroupArn"),
+                "s3_bucket": t.get("s3BucketName"),
+                "data_event_buckets": data_buckets,
+                "management_events": management,
+            }
+        )
+    f.add("trails", trails)
+    f.add(
+        "log_groups",
+        [
+            {
+                "name": g.get("name"),
+                "arn": g.get("arn"),
+                "region": region,
+                "kms_key_id": g.get("kmsKeyId"),
+                "retention_days": g.get("retentionInDays") or None,
+            }
+            for g in p.of("aws:cloudwatch/logGroup:LogGroup")
+        ],
+    )
+    f.add(
+        "metric_filters",
+        [
+            {
+                "name": m.get("name"),
+                "region": region,
+                "log_group": m.get("logGroupName"),
+                "pattern": m.get("pattern"),
+                "metric_name": (m.get("metricTransformation") or {}).get("name"),
+                "metric_namespace": (m.get("metricTransformation") or {}).get("namespace"),
+            }
+            for m in p.of("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+        ],
+    )
+    f.add(
+        "metric_alarms",
+        [
+            {
+                "name": a.get("name"),
+                "arn": a.get("arn"),
+                "region": region,
+                "metric_name": a.get("metricName"),
+                "namespace": a.get("namespace"),
+                "actions": a.get("alarmActions", []),
+                "actions_enabled": a.get("actionsEnabled", True),
+            }
+            for a in p.of("aws:cloudwatch/metricAlarm:MetricAlarm")
+        ],
+    )
+    f.add(
+        "sns_topics",
+        [
+            {"arn": t.get("arn"), "region": region, "kms_key_id": t.get("kmsMasterKeyId")}
+            for t in p.of("aws:sns/topic:Topic")
+        ],
+    )
+    detectors = p.of("aws:guardduty/detector:Detector")
+    if detectors:
+        f.add(
+            "guardduty_detectors",
+            [
+                {"id": d["_id"], "region": region, "status": "ENABLED" if d.get("enable", True) else "DISABLED"}
+                for d in detectors
+            ],
+        )
+    else:
+        f.missing("guardduty_detectors", Gap("the plan does not manage GuardDuty (guardrail off)", "NOT_APPLICABLE"))
+    recorders = p.of("aws:cfg/recorder:Recorder")
+    if recorders:
+        status = {s.get("name"): s for s in p.of("aws:cfg/recorderStatus:RecorderStatus")}
+        f.add(
+            "config_recorders",
+            [
+                {
+                    "name": r.get("name"),
+                    "region": region,
+                    "recording": bool((status.get(r.get("name")) or {}).get("isEnabled")),
+                    "all_supported": bool((r.get("recordingGroup") or {}).get("allSupported")),
+                }
+                for r in recorders
+            ],
+        )
+    else:
+        f.missing(
+            "config_recorders", Gap("the plan does not manage an AWS Config recorder (guardrail off)", "NOT_APPLICABLE")
+        )
