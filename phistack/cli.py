@@ -101,6 +101,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from compliance.controls import by_id
     from compliance.facts import Gap
+    from compliance.facts.hosts import HOSTS
     from compliance.sources.live import collect
     from compliance.waivers import load_waivers
 
@@ -120,10 +121,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.host_evidence:
         from compliance.sources.hosts import load
 
-        facts.add("hosts", load(Path(args.host_evidence)))
+        facts.add(HOSTS, load(Path(args.host_evidence)))
     else:
         reason = "no host evidence given: run playbooks/verify.yml, then pass --host-evidence DIR"
-        facts.missing("hosts", Gap(reason, "ERROR"))
+        facts.missing(HOSTS, Gap(reason, "ERROR"))
     seconds = round(time.perf_counter() - started, 3)
     return exit_code(assess_and_write(args, facts, waivers, scan, workers=args.workers, seconds=seconds))
 

@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 
 from compliance.errors import InputError
-from compliance.facts import Item
+from compliance.facts.hosts import Host
 
 FORMAT = "phistack/host-evidence/v1"
 SECTIONS = ("tls", "auditd", "ssh", "services", "data_volume")
 
 
-def load(path: Path) -> list[Item]:
+def load(path: Path) -> list[Host]:
     """Every host's evidence from a folder of JSON files (or one file); one hosts item per file."""
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     if not files or not files[0].exists():
         raise InputError(f"--host-evidence {path}: no evidence files (run playbooks/verify.yml first).")
-    items = []
+    items: list[Host] = []
     for file in files:
         try:
             document = json.loads(file.read_text())
@@ -28,6 +28,18 @@ def load(path: Path) -> list[Item]:
         missing = [s for s in ("host", *SECTIONS) if s not in document]
         if missing:
             raise InputError(f"--host-evidence {file}: no {missing[0]!r} section.")
-        host = str(document.get("inventory_host") or document["host"])
-        items.append({"id": host, "region": "global", **{k: v for k, v in document.items() if k != "format"}})
+        record = Host(
+            id=str(document.get("inventory_host") or document["host"]),
+            region="global",
+            host=str(document["host"]),
+            tls=document["tls"],
+            auditd=document["auditd"],
+            ssh=document["ssh"],
+            services=document["services"],
+            data_volume=document["data_volume"],
+        )
+        for optional in ("inventory_host", "collected_at", "phi_paths", "gpus"):
+            if optional in document:
+                record[optional] = document[optional]
+        items.append(record)
     return items

@@ -68,6 +68,7 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
     """Everything up to the facts: (facts with the host's evidence, the scan, the gateway's answer)."""
     import boto3
 
+    from compliance.facts.hosts import HOSTS
     from compliance.sources.hosts import load
     from compliance.sources.live import collect
     from infra.sandbox.apply import apply_to_emulator
@@ -101,7 +102,7 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             evidence = state / "evidence"
             _playbook(project, inventory, "verify.yml", state / "verify.log", {"verify_evidence_dir": str(evidence)})
             facts, scan = collect(session, [cfg.region], url, context, max_attempts=1)
-            facts.add("hosts", load(evidence))
+            facts.add(HOSTS, load(evidence))
     finally:
         nspawn.down(HOST_NAME)
     return facts, scan, answer

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 import boto3
 
 from compliance.errors import IncompleteError
-from compliance.facts import Context, Facts, Gap, Item
+from compliance.facts import Context, Facts, Gap
+from compliance.facts.hosts import SERVICES_IN_USE, ServiceInUse
 from compliance.sources.live import compute, database, identity, logging, network, storage
 from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task
 
-TASKS: tuple[Task, ...] = (
+TASKS: tuple[Task[Any], ...] = (
     *network.TASKS,
     *compute.TASKS,
     *storage.TASKS,
@@ -43,7 +45,7 @@ def service_of_arn(arn: str) -> str:
     return _ARN_SERVICE.get(service, service)
 
 
-def services_in_use(scan: Scan, region: str, account: str) -> list[Item]:
+def services_in_use(scan: Scan, region: str, account: str) -> list[ServiceInUse]:
     """Services with tagged resources in the region (the Resource Groups Tagging API)."""
     tagging = scan.client("resourcegroupstaggingapi", region)
     found: dict[str, str] = {}
@@ -52,7 +54,7 @@ def services_in_use(scan: Scan, region: str, account: str) -> list[Item]:
     return [{"service": s, "region": region, "evidence": arn} for s, arn in sorted(found.items())]
 
 
-ALL_TASKS: tuple[Task, ...] = (*TASKS, Task("services_in_use", "regional", services_in_use))
+ALL_TASKS: tuple[Task[Any], ...] = (*TASKS, Task(SERVICES_IN_USE, "regional", services_in_use))
 Progress = Callable[[int, int], None]
 
 
@@ -63,7 +65,7 @@ def collect(
     context: Context | None = None,
     workers: int = 8,
     progress: Progress | None = None,
-    tasks: tuple[Task, ...] = ALL_TASKS,
+    tasks: tuple[Task[Any], ...] = ALL_TASKS,
     max_attempts: int = 4,
 ) -> tuple[Facts, Scan]:
     scan = Scan(session, endpoint_url, max_attempts=max_attempts, regions=list(regions))
@@ -75,20 +77,20 @@ def collect(
         raise IncompleteError(f"Cannot read the account identity from {where}: {exc.api} {exc.error}.") from None
     facts = Facts("live", account, list(regions), context=context or Context())
     jobs = [(task, region) for task in tasks for region in (regions if task.scope == "regional" else [home])]
-    results: dict[tuple[str, str], list[Item]] = {}
+    results: dict[tuple[str, str], list[Any]] = {}
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(task.run, scan, region, account): (task, region) for task, region in jobs}
         for future in as_completed(futures):
             task, region = futures[future]
             try:
-                results[(task.kind, region)] = future.result()
+                results[(task.kind.name, region)] = future.result()
             except Unavailable as exc:
                 facts.missing(task.kind, Gap(f"{exc.error} in {region}", "ERROR", exc.api))
             done += 1
             if progress is not None:
                 progress(done, len(jobs))
     for task, region in jobs:  # merge in a stable order: same account, same report
-        if task.kind not in facts.gaps:
-            facts.add(task.kind, results[(task.kind, region)])
+        if task.kind.name not in facts.gaps:
+            facts.add(task.kind, results[(task.kind.name, region)])
     return facts, scan

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Generic, Literal
 
-from compliance.facts import Item, unreadable_marker
+from compliance.facts import Kind, unreadable_marker
+from compliance.facts._kind import R
 from compliance.sources.live._client import Scan, Unavailable
 
 
-class Task(NamedTuple):
-    kind: str
+@dataclass(frozen=True)
+class Task(Generic[R]):
+    kind: Kind[R]
     scope: Literal["regional", "global"]
-    run: Callable[[Scan, str, str], list[Item]]  # (scan, region, account) -> items
+    run: Callable[[Scan, str, str], list[R]]  # (scan, region, account) -> records of the kind
 
 
 def value_or_marker(

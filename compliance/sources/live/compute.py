@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts import Item
+from compliance.facts.compute import (
+    EBS_ENCRYPTION_DEFAULTS,
+    INSTANCES,
+    LAUNCH_TEMPLATES,
+    SNAPSHOTS,
+    SSM_MANAGED_INSTANCES,
+    VOLUMES,
+    EbsEncryptionDefault,
+    Instance,
+    LaunchTemplate,
+    Snapshot,
+    SsmManagedInstance,
+    Volume,
+)
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
 
@@ -13,8 +26,8 @@ def _ec2(scan: Scan, region: str) -> Any:
     return scan.client("ec2", region)
 
 
-def instances(scan: Scan, region: str, account: str) -> list[Item]:
-    out = []
+def instances(scan: Scan, region: str, account: str) -> list[Instance]:
+    out: list[Instance] = []
     for reservation in scan.pages(_ec2(scan, region), "describe_instances", "Reservations"):
         for i in reservation.get("Instances", []):
             meta = i.get("MetadataOptions") or {}
@@ -35,9 +48,9 @@ def instances(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def launch_templates(scan: Scan, region: str, account: str) -> list[Item]:
+def launch_templates(scan: Scan, region: str, account: str) -> list[LaunchTemplate]:
     ec2 = _ec2(scan, region)
-    out = []
+    out: list[LaunchTemplate] = []
     for t in scan.pages(ec2, "describe_launch_templates", "LaunchTemplates"):
         tokens = value_or_marker(
             scan,
@@ -63,23 +76,23 @@ def launch_templates(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def ebs_encryption_defaults(scan: Scan, region: str, account: str) -> list[Item]:
+def ebs_encryption_defaults(scan: Scan, region: str, account: str) -> list[EbsEncryptionDefault]:
     ec2 = _ec2(scan, region)
     enabled = scan.call(ec2, "get_ebs_encryption_by_default")["EbsEncryptionByDefault"]
     key = value_or_marker(scan, ec2, "get_ebs_default_kms_key_id", lambda r: r.get("KmsKeyId"))
     return [{"region": region, "enabled": bool(enabled), "kms_key_id": key}]
 
 
-def volumes(scan: Scan, region: str, account: str) -> list[Item]:
+def volumes(scan: Scan, region: str, account: str) -> list[Volume]:
     return [
         {"id": v["VolumeId"], "region": region, "encrypted": bool(v.get("Encrypted")), "kms_key_id": v.get("KmsKeyId")}
         for v in scan.pages(_ec2(scan, region), "describe_volumes", "Volumes")
     ]
 
 
-def snapshots(scan: Scan, region: str, account: str) -> list[Item]:
+def snapshots(scan: Scan, region: str, account: str) -> list[Snapshot]:
     ec2 = _ec2(scan, region)
-    out = []
+    out: list[Snapshot] = []
     for s in scan.pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
         public = value_or_marker(
             scan,
@@ -93,14 +106,18 @@ def snapshots(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def ssm_managed_instances(scan: Scan, region: str, account: str) -> list[Item]:
+def ssm_managed_instances(scan: Scan, region: str, account: str) -> list[SsmManagedInstance]:
     return [
         {"id": i["InstanceId"], "region": region, "ping_status": i.get("PingStatus")}
         for i in scan.pages(scan.client("ssm", region), "describe_instance_information", "InstanceInformationList")
     ]
 
 
-TASKS: tuple[Task, ...] = tuple(
-    Task(fn.__name__, "regional", fn)
-    for fn in (instances, launch_templates, ebs_encryption_defaults, volumes, snapshots, ssm_managed_instances)
+TASKS: tuple[Task[Any], ...] = (
+    Task(INSTANCES, "regional", instances),
+    Task(LAUNCH_TEMPLATES, "regional", launch_templates),
+    Task(EBS_ENCRYPTION_DEFAULTS, "regional", ebs_encryption_defaults),
+    Task(VOLUMES, "regional", volumes),
+    Task(SNAPSHOTS, "regional", snapshots),
+    Task(SSM_MANAGED_INSTANCES, "regional", ssm_managed_instances),
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts import Item, unreadable_marker
+from compliance.facts import unreadable_marker
+from compliance.facts.database import DB_CLUSTERS, DbCluster
 from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task
 
@@ -19,10 +20,10 @@ def _parameters(scan: Scan, rds: Any, group: str) -> Any:
         return unreadable_marker(exc.api, exc.error)
 
 
-def db_clusters(scan: Scan, region: str, account: str) -> list[Item]:
+def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
     rds = scan.client("rds", region)
     instances = list(scan.pages(rds, "describe_db_instances", "DBInstances"))
-    out = []
+    out: list[DbCluster] = []
     for c in scan.pages(rds, "describe_db_clusters", "DBClusters"):
         members = [i for i in instances if i.get("DBClusterIdentifier") == c["DBClusterIdentifier"]]
         group = c.get("DBClusterParameterGroup")
@@ -44,4 +45,4 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-TASKS: tuple[Task, ...] = (Task("db_clusters", "regional", db_clusters),)
+TASKS: tuple[Task[Any], ...] = (Task(DB_CLUSTERS, "regional", db_clusters),)

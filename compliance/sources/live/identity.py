@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from compliance.facts import Item
+from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, AccessKey, IamPolicy, IamRoot, IamUser
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
 
@@ -18,9 +18,9 @@ def _document(raw: Any) -> Any:
     return raw
 
 
-def iam_policies(scan: Scan, region: str, account: str) -> list[Item]:
+def iam_policies(scan: Scan, region: str, account: str) -> list[IamPolicy]:
     iam = scan.client("iam", region)
-    out = []
+    out: list[IamPolicy] = []
     for p in scan.pages(iam, "list_policies", "Policies", Scope="Local", OnlyAttached=True):
         doc = value_or_marker(
             scan,
@@ -63,7 +63,7 @@ def iam_policies(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def iam_root(scan: Scan, region: str, account: str) -> list[Item]:
+def iam_root(scan: Scan, region: str, account: str) -> list[IamRoot]:
     summary = scan.call(scan.client("iam", region), "get_account_summary")["SummaryMap"]
     return [
         {
@@ -74,16 +74,16 @@ def iam_root(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def iam_users(scan: Scan, region: str, account: str) -> list[Item]:
+def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
     iam = scan.client("iam", region)
-    out = []
+    out: list[IamUser] = []
     for u in scan.pages(iam, "list_users", "Users"):
         name = u["UserName"]
         password = value_or_marker(
             scan, iam, "get_login_profile", lambda r: True, absent=("NoSuchEntity",), default=False, UserName=name
         )
         mfa = bool(list(scan.pages(iam, "list_mfa_devices", "MFADevices", UserName=name)))
-        keys = [
+        keys: list[AccessKey] = [
             {"id": k["AccessKeyId"], "active": k.get("Status") == "Active", "created": k["CreateDate"].isoformat()}
             for k in scan.pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name)
         ]
@@ -100,8 +100,8 @@ def iam_users(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-TASKS: tuple[Task, ...] = (
-    Task("iam_policies", "global", iam_policies),
-    Task("iam_root", "global", iam_root),
-    Task("iam_users", "global", iam_users),
+TASKS: tuple[Task[Any], ...] = (
+    Task(IAM_POLICIES, "global", iam_policies),
+    Task(IAM_ROOT, "global", iam_root),
+    Task(IAM_USERS, "global", iam_users),
 )

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from compliance.facts import Item
+from typing import Any
+
+from compliance.facts.logging import (
+    CONFIG_RECORDERS,
+    GUARDDUTY_DETECTORS,
+    LOG_GROUPS,
+    METRIC_ALARMS,
+    METRIC_FILTERS,
+    SNS_TOPICS,
+    TRAILS,
+    ConfigRecorder,
+    GuarddutyDetector,
+    LogGroup,
+    MetricAlarm,
+    MetricFilter,
+    SnsTopic,
+    Trail,
+)
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
 
 
-def trails(scan: Scan, region: str, account: str) -> list[Item]:
+def trails(scan: Scan, region: str, account: str) -> list[Trail]:
     ct = scan.client("cloudtrail", region)
-    out = []
+    out: list[Trail] = []
     for t in scan.call(ct, "describe_trails", includeShadowTrails=False).get("trailList", []):
         arn = t["TrailARN"]
         logging = value_or_marker(scan, ct, "get_trail_status", lambda r: bool(r.get("IsLogging")), Name=arn)
@@ -46,7 +63,7 @@ def trails(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def log_groups(scan: Scan, region: str, account: str) -> list[Item]:
+def log_groups(scan: Scan, region: str, account: str) -> list[LogGroup]:
     return [
         {
             "name": g["logGroupName"],
@@ -59,8 +76,8 @@ def log_groups(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def metric_filters(scan: Scan, region: str, account: str) -> list[Item]:
-    out = []
+def metric_filters(scan: Scan, region: str, account: str) -> list[MetricFilter]:
+    out: list[MetricFilter] = []
     for m in scan.pages(scan.client("logs", region), "describe_metric_filters", "metricFilters"):
         transform = (m.get("metricTransformations") or [{}])[0]
         out.append(
@@ -76,7 +93,7 @@ def metric_filters(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def metric_alarms(scan: Scan, region: str, account: str) -> list[Item]:
+def metric_alarms(scan: Scan, region: str, account: str) -> list[MetricAlarm]:
     return [
         {
             "name": a["AlarmName"],
@@ -91,7 +108,7 @@ def metric_alarms(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def sns_topics(scan: Scan, region: str, account: str) -> list[Item]:
+def sns_topics(scan: Scan, region: str, account: str) -> list[SnsTopic]:
     sns = scan.client("sns", region)
     return [
         {
@@ -109,7 +126,7 @@ def sns_topics(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def guardduty_detectors(scan: Scan, region: str, account: str) -> list[Item]:
+def guardduty_detectors(scan: Scan, region: str, account: str) -> list[GuarddutyDetector]:
     gd = scan.client("guardduty", region)
     return [
         {"id": d, "region": region, "status": scan.call(gd, "get_detector", DetectorId=d).get("Status")}
@@ -117,7 +134,7 @@ def guardduty_detectors(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def config_recorders(scan: Scan, region: str, account: str) -> list[Item]:
+def config_recorders(scan: Scan, region: str, account: str) -> list[ConfigRecorder]:
     cfg = scan.client("config", region)
     status = {
         s["name"]: s
@@ -134,7 +151,12 @@ def config_recorders(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-TASKS: tuple[Task, ...] = tuple(
-    Task(fn.__name__, "regional", fn)
-    for fn in (trails, log_groups, metric_filters, metric_alarms, sns_topics, guardduty_detectors, config_recorders)
+TASKS: tuple[Task[Any], ...] = (
+    Task(TRAILS, "regional", trails),
+    Task(LOG_GROUPS, "regional", log_groups),
+    Task(METRIC_FILTERS, "regional", metric_filters),
+    Task(METRIC_ALARMS, "regional", metric_alarms),
+    Task(SNS_TOPICS, "regional", sns_topics),
+    Task(GUARDDUTY_DETECTORS, "regional", guardduty_detectors),
+    Task(CONFIG_RECORDERS, "regional", config_recorders),
 )

@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts import Item
+from compliance.facts.network import (
+    EGRESS_ONLY_GATEWAYS,
+    FLOW_LOGS,
+    INTERNET_GATEWAYS,
+    NAT_GATEWAYS,
+    NETWORK_ACLS,
+    ROUTE_TABLES,
+    SECURITY_GROUPS,
+    SUBNETS,
+    VPC_ENDPOINTS,
+    VPCS,
+    AclEntry,
+    EgressOnlyGateway,
+    FlowLog,
+    InternetGateway,
+    NatGateway,
+    NetworkAcl,
+    Route,
+    RouteTable,
+    Rule,
+    SecurityGroup,
+    Subnet,
+    Vpc,
+    VpcEndpoint,
+)
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task
 
@@ -17,7 +41,7 @@ def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in raw or []}
 
 
-def vpcs(scan: Scan, region: str, account: str) -> list[Item]:
+def vpcs(scan: Scan, region: str, account: str) -> list[Vpc]:
     return [
         {
             "id": v["VpcId"],
@@ -30,7 +54,7 @@ def vpcs(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def subnets(scan: Scan, region: str, account: str) -> list[Item]:
+def subnets(scan: Scan, region: str, account: str) -> list[Subnet]:
     return [
         {
             "id": s["SubnetId"],
@@ -42,21 +66,21 @@ def subnets(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def internet_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+def internet_gateways(scan: Scan, region: str, account: str) -> list[InternetGateway]:
     return [
         {"id": g["InternetGatewayId"], "region": region, "vpc_ids": [a["VpcId"] for a in g.get("Attachments", [])]}
         for g in scan.pages(_ec2(scan, region), "describe_internet_gateways", "InternetGateways")
     ]
 
 
-def nat_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+def nat_gateways(scan: Scan, region: str, account: str) -> list[NatGateway]:
     return [
         {"id": g["NatGatewayId"], "region": region, "vpc_id": g.get("VpcId"), "state": g.get("State")}
         for g in scan.pages(_ec2(scan, region), "describe_nat_gateways", "NatGateways")
     ]
 
 
-def egress_only_gateways(scan: Scan, region: str, account: str) -> list[Item]:
+def egress_only_gateways(scan: Scan, region: str, account: str) -> list[EgressOnlyGateway]:
     return [
         {
             "id": g["EgressOnlyInternetGatewayId"],
@@ -81,10 +105,10 @@ _TARGETS = (
 )
 
 
-def route_tables(scan: Scan, region: str, account: str) -> list[Item]:
-    out = []
+def route_tables(scan: Scan, region: str, account: str) -> list[RouteTable]:
+    out: list[RouteTable] = []
     for t in scan.pages(_ec2(scan, region), "describe_route_tables", "RouteTables"):
-        routes = [
+        routes: list[Route] = [
             {
                 "destination": r.get("DestinationCidrBlock")
                 or r.get("DestinationIpv6CidrBlock")
@@ -97,22 +121,22 @@ def route_tables(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def _permissions(perms: list[dict[str, Any]]) -> list[Item]:
-    rules = []
+def _permissions(perms: list[dict[str, Any]]) -> list[Rule]:
+    rules: list[Rule] = []
     for p in perms:
-        base = {
-            "protocol": str(p.get("IpProtocol", "-1")),
-            "from_port": p.get("FromPort", 0),
-            "to_port": p.get("ToPort", 65535),
-        }
-        rules += [{**base, "cidr": r["CidrIp"]} for r in p.get("IpRanges", [])]
-        rules += [{**base, "ipv6": r["CidrIpv6"]} for r in p.get("Ipv6Ranges", [])]
-        rules += [{**base, "security_group": r["GroupId"]} for r in p.get("UserIdGroupPairs", [])]
-        rules += [{**base, "prefix_list": r["PrefixListId"]} for r in p.get("PrefixListIds", [])]
+        base = Rule(
+            protocol=str(p.get("IpProtocol", "-1")),
+            from_port=p.get("FromPort", 0),
+            to_port=p.get("ToPort", 65535),
+        )
+        rules += [Rule(**base, cidr=r["CidrIp"]) for r in p.get("IpRanges", [])]
+        rules += [Rule(**base, ipv6=r["CidrIpv6"]) for r in p.get("Ipv6Ranges", [])]
+        rules += [Rule(**base, security_group=r["GroupId"]) for r in p.get("UserIdGroupPairs", [])]
+        rules += [Rule(**base, prefix_list=r["PrefixListId"]) for r in p.get("PrefixListIds", [])]
     return rules
 
 
-def security_groups(scan: Scan, region: str, account: str) -> list[Item]:
+def security_groups(scan: Scan, region: str, account: str) -> list[SecurityGroup]:
     return [
         {
             "id": g["GroupId"],
@@ -127,10 +151,10 @@ def security_groups(scan: Scan, region: str, account: str) -> list[Item]:
     ]
 
 
-def network_acls(scan: Scan, region: str, account: str) -> list[Item]:
-    out = []
+def network_acls(scan: Scan, region: str, account: str) -> list[NetworkAcl]:
+    out: list[NetworkAcl] = []
     for a in scan.pages(_ec2(scan, region), "describe_network_acls", "NetworkAcls"):
-        entries = [
+        entries: list[AclEntry] = [
             {
                 "egress": bool(e.get("Egress")),
                 "rule_no": e.get("RuleNumber"),
@@ -154,7 +178,7 @@ def network_acls(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def flow_logs(scan: Scan, region: str, account: str) -> list[Item]:
+def flow_logs(scan: Scan, region: str, account: str) -> list[FlowLog]:
     return [
         {
             "id": f["FlowLogId"],
@@ -171,9 +195,9 @@ def flow_logs(scan: Scan, region: str, account: str) -> list[Item]:
 GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
 
 
-def vpc_endpoints(scan: Scan, region: str, account: str) -> list[Item]:
+def vpc_endpoints(scan: Scan, region: str, account: str) -> list[VpcEndpoint]:
     prefix = f"com.amazonaws.{region}."
-    out = []
+    out: list[VpcEndpoint] = []
     lists = {
         p.get("PrefixListName"): p.get("PrefixListId")
         for p in scan.pages(_ec2(scan, region), "describe_prefix_lists", "PrefixLists")
@@ -196,18 +220,15 @@ def vpc_endpoints(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-TASKS: tuple[Task, ...] = tuple(
-    Task(fn.__name__, "regional", fn)
-    for fn in (
-        vpcs,
-        subnets,
-        internet_gateways,
-        nat_gateways,
-        egress_only_gateways,
-        route_tables,
-        security_groups,
-        network_acls,
-        flow_logs,
-        vpc_endpoints,
-    )
+TASKS: tuple[Task[Any], ...] = (
+    Task(VPCS, "regional", vpcs),
+    Task(SUBNETS, "regional", subnets),
+    Task(INTERNET_GATEWAYS, "regional", internet_gateways),
+    Task(NAT_GATEWAYS, "regional", nat_gateways),
+    Task(EGRESS_ONLY_GATEWAYS, "regional", egress_only_gateways),
+    Task(ROUTE_TABLES, "regional", route_tables),
+    Task(SECURITY_GROUPS, "regional", security_groups),
+    Task(NETWORK_ACLS, "regional", network_acls),
+    Task(FLOW_LOGS, "regional", flow_logs),
+    Task(VPC_ENDPOINTS, "regional", vpc_endpoints),
 )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts import Item
+from compliance.facts._kind import Unreadable
+from compliance.facts.storage import (
+    ACCOUNT_PUBLIC_ACCESS_BLOCK,
+    BUCKETS,
+    KMS_KEYS,
+    AccountPublicAccessBlock,
+    Bucket,
+    Encryption,
+    KmsKey,
+)
 from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task, value_or_marker
 
@@ -16,9 +25,9 @@ FLAGS = {
 }
 
 
-def kms_keys(scan: Scan, region: str, account: str) -> list[Item]:
+def kms_keys(scan: Scan, region: str, account: str) -> list[KmsKey]:
     kms = scan.client("kms", region)
-    out = []
+    out: list[KmsKey] = []
     for k in scan.pages(kms, "list_keys", "Keys"):
         meta = scan.call(kms, "describe_key", KeyId=k["KeyId"])["KeyMetadata"]
         customer = meta.get("KeyManager") == "CUSTOMER"
@@ -53,7 +62,7 @@ def kms_keys(scan: Scan, region: str, account: str) -> list[Item]:
     return out
 
 
-def _bucket(scan: Scan, s3: Any, listed: dict[str, Any], audit_candidate: bool) -> Item:
+def _bucket(scan: Scan, s3: Any, listed: dict[str, Any], audit_candidate: bool) -> Bucket:
     name = listed["Name"]
 
     def get(operation: str, pick: Any, absent: tuple[str, ...] = (), default: Any = None) -> Any:
@@ -69,7 +78,7 @@ def _bucket(scan: Scan, s3: Any, listed: dict[str, Any], audit_candidate: bool) 
         absent=("ServerSideEncryptionConfigurationNotFoundError",),
         default={},
     )
-    encryption = (
+    encryption: Encryption | Unreadable = (
         rule
         if "unreadable" in rule
         else {"algorithm": rule.get("SSEAlgorithm"), "kms_key_id": rule.get("KMSMasterKeyID")}
@@ -152,14 +161,14 @@ def _trail_destinations(scan: Scan) -> set[str] | None:
     return found
 
 
-def buckets(scan: Scan, region: str, account: str) -> list[Item]:
+def buckets(scan: Scan, region: str, account: str) -> list[Bucket]:
     s3 = scan.client("s3", region)
     listed = list(scan.pages(s3, "list_buckets", "Buckets"))
     destinations = _trail_destinations(scan)
     return [_bucket(scan, s3, b, destinations is None or b["Name"] in destinations) for b in listed]
 
 
-def account_public_access_block(scan: Scan, region: str, account: str) -> list[Item]:
+def account_public_access_block(scan: Scan, region: str, account: str) -> list[AccountPublicAccessBlock]:
     response = scan.call(
         scan.client("s3control", region),
         "get_public_access_block",
@@ -167,11 +176,19 @@ def account_public_access_block(scan: Scan, region: str, account: str) -> list[I
         absent=("NoSuchPublicAccessBlockConfiguration",),
     )
     flags = (response or {}).get("PublicAccessBlockConfiguration", {})
-    return [{"region": "global", **{FLAGS[k]: bool(flags.get(k)) for k in FLAGS}}]
+    return [
+        AccountPublicAccessBlock(
+            region="global",
+            block_public_acls=bool(flags.get("BlockPublicAcls")),
+            ignore_public_acls=bool(flags.get("IgnorePublicAcls")),
+            block_public_policy=bool(flags.get("BlockPublicPolicy")),
+            restrict_public_buckets=bool(flags.get("RestrictPublicBuckets")),
+        )
+    ]
 
 
-TASKS: tuple[Task, ...] = (
-    Task("kms_keys", "regional", kms_keys),
-    Task("buckets", "global", buckets),
-    Task("account_public_access_block", "global", account_public_access_block),
+TASKS: tuple[Task[Any], ...] = (
+    Task(KMS_KEYS, "regional", kms_keys),
+    Task(BUCKETS, "global", buckets),
+    Task(ACCOUNT_PUBLIC_ACCESS_BLOCK, "global", account_public_access_block),
 )

@@ -21,6 +21,7 @@ from typing import Any
 
 from compliance.errors import InputError
 from compliance.facts import Context, Facts
+from compliance.facts.hosts import SERVICES_IN_USE, ServiceInUse
 from compliance.sources.plan import compute, database, identity, logging, network, storage
 from compliance.sources.plan._reader import PlanReader
 from contract import PLAN_SCHEMA
@@ -111,6 +112,6 @@ def facts_from_plan(plan: dict[str, Any]) -> Facts:
         if token.startswith("aws:"):
             services.setdefault(_service(token), f"{token} ({len(items)} declared)")
     facts.add(
-        "services_in_use", [{"service": s, "evidence": e, "region": "global"} for s, e in sorted(services.items())]
+        SERVICES_IN_USE, [ServiceInUse(service=s, evidence=e, region="global") for s, e in sorted(services.items())]
     )
     return facts

@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from compliance.facts import Facts, Gap
-from compliance.sources.plan._reader import PlanReader
+from compliance.facts.logging import (
+    CONFIG_RECORDERS,
+    GUARDDUTY_DETECTORS,
+    LOG_GROUPS,
+    METRIC_ALARMS,
+    METRIC_FILTERS,
+    SNS_TOPICS,
+    TRAILS,
+    ConfigRecorder,
+    GuarddutyDetector,
+    LogGroup,
+    MetricAlarm,
+    MetricFilter,
+    SnsTopic,
+    Trail,
+)
+from compliance.sources.plan._reader import PlanReader, whole
 
 
 def add(p: PlanReader, f: Facts) -> None:
@@ -20,98 +36,98 @@ def add(p: PlanReader, f: Facts) -> None:
                         name = str(v).removeprefix("arn:aws:s3:::").removeprefix("arn:aws-us-gov:s3:::").split("/")[0]
                         data_buckets.append(name or "*")
         trails.append(
-            {
-                "name": t.get("name", t["_id"]),
-                "arn": t.get("arn"),
-                "region": region,
-                "home_region": region,
-                "multi_region": bool(t.get("isMultiRegionTrail")),
-                "logging": bool(t.get("enableLogging", True)),
-                "log_file_validation": bool(t.get("enableLogFileValidation")),
-                "kms_key_id": t.get("kmsKeyId"),
-                "cloudwatch_logs_group_arn": t.get("cloudWatchLogsGroupArn"),
-                "s3_bucket": t.get("s3BucketName"),
-                "data_event_buckets": data_buckets,
-                "management_events": management,
-            }
+            Trail(
+                name=t.get("name") or t["_id"],
+                arn=t.get("arn"),
+                region=region,
+                home_region=region,
+                multi_region=bool(t.get("isMultiRegionTrail")),
+                logging=bool(t.get("enableLogging", True)),
+                log_file_validation=bool(t.get("enableLogFileValidation")),
+                kms_key_id=t.get("kmsKeyId"),
+                cloudwatch_logs_group_arn=t.get("cloudWatchLogsGroupArn"),
+                s3_bucket=t.get("s3BucketName"),
+                data_event_buckets=data_buckets,
+                management_events=management,
+            )
         )
-    f.add("trails", trails)
+    f.add(TRAILS, trails)
     f.add(
-        "log_groups",
+        LOG_GROUPS,
         [
-            {
-                "name": g.get("name"),
-                "arn": g.get("arn"),
-                "region": region,
-                "kms_key_id": g.get("kmsKeyId"),
-                "retention_days": g.get("retentionInDays") or None,
-            }
+            LogGroup(
+                name=g.get("name"),
+                arn=g.get("arn"),
+                region=region,
+                kms_key_id=g.get("kmsKeyId"),
+                retention_days=whole(g.get("retentionInDays")) or None,
+            )
             for g in p.of("aws:cloudwatch/logGroup:LogGroup")
         ],
     )
     f.add(
-        "metric_filters",
+        METRIC_FILTERS,
         [
-            {
-                "name": m.get("name"),
-                "region": region,
-                "log_group": m.get("logGroupName"),
-                "pattern": m.get("pattern"),
-                "metric_name": (m.get("metricTransformation") or {}).get("name"),
-                "metric_namespace": (m.get("metricTransformation") or {}).get("namespace"),
-            }
+            MetricFilter(
+                name=m.get("name"),
+                region=region,
+                log_group=m.get("logGroupName"),
+                pattern=m.get("pattern"),
+                metric_name=(m.get("metricTransformation") or {}).get("name"),
+                metric_namespace=(m.get("metricTransformation") or {}).get("namespace"),
+            )
             for m in p.of("aws:cloudwatch/logMetricFilter:LogMetricFilter")
         ],
     )
     f.add(
-        "metric_alarms",
+        METRIC_ALARMS,
         [
-            {
-                "name": a.get("name"),
-                "arn": a.get("arn"),
-                "region": region,
-                "metric_name": a.get("metricName"),
-                "namespace": a.get("namespace"),
-                "actions": a.get("alarmActions", []),
-                "actions_enabled": a.get("actionsEnabled", True),
-            }
+            MetricAlarm(
+                name=a.get("name"),
+                arn=a.get("arn"),
+                region=region,
+                metric_name=a.get("metricName"),
+                namespace=a.get("namespace"),
+                actions=a.get("alarmActions", []),
+                actions_enabled=a.get("actionsEnabled", True),
+            )
             for a in p.of("aws:cloudwatch/metricAlarm:MetricAlarm")
         ],
     )
     f.add(
-        "sns_topics",
+        SNS_TOPICS,
         [
-            {"arn": t.get("arn"), "region": region, "kms_key_id": t.get("kmsMasterKeyId")}
+            SnsTopic(arn=t.get("arn"), region=region, kms_key_id=t.get("kmsMasterKeyId"))
             for t in p.of("aws:sns/topic:Topic")
         ],
     )
     detectors = p.of("aws:guardduty/detector:Detector")
     if detectors:
         f.add(
-            "guardduty_detectors",
+            GUARDDUTY_DETECTORS,
             [
-                {"id": d["_id"], "region": region, "status": "ENABLED" if d.get("enable", True) else "DISABLED"}
+                GuarddutyDetector(id=d["_id"], region=region, status="ENABLED" if d.get("enable", True) else "DISABLED")
                 for d in detectors
             ],
         )
     else:
-        f.missing("guardduty_detectors", Gap("the plan does not manage GuardDuty (guardrail off)", "NOT_APPLICABLE"))
+        f.missing(GUARDDUTY_DETECTORS, Gap("the plan does not manage GuardDuty (guardrail off)", "NOT_APPLICABLE"))
     recorders = p.of("aws:cfg/recorder:Recorder")
     if recorders:
         status = {s.get("name"): s for s in p.of("aws:cfg/recorderStatus:RecorderStatus")}
         f.add(
-            "config_recorders",
+            CONFIG_RECORDERS,
             [
-                {
-                    "name": r.get("name"),
-                    "region": region,
-                    "recording": bool((status.get(r.get("name")) or {}).get("isEnabled")),
-                    "all_supported": bool((r.get("recordingGroup") or {}).get("allSupported")),
-                }
+                ConfigRecorder(
+                    name=r.get("name"),
+                    region=region,
+                    recording=bool((status.get(r.get("name")) or {}).get("isEnabled")),
+                    all_supported=bool((r.get("recordingGroup") or {}).get("allSupported")),
+                )
                 for r in recorders
             ],
         )
     else:
         f.missing(
-            "config_recorders", Gap("the plan does not manage an AWS Config recorder (guardrail off)", "NOT_APPLICABLE")
+            CONFIG_RECORDERS, Gap("the plan does not manage an AWS Config recorder (guardrail off)", "NOT_APPLICABLE")
         )

@@ -4,276 +4,278 @@ What AWS adds to every VPC (its main route table, default security group and NAC
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from compliance.facts import Facts, Item
-from compliance.sources.plan._reader import PlanReader
+from compliance.facts.network import (
+    EGRESS_ONLY_GATEWAYS,
+    FLOW_LOGS,
+    INTERNET_GATEWAYS,
+    NAT_GATEWAYS,
+    NETWORK_ACLS,
+    ROUTE_TABLES,
+    SECURITY_GROUPS,
+    SUBNETS,
+    VPC_ENDPOINTS,
+    VPCS,
+    AclEntry,
+    EgressOnlyGateway,
+    FlowLog,
+    InternetGateway,
+    NatGateway,
+    NetworkAcl,
+    Route,
+    RouteTable,
+    Rule,
+    SecurityGroup,
+    Subnet,
+    Vpc,
+    VpcEndpoint,
+)
+from compliance.sources.plan._reader import PlanReader, whole
 
-ALL = {"protocol": "-1", "from_port": 0, "to_port": 65535}
-
-
-def _sg_rules_inline(rules: list[Item], own_id: str) -> list[Item]:
-    out: list[Item] = []
-    for r in rules or []:
-        base = {
-            "protocol": str(r.get("protocol", "-1")),
-            "from_port": r.get("fromPort", 0),
-            "to_port": r.get("toPort", 0),
-        }
-        peers = (
-            [("cidr", c) for c in r.get("cidrBlocks", [])]
-            + [("ipv6", c) for c in r.get("ipv6CidrBlocks", [])]
-            + [("security_group", g) for g in r.get("securityGroups", [])]
-            + [("prefix_list", p) for p in r.get("prefixListIds", [])]
-            + ([("security_group", own_id)] if r.get("self") else [])
-        )
-        out.extend({**base, k: v} for k, v in peers)
-    return out
-
-
-def _sg_rule_resource(r: Item) -> Item:
-    rule: Item = {
-        "protocol": str(r.get("ipProtocol", "-1")),
-        "from_port": r.get("fromPort", 0),
-        "to_port": r.get("toPort", 0),
-    }
-    for src, dst in (
-        ("cidrIpv4", "cidr"),
-        ("cidrIpv6", "ipv6"),
-        ("referencedSecurityGroupId", "security_group"),
-        ("prefixListId", "prefix_list"),
-    ):
-        if r.get(src):
-            rule[dst] = r[src]
-    return rule
+_ROUTE_TARGETS = ("gatewayId", "natGatewayId", "transitGatewayId", "egressOnlyGatewayId", "networkInterfaceId",
+                  "vpcPeeringConnectionId", "vpcEndpointId")  # fmt: skip
+_RULE_PEERS = (("cidrIpv4", "cidr"), ("cidrIpv6", "ipv6"), ("referencedSecurityGroupId", "security_group"),
+               ("prefixListId", "prefix_list"))  # fmt: skip
 
 
 def add(p: PlanReader, f: Facts) -> None:
+    _vpcs_and_gateways(p, f)
+    f.add(ROUTE_TABLES, _route_tables(p))
+    f.add(SECURITY_GROUPS, _security_groups(p))
+    f.add(NETWORK_ACLS, _network_acls(p))
+    f.add(FLOW_LOGS, _flow_logs(p))
+    f.add(VPC_ENDPOINTS, _endpoints(p))
+
+
+def _vpcs_and_gateways(p: PlanReader, f: Facts) -> None:
     region = p.region
-    vpcs = p.of("aws:ec2/vpc:Vpc")
-    f.add(
-        "vpcs",
-        [
-            {
-                "id": v["_id"],
-                "region": region,
-                "cidr": v.get("cidrBlock"),
-                "is_default": False,
-                "tags": v.get("tags", {}),
-            }
-            for v in vpcs
-        ],
-    )
-    subnets = p.of("aws:ec2/subnet:Subnet")
-    subnet_vpc = {s["_id"]: s.get("vpcId") for s in subnets}
-    f.add(
-        "subnets",
-        [
-            {
-                "id": s["_id"],
-                "region": region,
-                "vpc_id": s.get("vpcId"),
-                "map_public_ip_on_launch": bool(s.get("mapPublicIpOnLaunch", False)),
-            }
-            for s in subnets
-        ],
-    )
-    attachments = defaultdict(list)
+    vpcs = [
+        Vpc(id=v["_id"], region=region, cidr=v.get("cidrBlock"), is_default=False, tags=v.get("tags", {}))
+        for v in p.of("aws:ec2/vpc:Vpc")
+    ]
+    subnets = [
+        Subnet(
+            id=s["_id"],
+            region=region,
+            vpc_id=s.get("vpcId"),
+            map_public_ip_on_launch=bool(s.get("mapPublicIpOnLaunch", False)),
+        )
+        for s in p.of("aws:ec2/subnet:Subnet")
+    ]
+    subnet_vpc = {s["id"]: s["vpc_id"] for s in subnets}
+    attached: defaultdict[str, list[str]] = defaultdict(list)
     for a in p.of("aws:ec2/internetGatewayAttachment:InternetGatewayAttachment"):
-        attachments[a.get("internetGatewayId")].append(a.get("vpcId"))
-    f.add(
-        "internet_gateways",
-        [
-            {"id": g["_id"], "region": region, "vpc_ids": [g["vpcId"]] if g.get("vpcId") else attachments[g["_id"]]}
-            for g in p.of("aws:ec2/internetGateway:InternetGateway")
-        ],
-    )
-    f.add(
-        "nat_gateways",
-        [
-            {"id": g["_id"], "region": region, "vpc_id": subnet_vpc.get(g.get("subnetId")), "state": "available"}
-            for g in p.of("aws:ec2/natGateway:NatGateway")
-        ],
-    )
-    f.add(
-        "egress_only_gateways",
-        [
-            {"id": g["_id"], "region": region, "vpc_ids": [g.get("vpcId")]}
-            for g in p.of("aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway")
-        ],
-    )
+        attached[a["internetGatewayId"]].append(a["vpcId"])
+    igws = [
+        InternetGateway(id=g["_id"], region=region, vpc_ids=[g["vpcId"]] if g.get("vpcId") else attached[g["_id"]])
+        for g in p.of("aws:ec2/internetGateway:InternetGateway")
+    ]
+    nats = [
+        NatGateway(id=g["_id"], region=region, vpc_id=subnet_vpc.get(g.get("subnetId", "")), state="available")
+        for g in p.of("aws:ec2/natGateway:NatGateway")
+    ]
+    eigws = [
+        EgressOnlyGateway(id=g["_id"], region=region, vpc_ids=[g["vpcId"]] if g.get("vpcId") else [])
+        for g in p.of("aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway")
+    ]
+    f.add(VPCS, vpcs)
+    f.add(SUBNETS, subnets)
+    f.add(INTERNET_GATEWAYS, igws)
+    f.add(NAT_GATEWAYS, nats)
+    f.add(EGRESS_ONLY_GATEWAYS, eigws)
 
-    target_keys = (
-        "gatewayId",
-        "natGatewayId",
-        "transitGatewayId",
-        "egressOnlyGatewayId",
-        "networkInterfaceId",
-        "vpcPeeringConnectionId",
-        "vpcEndpointId",
-    )
-    extra_routes = defaultdict(list)
+
+def _route(r: Item, v4: str, v6: str) -> Route:
+    return Route(destination=r.get(v4) or r.get(v6), target=next((r[k] for k in _ROUTE_TARGETS if r.get(k)), None))
+
+
+def _route_tables(p: PlanReader) -> list[RouteTable]:
+    extra: defaultdict[str, list[Item]] = defaultdict(list)
     for r in p.of("aws:ec2/route:Route"):
-        extra_routes[r.get("routeTableId")].append(r)
-
-    def route(r: Item, v4: str, v6: str) -> Item:
-        return {"destination": r.get(v4) or r.get(v6), "target": next((r[k] for k in target_keys if r.get(k)), None)}
-
-    tables = []
-    for v in vpcs:  # the main route table AWS creates with every VPC: its local route only
-        tables.append(
-            {
-                "id": f"{v['_id']}-main",
-                "region": region,
-                "vpc_id": v["_id"],
-                "routes": [{"destination": v.get("cidrBlock"), "target": "local"}],
-            }
+        extra[r.get("routeTableId", "")].append(r)
+    # The main route table AWS creates with every VPC: its local route only.
+    tables = [
+        RouteTable(
+            id=f"{v['_id']}-main",
+            region=p.region,
+            vpc_id=v["_id"],
+            routes=[Route(destination=v.get("cidrBlock"), target="local")],
         )
+        for v in p.of("aws:ec2/vpc:Vpc")
+    ]
     for t in p.of("aws:ec2/routeTable:RouteTable"):
-        routes = [route(r, "cidrBlock", "ipv6CidrBlock") for r in t.get("routes", [])]
-        routes += [route(r, "destinationCidrBlock", "destinationIpv6CidrBlock") for r in extra_routes[t["_id"]]]
-        tables.append({"id": t["_id"], "region": region, "vpc_id": t.get("vpcId"), "routes": routes})
-    f.add("route_tables", tables)
+        routes = [_route(r, "cidrBlock", "ipv6CidrBlock") for r in t.get("routes", [])]
+        routes += [_route(r, "destinationCidrBlock", "destinationIpv6CidrBlock") for r in extra[t["_id"]]]
+        tables.append(RouteTable(id=t["_id"], region=p.region, vpc_id=t.get("vpcId"), routes=routes))
+    return tables
 
-    ingress, egress = defaultdict(list), defaultdict(list)
+
+def _rule(protocol: Any, from_port: Any, to_port: Any) -> Rule:
+    return Rule(protocol=str(protocol), from_port=whole(from_port) or 0, to_port=whole(to_port) or 0)
+
+
+def _rules_inline(rules: list[Item], own_id: str) -> list[Rule]:
+    """A security group's inline rules, one Rule per peer (as the live API lists them)."""
+    out: list[Rule] = []
+    for r in rules or []:
+        base = _rule(r.get("protocol", "-1"), r.get("fromPort", 0), r.get("toPort", 0))
+        out += [Rule(**base, cidr=c) for c in r.get("cidrBlocks", [])]
+        out += [Rule(**base, ipv6=c) for c in r.get("ipv6CidrBlocks", [])]
+        out += [Rule(**base, security_group=g) for g in r.get("securityGroups", [])]
+        out += [Rule(**base, prefix_list=pl) for pl in r.get("prefixListIds", [])]
+        out += [Rule(**base, security_group=own_id)] if r.get("self") else []
+    return out
+
+
+def _rule_resource(r: Item) -> Rule:
+    """A standalone rule resource (vpc.SecurityGroupIngressRule / EgressRule)."""
+    rule = _rule(r.get("ipProtocol", "-1"), r.get("fromPort", 0), r.get("toPort", 0))
+    for src, dst in _RULE_PEERS:
+        if r.get(src):
+            rule[dst] = r[src]  # type: ignore[literal-required]
+    return rule
+
+
+def _standalone_rules(p: PlanReader) -> tuple[defaultdict[str, list[Rule]], defaultdict[str, list[Rule]]]:
+    ingress: defaultdict[str, list[Rule]] = defaultdict(list)
+    egress: defaultdict[str, list[Rule]] = defaultdict(list)
     for r in p.of("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
-        ingress[r.get("securityGroupId")].append(_sg_rule_resource(r))
+        ingress[r.get("securityGroupId", "")].append(_rule_resource(r))
     for r in p.of("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
-        egress[r.get("securityGroupId")].append(_sg_rule_resource(r))
+        egress[r.get("securityGroupId", "")].append(_rule_resource(r))
     for r in p.of("aws:ec2/securityGroupRule:SecurityGroupRule"):
-        rule = _sg_rule_resource(
-            {
-                **r,
-                "ipProtocol": r.get("protocol"),
-                "cidrIpv4": (r.get("cidrBlocks") or [None])[0],
-                "referencedSecurityGroupId": r.get("sourceSecurityGroupId"),
-            }
+        as_resource = {
+            **r,
+            "ipProtocol": r.get("protocol"),
+            "cidrIpv4": (r.get("cidrBlocks") or [None])[0],
+            "referencedSecurityGroupId": r.get("sourceSecurityGroupId"),
+        }
+        (ingress if r.get("type") == "ingress" else egress)[r.get("securityGroupId", "")].append(
+            _rule_resource(as_resource)
         )
-        (ingress if r.get("type") == "ingress" else egress)[r.get("securityGroupId")].append(rule)
-    groups = []
-    for g in p.of("aws:ec2/securityGroup:SecurityGroup"):
-        groups.append(
-            {
-                "id": g["_id"],
-                "region": region,
-                "vpc_id": g.get("vpcId"),
-                "name": g.get("name", g["_id"]),
-                "is_default": False,
-                "ingress": _sg_rules_inline(g.get("ingress", []), g["_id"]) + ingress[g["_id"]],
-                "egress": _sg_rules_inline(g.get("egress", []), g["_id"]) + egress[g["_id"]],
-            }
+    return ingress, egress
+
+
+def _security_groups(p: PlanReader) -> list[SecurityGroup]:
+    ingress, egress = _standalone_rules(p)
+    groups = [
+        SecurityGroup(
+            id=g["_id"],
+            region=p.region,
+            vpc_id=g.get("vpcId"),
+            name=g.get("name", g["_id"]),
+            is_default=False,
+            ingress=_rules_inline(g.get("ingress", []), g["_id"]) + ingress[g["_id"]],
+            egress=_rules_inline(g.get("egress", []), g["_id"]) + egress[g["_id"]],
         )
-    managed_default = {d.get("vpcId"): d for d in p.of("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")}
-    for v in vpcs:
+        for g in p.of("aws:ec2/securityGroup:SecurityGroup")
+    ]
+    # Every VPC's default group: AWS's (self ingress, all egress) unless the plan manages it.
+    managed = {d.get("vpcId"): d for d in p.of("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")}
+    for v in p.of("aws:ec2/vpc:Vpc"):
         sg_id = v.get("defaultSecurityGroupId", f"{v['_id']}-default-sg")
-        d = managed_default.get(v["_id"])
-        rules = (
-            (_sg_rules_inline(d.get("ingress", []), sg_id), _sg_rules_inline(d.get("egress", []), sg_id))
+        d = managed.get(v["_id"])
+        everything = _rule("-1", 0, 65535)
+        rules_in, rules_out = (
+            (_rules_inline(d.get("ingress", []), sg_id), _rules_inline(d.get("egress", []), sg_id))
             if d
-            else ([{**ALL, "security_group": sg_id}], [{**ALL, "cidr": "0.0.0.0/0"}])
+            else ([Rule(**everything, security_group=sg_id)], [Rule(**everything, cidr="0.0.0.0/0")])
         )
         groups.append(
-            {
-                "id": sg_id,
-                "region": region,
-                "vpc_id": v["_id"],
-                "name": "default",
-                "is_default": True,
-                "ingress": rules[0],
-                "egress": rules[1],
-            }
-        )
-    f.add("security_groups", groups)
+            SecurityGroup(
+                id=sg_id, region=p.region, vpc_id=v["_id"], name="default", is_default=True,
+                ingress=rules_in, egress=rules_out,
+            )
+        )  # fmt: skip
+    return groups
 
-    def entries(acl: Item) -> list[Item]:
-        return [
-            {
-                "egress": egress_flag,
-                "rule_no": e.get("ruleNo"),
-                "protocol": str(e.get("protocol")),
-                "action": e.get("action"),
-                "cidr": e.get("cidrBlock") or e.get("ipv6CidrBlock"),
-                "from_port": e.get("fromPort"),
-                "to_port": e.get("toPort"),
-            }
-            for egress_flag, key in ((False, "ingress"), (True, "egress"))
-            for e in acl.get(key, [])
-        ]
 
-    acl_rules = defaultdict(list)
+def _acl_entry(egress: bool, rule_no: Any, protocol: Any, action: Any, cidr: Any, ports: tuple[Any, Any]) -> AclEntry:
+    return AclEntry(
+        egress=egress, rule_no=whole(rule_no), protocol=str(protocol), action=action, cidr=cidr,
+        from_port=whole(ports[0]), to_port=whole(ports[1]),
+    )  # fmt: skip
+
+
+def _inline_entries(acl: Item) -> list[AclEntry]:
+    return [
+        _acl_entry(
+            egress,
+            e.get("ruleNo"),
+            e.get("protocol"),
+            e.get("action"),
+            e.get("cidrBlock") or e.get("ipv6CidrBlock"),
+            (e.get("fromPort"), e.get("toPort")),
+        )  # fmt: skip
+        for egress, key in ((False, "ingress"), (True, "egress"))
+        for e in acl.get(key, [])
+    ]
+
+
+def _network_acls(p: PlanReader) -> list[NetworkAcl]:
+    rules: defaultdict[str, list[AclEntry]] = defaultdict(list)
     for r in p.of("aws:ec2/networkAclRule:NetworkAclRule"):
-        acl_rules[r.get("networkAclId")].append(
-            {
-                "egress": bool(r.get("egress")),
-                "rule_no": r.get("ruleNumber"),
-                "protocol": str(r.get("protocol")),
-                "action": r.get("ruleAction"),
-                "cidr": r.get("cidrBlock"),
-                "from_port": r.get("fromPort"),
-                "to_port": r.get("toPort"),
-            }
+        rules[r.get("networkAclId", "")].append(
+            _acl_entry(
+                bool(r.get("egress")),
+                r.get("ruleNumber"),
+                r.get("protocol"),
+                r.get("ruleAction"),
+                r.get("cidrBlock"),
+                (r.get("fromPort"), r.get("toPort")),
+            )  # fmt: skip
         )
     acls = [
-        {
-            "id": a["_id"],
-            "region": region,
-            "vpc_id": a.get("vpcId"),
-            "is_default": False,
-            "entries": entries(a) + acl_rules[a["_id"]],
-        }
+        NetworkAcl(
+            id=a["_id"],
+            region=p.region,
+            vpc_id=a.get("vpcId"),
+            is_default=False,
+            entries=_inline_entries(a) + rules[a["_id"]],
+        )
         for a in p.of("aws:ec2/networkAcl:NetworkAcl")
     ]
-    managed_acl = {d.get("defaultNetworkAclId"): d for d in p.of("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")}
-    for v in vpcs:
+    # Every VPC's default NACL: AWS's (allow all, both ways) unless the plan manages it.
+    managed = {d.get("defaultNetworkAclId"): d for d in p.of("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")}
+    for v in p.of("aws:ec2/vpc:Vpc"):
         acl_id = v.get("defaultNetworkAclId", f"{v['_id']}-default-acl")
-        d = managed_acl.get(acl_id)
-        default_entries = (
-            entries(d)
+        d = managed.get(acl_id)
+        entries = (
+            _inline_entries(d)
             if d
-            else [
-                {
-                    "egress": e,
-                    "rule_no": 100,
-                    "protocol": "-1",
-                    "action": "allow",
-                    "cidr": "0.0.0.0/0",
-                    "from_port": 0,
-                    "to_port": 65535,
-                }
-                for e in (False, True)
-            ]
+            else [_acl_entry(egress, 100, "-1", "allow", "0.0.0.0/0", (0, 65535)) for egress in (False, True)]
         )
-        acls.append(
-            {"id": acl_id, "region": region, "vpc_id": v["_id"], "is_default": True, "entries": default_entries}
-        )
-    f.add("network_acls", acls)
+        acls.append(NetworkAcl(id=acl_id, region=p.region, vpc_id=v["_id"], is_default=True, entries=entries))
+    return acls
 
-    f.add(
-        "flow_logs",
-        [
-            {
-                "id": fl["_id"],
-                "region": region,
-                "resource_id": fl.get("vpcId") or fl.get("subnetId") or fl.get("eniId"),
-                "traffic_type": fl.get("trafficType"),
-                "destination_type": fl.get("logDestinationType", "cloud-watch-logs"),
-                "destination": fl.get("logDestination"),
-            }
-            for fl in p.of("aws:ec2/flowLog:FlowLog")
-        ],
-    )
-    prefix = f"com.amazonaws.{region}."
-    f.add(
-        "vpc_endpoints",
-        [
-            {
-                "id": e["_id"],
-                "region": region,
-                "vpc_id": e.get("vpcId"),
-                "service": str(e.get("serviceName", "")).removeprefix(prefix),
-                "type": e.get("vpcEndpointType", "Gateway"),
-                "private_dns": e.get("privateDnsEnabled", False),
-                "prefix_list_id": e.get("prefixListId"),
-            }
-            for e in p.of("aws:ec2/vpcEndpoint:VpcEndpoint")
-        ],
-    )
+
+def _flow_logs(p: PlanReader) -> list[FlowLog]:
+    return [
+        FlowLog(
+            id=fl["_id"],
+            region=p.region,
+            resource_id=fl.get("vpcId") or fl.get("subnetId") or fl.get("eniId"),
+            traffic_type=fl.get("trafficType"),
+            destination_type=fl.get("logDestinationType", "cloud-watch-logs"),
+            destination=fl.get("logDestination"),
+        )
+        for fl in p.of("aws:ec2/flowLog:FlowLog")
+    ]
+
+
+def _endpoints(p: PlanReader) -> list[VpcEndpoint]:
+    prefix = f"com.amazonaws.{p.region}."
+    return [
+        VpcEndpoint(
+            id=e["_id"],
+            region=p.region,
+            vpc_id=e.get("vpcId"),
+            service=str(e.get("serviceName", "")).removeprefix(prefix),
+            type=e.get("vpcEndpointType", "Gateway"),
+            private_dns=bool(e.get("privateDnsEnabled", False)),
+            prefix_list_id=e.get("prefixListId"),
+        )
+        for e in p.of("aws:ec2/vpcEndpoint:VpcEndpoint")
+    ]

@@ -5,25 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from compliance.facts import Facts, Gap, Item
-from compliance.sources.plan._reader import PlanReader
+from compliance.facts.storage import (
+    ACCOUNT_PUBLIC_ACCESS_BLOCK,
+    BUCKETS,
+    KMS_KEYS,
+    AccountPublicAccessBlock,
+    Bucket,
+    KmsKey,
+    PublicAccessBlock,
+)
+from compliance.sources.plan._reader import PlanReader, whole
+
+
+def _public_access_block(flags: Item) -> PublicAccessBlock:
+    """A bucket's block as declared; a flag left out (or no block at all) is on, as for every new bucket."""
+    return PublicAccessBlock(
+        block_public_acls=bool(flags.get("blockPublicAcls", True)),
+        ignore_public_acls=bool(flags.get("ignorePublicAcls", True)),
+        block_public_policy=bool(flags.get("blockPublicPolicy", True)),
+        restrict_public_buckets=bool(flags.get("restrictPublicBuckets", True)),
+    )
 
 
 def add(p: PlanReader, f: Facts) -> None:
     region = p.region
     f.add(
-        "kms_keys",
+        KMS_KEYS,
         [
-            {
-                "id": k.get("keyId", k["_id"]),
-                "arn": k.get("arn"),
-                "region": region,
-                "manager": "CUSTOMER",
-                "state": "Enabled",
-                "spec": k.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
-                "rotation_enabled": bool(k.get("enableKeyRotation")),
-                "deletion_date": None,
-                "policy": k.get("policy"),
-            }
+            KmsKey(
+                id=k.get("keyId") or k["_id"],
+                arn=k.get("arn"),
+                region=region,
+                manager="CUSTOMER",
+                state="Enabled",
+                spec=k.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+                rotation_enabled=bool(k.get("enableKeyRotation")),
+                deletion_date=None,
+                policy=k.get("policy"),
+            )
             for k in p.of("aws:kms/key:Key")
         ],
     )
@@ -40,69 +59,51 @@ def add(p: PlanReader, f: Facts) -> None:
     lock = per_bucket("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     buckets = []
     for b in p.of("aws:s3/bucket:Bucket"):
-        name = b.get("bucket", b["_id"])
+        name: str = b.get("bucket") or b["_id"]
         rule = ((enc.get(name) or {}).get("rules") or [{}])[0].get("applyServerSideEncryptionByDefault") or {}
         flags = pab.get(name)
         lock_rule = ((lock.get(name) or {}).get("rule") or {}).get("defaultRetention") or {}
         buckets.append(
-            {
-                "name": name,
-                "arn": b.get("arn", f"arn:aws:s3:::{name}"),
-                "region": region,
-                "encryption": {
+            Bucket(
+                name=name,
+                arn=b.get("arn", f"arn:aws:s3:::{name}"),
+                region=region,
+                encryption={
                     "algorithm": rule.get("sseAlgorithm", "AES256"),
                     "kms_key_id": rule.get("kmsMasterKeyId"),
                 },
-                "policy": (pol.get(name) or {}).get("policy"),
-                "public_access_block": {
-                    k: bool(flags.get(c, True))
-                    for k, c in (
-                        ("block_public_acls", "blockPublicAcls"),
-                        ("ignore_public_acls", "ignorePublicAcls"),
-                        ("block_public_policy", "blockPublicPolicy"),
-                        ("restrict_public_buckets", "restrictPublicBuckets"),
-                    )
-                }
-                if flags
-                else {
-                    k: True
-                    for k in (
-                        "block_public_acls",
-                        "ignore_public_acls",
-                        "block_public_policy",
-                        "restrict_public_buckets",
-                    )
-                },
-                "ownership": ((own.get(name) or {}).get("rule") or {}).get("objectOwnership", "BucketOwnerEnforced"),
-                "acl_grants": [],
-                "versioning": ((ver.get(name) or {}).get("versioningConfiguration") or {}).get("status"),
-                "object_lock": {
+                policy=(pol.get(name) or {}).get("policy"),
+                public_access_block=_public_access_block(flags or {}),
+                ownership=((own.get(name) or {}).get("rule") or {}).get("objectOwnership", "BucketOwnerEnforced"),
+                acl_grants=[],
+                versioning=((ver.get(name) or {}).get("versioningConfiguration") or {}).get("status"),
+                object_lock={
                     "enabled": bool(b.get("objectLockEnabled")),
                     "mode": lock_rule.get("mode"),
-                    "days": lock_rule.get("days"),
+                    "days": whole(lock_rule.get("days")),
                 },
-                "logging_target": (log.get(name) or {}).get("targetBucket"),
-                "tags": b.get("tags", {}),
-            }
+                logging_target=(log.get(name) or {}).get("targetBucket"),
+                tags=b.get("tags", {}),
+            )
         )
-    f.add("buckets", buckets)
+    f.add(BUCKETS, buckets)
     account_pab = p.of("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock")
     if account_pab:
         a = account_pab[0]
         f.add(
-            "account_public_access_block",
+            ACCOUNT_PUBLIC_ACCESS_BLOCK,
             [
-                {
-                    "region": "global",
-                    "block_public_acls": bool(a.get("blockPublicAcls")),
-                    "ignore_public_acls": bool(a.get("ignorePublicAcls")),
-                    "block_public_policy": bool(a.get("blockPublicPolicy")),
-                    "restrict_public_buckets": bool(a.get("restrictPublicBuckets")),
-                }
+                AccountPublicAccessBlock(
+                    region="global",
+                    block_public_acls=bool(a.get("blockPublicAcls")),
+                    ignore_public_acls=bool(a.get("ignorePublicAcls")),
+                    block_public_policy=bool(a.get("blockPublicPolicy")),
+                    restrict_public_buckets=bool(a.get("restrictPublicBuckets")),
+                )
             ],
         )
     else:
         f.missing(
-            "account_public_access_block",
+            ACCOUNT_PUBLIC_ACCESS_BLOCK,
             Gap("the plan does not manage the account's S3 public access block", "NOT_APPLICABLE"),
         )

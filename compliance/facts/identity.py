@@ -1,0 +1,42 @@
+"""Records of IAM: policies (managed and inline), the root user, IAM users."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+from compliance.facts._kind import Kind, Unreadable
+
+
+class IamPolicy(TypedDict):
+    arn: str | None
+    name: str
+    region: Literal["global"]
+    kind: Literal["managed", "inline"]
+    attached: bool
+    document: str | dict[str, object] | Unreadable | None  # JSON text or parsed, as the source hands it
+
+
+class IamRoot(TypedDict):
+    region: Literal["global"]
+    access_keys_present: bool
+    mfa_enabled: bool
+
+
+class AccessKey(TypedDict):
+    id: str
+    active: bool
+    created: str  # ISO date-time
+
+
+class IamUser(TypedDict):
+    name: str
+    arn: str
+    region: Literal["global"]
+    password_enabled: bool | Unreadable
+    mfa_active: bool | Unreadable
+    access_keys: list[AccessKey] | Unreadable
+
+
+IAM_POLICIES = Kind("iam_policies", IamPolicy)
+IAM_ROOT = Kind("iam_root", IamRoot)
+IAM_USERS = Kind("iam_users", IamUser)
