@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from compliance.facts import Facts, Item, unreadable
+from compliance.facts import Facts, unreadable
+from compliance.facts._kind import R
 from compliance.model import Control, Evaluate, Finding, Severity, Status
+
+# Any fact record, as the helpers shared by every control read it (a control names its own record type).
+Record = Mapping[str, Any]
 
 INTERNET_V4 = "0.0.0.0/0"
 INTERNET_V6 = "::/0"
@@ -21,7 +25,7 @@ def arn(facts: Facts, service: str, region: str, resource: str) -> str:
     return f"arn:{partition(region)}:{service}:{region}:{facts.account}:{resource}"
 
 
-def ec2_arn(facts: Facts, item: Item, kind: str) -> str:
+def ec2_arn(facts: Facts, item: Record, kind: str) -> str:
     return arn(facts, "ec2", item["region"], f"{kind}/{item['id']}")
 
 
@@ -39,7 +43,7 @@ def regional_absence(facts: Facts, resource_type: str, what: str) -> list[Findin
     ]
 
 
-def unreadable_findings(item: Item, keys: Iterable[str], rid: str, rtype: str, what: str) -> list[Finding]:
+def unreadable_findings(item: Record, keys: Iterable[str], rid: str, rtype: str, what: str) -> list[Finding]:
     """ERROR findings for the values of ``item`` this control needs but could not be read."""
     out = []
     for key in keys:
@@ -60,12 +64,12 @@ def unreadable_findings(item: Item, keys: Iterable[str], rid: str, rtype: str, w
 
 
 def each(
-    items: Iterable[Item],
+    items: Iterable[R],
     needs: tuple[str, ...],
-    rid: Callable[[Item], str],
+    rid: Callable[[R], str],
     rtype: str,
-    name: Callable[[Item], str],
-    judge: Callable[[Item], tuple[bool, str, dict[str, Any]]],
+    name: Callable[[R], str],
+    judge: Callable[[R], tuple[bool, str, dict[str, Any]]],
 ) -> list[Finding]:
     """Judge every item: ERROR if a value it needs is unreadable, else PASS or FAIL with the judge's sentence."""
     out: list[Finding] = []

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compliance.controls._base import control, each, finding
+from compliance.controls._base import Record, control, each, finding
 from compliance.controls.s3 import not_public
-from compliance.facts import Facts, Item
+from compliance.facts import Facts
+from compliance.facts.logging import TRAILS
+from compliance.facts.storage import BUCKETS
 from compliance.model import Control, Finding, Status
 
 TRAIL = "AWS::CloudTrail::Trail"
@@ -15,7 +17,7 @@ AUDIT = ("164.312(b)", "164.308(a)(1)(ii)(D)")
 
 
 def _trails(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
-    trails = facts.get("trails")
+    trails = facts.get(TRAILS)
     if not trails:
         return [
             finding(Status.FAIL, facts.account, TRAIL, "global", f"Account {facts.account} has no CloudTrail trail.")
@@ -24,7 +26,7 @@ def _trails(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
 
 
 def multi_region(facts: Facts) -> list[Finding]:
-    trails = facts.get("trails")
+    trails = facts.get(TRAILS)
     good = [t for t in trails if t.get("multi_region") and t.get("logging") and t.get("management_events", True)]
     if good:
         return [
@@ -57,7 +59,7 @@ def _trail_setting(key: str, yes: str, no: str) -> Callable[[Facts], list[Findin
     """A control that passes each trail whose ``key`` is set; ``yes``/``no`` are format strings over the trail."""
 
     def evaluate(facts: Facts) -> list[Finding]:
-        def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
+        def judge(t: Record) -> tuple[bool, str, dict[str, Any]]:
             return (True, yes.format(**t), {}) if t.get(key) else (False, no.format(**t), {})
 
         return _trails(facts, (key,), judge)
@@ -86,10 +88,10 @@ cloudwatch = _trail_setting(
 
 
 def data_events(facts: Facts) -> list[Finding]:
-    trails = [t for t in facts.get("trails") if t.get("logging")]
+    trails = [t for t in facts.get(TRAILS) if t.get("logging")]
     phi = [
         b
-        for b in facts.get("buckets")
+        for b in facts.get(BUCKETS)
         if (b.get("tags") or {}).get("phistack:purpose") == "docs"
         or (b.get("tags") or {}).get("data-classification") == "phi-documents"
     ]
@@ -135,8 +137,8 @@ def data_events(facts: Facts) -> list[Finding]:
 
 
 def trail_bucket_not_public(facts: Facts) -> list[Finding]:
-    destinations = {t.get("s3_bucket") for t in facts.get("trails")}
-    buckets = [b for b in facts.get("buckets") if b["name"] in destinations]
+    destinations = {t.get("s3_bucket") for t in facts.get(TRAILS)}
+    buckets = [b for b in facts.get(BUCKETS) if b["name"] in destinations]
     if not buckets:
         return [
             finding(

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import arn, control, each, ec2_arn, finding
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, arn, control, each, ec2_arn, finding
+from compliance.facts import Facts
+from compliance.facts.compute import (
+    EBS_ENCRYPTION_DEFAULTS,
+    INSTANCES,
+    LAUNCH_TEMPLATES,
+    SNAPSHOTS,
+    SSM_MANAGED_INSTANCES,
+    VOLUMES,
+)
+from compliance.facts.storage import KMS_KEYS
 from compliance.model import Control, Finding, Status
 
 RUNNING = ("pending", "running", "stopping", "stopped")
 
 
-def _live(facts: Facts) -> list[Item]:
-    return [i for i in facts.get("instances") if i.get("state") in RUNNING]
+def _live(facts: Facts) -> list[Record]:
+    return [i for i in facts.get(INSTANCES) if i.get("state") in RUNNING]
 
 
 def _instance(facts: Facts, judge: Any, needs: tuple[str, ...] = ()) -> list[Finding]:
@@ -27,7 +36,7 @@ def _instance(facts: Facts, judge: Any, needs: tuple[str, ...] = ()) -> list[Fin
 
 
 def no_public_ip(facts: Facts) -> list[Finding]:
-    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(i: Record) -> tuple[bool, str, dict[str, Any]]:
         if i.get("public_ip"):
             return False, f"Instance {i['id']} has public IP {i['public_ip']}.", {"public_ip": i["public_ip"]}
         return True, f"Instance {i['id']} has no public IP.", {}
@@ -36,7 +45,7 @@ def no_public_ip(facts: Facts) -> list[Finding]:
 
 
 def imdsv2_instances(facts: Facts) -> list[Finding]:
-    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(i: Record) -> tuple[bool, str, dict[str, Any]]:
         tokens, hops = i.get("imds_http_tokens"), i.get("imds_hop_limit")
         evidence = {"http_tokens": tokens, "hop_limit": hops}
         if tokens != "required":
@@ -57,14 +66,14 @@ def imdsv2_instances(facts: Facts) -> list[Finding]:
 
 
 def imdsv2_launch_templates(facts: Facts) -> list[Finding]:
-    def judge(t: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(t: Record) -> tuple[bool, str, dict[str, Any]]:
         tokens = t.get("imds_http_tokens")
         if tokens != "required":
             return False, f"Launch template {t['name']} ({t['id']}) does not require IMDSv2 (HttpTokens {tokens}).", {}
         return True, f"Launch template {t['name']} ({t['id']}) requires IMDSv2.", {}
 
     return each(
-        facts.get("launch_templates"),
+        facts.get(LAUNCH_TEMPLATES),
         ("imds_http_tokens",),
         lambda t: ec2_arn(facts, t, "launch-template"),
         "AWS::EC2::LaunchTemplate",
@@ -74,7 +83,7 @@ def imdsv2_launch_templates(facts: Facts) -> list[Finding]:
 
 
 def instance_profile(facts: Facts) -> list[Finding]:
-    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(i: Record) -> tuple[bool, str, dict[str, Any]]:
         if not i.get("instance_profile_arn"):
             return False, f"Instance {i['id']} has no instance profile: it cannot use SSM, and keys end up on disk.", {}
         return True, f"Instance {i['id']} runs with instance profile {i['instance_profile_arn']}.", {}
@@ -83,9 +92,9 @@ def instance_profile(facts: Facts) -> list[Finding]:
 
 
 def ssm_managed(facts: Facts) -> list[Finding]:
-    managed = {m["id"]: m for m in facts.get("ssm_managed_instances")}
+    managed = {m["id"]: m for m in facts.get(SSM_MANAGED_INSTANCES)}
 
-    def judge(i: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(i: Record) -> tuple[bool, str, dict[str, Any]]:
         m = managed.get(i["id"])
         if m is None:
             return (
@@ -113,7 +122,7 @@ def ssm_managed(facts: Facts) -> list[Finding]:
 
 
 def ebs_default_encryption(facts: Facts) -> list[Finding]:
-    def judge(d: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(d: Record) -> tuple[bool, str, dict[str, Any]]:
         if not d.get("enabled"):
             return False, f"EBS encryption by default is off in {d['region']}.", {}
         return (
@@ -123,7 +132,7 @@ def ebs_default_encryption(facts: Facts) -> list[Finding]:
         )
 
     return each(
-        facts.get("ebs_encryption_defaults"),
+        facts.get(EBS_ENCRYPTION_DEFAULTS),
         ("enabled",),
         lambda d: f"{facts.account}/{d['region']}/ebs-encryption-by-default",
         "AWS::EC2::EBSEncryptionByDefault",
@@ -133,10 +142,10 @@ def ebs_default_encryption(facts: Facts) -> list[Finding]:
 
 
 def volumes_cmk(facts: Facts) -> list[Finding]:
-    cmks = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    cmks = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
     cmk_ids = {a.rsplit("/", 1)[-1] for a in cmks}
 
-    def judge(v: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(v: Record) -> tuple[bool, str, dict[str, Any]]:
         key = v.get("kms_key_id")
         if not v.get("encrypted"):
             return False, f"EBS volume {v['id']} is not encrypted.", {}
@@ -149,7 +158,7 @@ def volumes_cmk(facts: Facts) -> list[Finding]:
         return True, f"EBS volume {v['id']} is encrypted with customer-managed key {key}.", {"kms_key_id": key}
 
     return each(
-        facts.get("volumes"),
+        facts.get(VOLUMES),
         ("encrypted",),
         lambda v: ec2_arn(facts, v, "volume"),
         "AWS::EC2::Volume",
@@ -159,12 +168,12 @@ def volumes_cmk(facts: Facts) -> list[Finding]:
 
 
 def no_public_snapshots(facts: Facts) -> list[Finding]:
-    def judge(s: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
         if s.get("public"):
             return False, f"EBS snapshot {s['id']} can be restored by any AWS account.", {}
         return True, f"EBS snapshot {s['id']} is private.", {}
 
-    snaps = facts.get("snapshots")
+    snaps = facts.get(SNAPSHOTS)
     if not snaps:
         return [
             finding(

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import control, finding
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, control, finding
+from compliance.facts import Facts
+from compliance.facts.compute import VOLUMES
+from compliance.facts.hosts import HOSTS
+from compliance.facts.storage import KMS_KEYS
 from compliance.model import Control, Finding, Status
 
 HOST = "phistack::Host"
@@ -15,13 +18,13 @@ OLD_TLS = ("TLSv1", "TLSv1.1")
 MODERN_TLS = ("TLSv1.2", "TLSv1.3")
 
 
-def _error(host: Item, what: str, reason: str) -> Finding:
+def _error(host: Record, what: str, reason: str) -> Finding:
     return finding(Status.ERROR, host["id"], HOST, host.get("region", "global"), f"{what} on {host['id']}: {reason}.")
 
 
 def tls_only_modern(facts: Facts) -> list[Finding]:
     out = []
-    for host in facts.get("hosts"):
+    for host in facts.get(HOSTS):
         for name, probe in sorted((host.get("tls") or {}).items()):
             rid = f"{host['id']}/{name}"
             if "error" in probe:
@@ -50,7 +53,7 @@ def tls_only_modern(facts: Facts) -> list[Finding]:
 
 def audit_rules_loaded(facts: Facts) -> list[Finding]:
     out = []
-    for host in facts.get("hosts"):
+    for host in facts.get(HOSTS):
         auditd = host.get("auditd") or {"error": "no auditd evidence"}
         if "error" in auditd:
             out.append(_error(host, "Kernel audit rules", f"could not be read ({auditd['error']})"))
@@ -74,7 +77,7 @@ def audit_rules_loaded(facts: Facts) -> list[Finding]:
 
 def no_ssh_server(facts: Facts) -> list[Finding]:
     out = []
-    for host in facts.get("hosts"):
+    for host in facts.get(HOSTS):
         ssh = host.get("ssh")
         if not ssh:
             out.append(_error(host, "The SSH server", "no evidence was gathered"))
@@ -92,7 +95,7 @@ def no_ssh_server(facts: Facts) -> list[Finding]:
 
 def services_own_users(facts: Facts) -> list[Finding]:
     out = []
-    for host in facts.get("hosts"):
+    for host in facts.get(HOSTS):
         for unit, seen in sorted((host.get("services") or {}).items()):
             rid = f"{host['id']}/{unit}"
             if seen.get("active") != "active" or not seen.get("user"):
@@ -106,9 +109,9 @@ def services_own_users(facts: Facts) -> list[Finding]:
 
 
 def phi_volume_encrypted(facts: Facts) -> list[Finding]:
-    hosts = facts.get("hosts")
-    volumes = {v["id"]: v for v in facts.get("volumes")}
-    customer_keys = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    hosts = facts.get(HOSTS)
+    volumes = {v["id"]: v for v in facts.get(VOLUMES)}
+    customer_keys = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
     out = []
     for host in hosts:
         volume = host.get("data_volume") or {"error": "no evidence was gathered"}

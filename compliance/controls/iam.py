@@ -6,11 +6,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from compliance.controls._base import as_list, control, each, finding
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, as_list, control, each, finding
+from compliance.facts import Facts
+from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
 KEY_MAX_AGE_DAYS = 90
+
+
+def _has_active_key(user: IamUser) -> bool:
+    keys = user["access_keys"]
+    return isinstance(keys, list) and any(k["active"] for k in keys)
 
 
 def _full_admin(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -24,7 +30,7 @@ def _full_admin(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def no_star_policies(facts: Facts) -> list[Finding]:
-    def judge(p: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
         doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
         wide = _full_admin(doc)
         what = f"{p.get('kind', 'managed')} policy {p['name']}"
@@ -32,19 +38,19 @@ def no_star_policies(facts: Facts) -> list[Finding]:
             return False, f'IAM {what} allows every action on every resource ("*:*").', {"statements": wide}
         return True, f'IAM {what} does not grant "*:*".', {}
 
-    policies = [p for p in facts.get("iam_policies") if p.get("attached", True)]
+    policies = [p for p in facts.get(IAM_POLICIES) if p.get("attached", True)]
     return each(policies, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
 
 
 def _root(facts: Facts, key: str, good_when: bool, good: str, bad: str) -> list[Finding]:
     """Judge the root user on one flag of the account summary."""
 
-    def judge(r: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(r: Record) -> tuple[bool, str, dict[str, Any]]:
         ok = bool(r.get(key)) is good_when
         return ok, f"The root user of account {facts.account} {good if ok else bad}.", {key: r.get(key)}
 
     return each(
-        facts.get("iam_root"),
+        facts.get(IAM_ROOT),
         (key,),
         lambda r: f"arn:aws:iam::{facts.account}:root",
         "AWS::IAM::User",
@@ -75,12 +81,12 @@ def _no_users(facts: Facts, what: str) -> list[Finding]:
 
 
 def console_mfa(facts: Facts) -> list[Finding]:
-    def judge(u: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(u: Record) -> tuple[bool, str, dict[str, Any]]:
         if u.get("mfa_active"):
             return True, f"IAM user {u['name']} signs in to the console with MFA.", {}
         return False, f"IAM user {u['name']} has a console password but no MFA device.", {}
 
-    users = [u for u in facts.get("iam_users") if u.get("password_enabled")]
+    users = [u for u in facts.get(IAM_USERS) if u.get("password_enabled")]
     if not users:
         return _no_users(facts, "a console password")
     return each(users, ("mfa_active",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
@@ -89,7 +95,7 @@ def console_mfa(facts: Facts) -> list[Finding]:
 def access_keys_rotated(facts: Facts) -> list[Finding]:
     now = dt.datetime.now(dt.UTC)
 
-    def judge(u: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(u: Record) -> tuple[bool, str, dict[str, Any]]:
         old = []
         for key in u.get("access_keys") or []:
             if not key.get("active"):
@@ -106,7 +112,7 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
             )
         return True, f"IAM user {u['name']} has no active access key older than {KEY_MAX_AGE_DAYS} days.", {}
 
-    users = [u for u in facts.get("iam_users") if any(k.get("active") for k in u.get("access_keys") or [])]
+    users = [u for u in facts.get(IAM_USERS) if _has_active_key(u)]
     if not users:
         return _no_users(facts, "an active access key")
     return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)

@@ -5,24 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from compliance.controls._base import control, each, open_statements
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, control, each, open_statements
+from compliance.facts import Facts
+from compliance.facts.storage import KMS_KEYS, KmsKey
 from compliance.model import Control, Finding
 
 ENCRYPTION = ("164.312(a)(2)(iv)", "164.312(e)(2)(ii)")
 
 
-def _customer_keys(facts: Facts, *, enabled_only: bool = True) -> list[Item]:
-    keys = [k for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"]
+def _customer_keys(facts: Facts, *, enabled_only: bool = True) -> list[KmsKey]:
+    keys = [k for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"]
     return [k for k in keys if k.get("state") == "Enabled"] if enabled_only else keys
 
 
-def _each_key(facts: Facts, keys: list[Item], needs: tuple[str, ...], judge: Any) -> list[Finding]:
+def _each_key(facts: Facts, keys: list[KmsKey], needs: tuple[str, ...], judge: Any) -> list[Finding]:
     return each(keys, needs, lambda k: k["arn"], "AWS::KMS::Key", lambda k: f"KMS key {k['id']}", judge)
 
 
 def rotation(facts: Facts) -> list[Finding]:
-    def judge(k: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(k: Record) -> tuple[bool, str, dict[str, Any]]:
         if k.get("rotation_enabled"):
             return True, f"KMS key {k['id']} rotates automatically.", {}
         return False, f"KMS key {k['id']} does not rotate its key material.", {}
@@ -32,7 +33,7 @@ def rotation(facts: Facts) -> list[Finding]:
 
 
 def no_pending_deletion(facts: Facts) -> list[Finding]:
-    def judge(k: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(k: Record) -> tuple[bool, str, dict[str, Any]]:
         if k.get("state") == "PendingDeletion":
             return (
                 False,
@@ -48,7 +49,7 @@ def no_pending_deletion(facts: Facts) -> list[Finding]:
 
 
 def no_wildcard_principal(facts: Facts) -> list[Finding]:
-    def judge(k: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(k: Record) -> tuple[bool, str, dict[str, Any]]:
         try:
             document = json.loads(k["policy"]) if isinstance(k["policy"], str) else k["policy"]
         except (TypeError, ValueError):

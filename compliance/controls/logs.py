@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import control, each
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, control, each
+from compliance.facts import Facts
+from compliance.facts.logging import LOG_GROUPS
 from compliance.model import Control, Finding
 from contract import SIX_YEARS_DAYS
 
@@ -13,11 +14,11 @@ GROUP = "AWS::Logs::LogGroup"
 
 
 def _groups(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
-    return each(facts.get("log_groups"), needs, lambda g: g["arn"], GROUP, lambda g: f"log group {g['name']}", judge)
+    return each(facts.get(LOG_GROUPS), needs, lambda g: g["arn"], GROUP, lambda g: f"log group {g['name']}", judge)
 
 
 def kms(facts: Facts) -> list[Finding]:
-    def judge(g: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(g: Record) -> tuple[bool, str, dict[str, Any]]:
         if g.get("kms_key_id"):
             return True, f"Log group {g['name']} is encrypted with {g['kms_key_id']}.", {}
         return (
@@ -35,7 +36,7 @@ def retention(facts: Facts) -> list[Finding]:
     wanted = max(facts.context.log_retention_days or SIX_YEARS_DAYS, SIX_YEARS_DAYS)
     opt_out = facts.context.allow_short_log_retention
 
-    def judge(g: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(g: Record) -> tuple[bool, str, dict[str, Any]]:
         days = g.get("retention_days")
         evidence = {"retention_days": days, "required_days": wanted}
         if days is None:
@@ -57,7 +58,7 @@ def retention(facts: Facts) -> list[Finding]:
 def never_expire_only_if_configured(facts: Facts) -> list[Finding]:
     allowed = facts.context.log_retention_days is None
 
-    def judge(g: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(g: Record) -> tuple[bool, str, dict[str, Any]]:
         if g.get("retention_days") is not None:
             return True, f"Log group {g['name']} has a retention period ({g['retention_days']} days).", {}
         if allowed:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from compliance.controls._base import arn, control, finding
 from compliance.facts import Facts
+from compliance.facts.logging import (
+    CONFIG_RECORDERS,
+    GUARDDUTY_DETECTORS,
+    METRIC_ALARMS,
+    METRIC_FILTERS,
+    SNS_TOPICS,
+    TRAILS,
+    ConfigRecorder,
+)
 from compliance.model import Control, Finding, Status
 
 # Category -> words that a metric filter pattern must contain to catch it (the CIS monitoring patterns).
@@ -26,11 +35,11 @@ SECURITY_EVENTS: dict[str, tuple[str, ...]] = {
 def security_alarms(facts: Facts) -> list[Finding]:
     trail_groups = {
         str(t["cloudwatch_logs_group_arn"]).split(":log-group:")[-1].removesuffix(":*")
-        for t in facts.get("trails")
+        for t in facts.get(TRAILS)
         if t.get("logging") and t.get("cloudwatch_logs_group_arn")
     }
-    filters = [f for f in facts.get("metric_filters") if f.get("log_group") in trail_groups]
-    alarms = facts.get("metric_alarms")
+    filters = [f for f in facts.get(METRIC_FILTERS) if f.get("log_group") in trail_groups]
+    alarms = facts.get(METRIC_ALARMS)
     out = []
     for category, words in SECURITY_EVENTS.items():
         matching = [f for f in filters if all(w in (f.get("pattern") or "") for w in words)]
@@ -72,8 +81,8 @@ def security_alarms(facts: Facts) -> list[Finding]:
 
 
 def alarm_topics_encrypted(facts: Facts) -> list[Finding]:
-    used = {a for alarm in facts.get("metric_alarms") for a in alarm.get("actions") or [] if ":sns:" in a}
-    topics = {t["arn"]: t for t in facts.get("sns_topics")}
+    used = {a for alarm in facts.get(METRIC_ALARMS) for a in alarm.get("actions") or [] if ":sns:" in a}
+    topics = {t["arn"]: t for t in facts.get(SNS_TOPICS)}
     out = []
     for topic_arn in sorted(used):
         region = topic_arn.split(":")[3]
@@ -112,7 +121,7 @@ def alarm_topics_encrypted(facts: Facts) -> list[Finding]:
 
 
 def guardduty(facts: Facts) -> list[Finding]:
-    detectors = {d["region"]: d for d in facts.get("guardduty_detectors")}
+    detectors = {d["region"]: d for d in facts.get(GUARDDUTY_DETECTORS)}
     out = []
     for region in facts.regions:
         d = detectors.get(region)
@@ -150,8 +159,8 @@ def guardduty(facts: Facts) -> list[Finding]:
 
 
 def config_recorder(facts: Facts) -> list[Finding]:
-    recorders: dict[str, list[dict[str, object]]] = {}
-    for r in facts.get("config_recorders"):
+    recorders: dict[str, list[ConfigRecorder]] = {}
+    for r in facts.get(CONFIG_RECORDERS):
         recorders.setdefault(r["region"], []).append(r)
     out = []
     for region in facts.regions:

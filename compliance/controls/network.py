@@ -7,6 +7,7 @@ from typing import Any
 from compliance.controls._base import (
     INTERNET_V4,
     INTERNET_V6,
+    Record,
     control,
     each,
     ec2_arn,
@@ -15,7 +16,17 @@ from compliance.controls._base import (
     regional_absence,
     within,
 )
-from compliance.facts import Facts, Item
+from compliance.facts import Facts
+from compliance.facts.network import (
+    FLOW_LOGS,
+    NAT_GATEWAYS,
+    NETWORK_ACLS,
+    ROUTE_TABLES,
+    SECURITY_GROUPS,
+    SUBNETS,
+    VPC_ENDPOINTS,
+    VPCS,
+)
 from compliance.model import Control, Finding, Status
 
 TRANSMISSION = ("164.312(e)(1)", "164.308(a)(1)(ii)(B)")
@@ -53,7 +64,7 @@ def no_internet_gateway(facts: Facts) -> list[Finding]:
 
 
 def no_nat_gateway(facts: Facts) -> list[Finding]:
-    live = [g for g in facts.get("nat_gateways") if g.get("state") not in ("deleted", "deleting", "failed")]
+    live = [g for g in facts.get(NAT_GATEWAYS) if g.get("state") not in ("deleted", "deleting", "failed")]
     if not live:
         return regional_absence(facts, "AWS::EC2::NatGateway", "NAT gateway")
     return [
@@ -80,7 +91,7 @@ def no_egress_only_gateway(facts: Facts) -> list[Finding]:
 
 
 def no_default_route(facts: Facts) -> list[Finding]:
-    def judge(table: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(table: Record) -> tuple[bool, str, dict[str, Any]]:
         wide = [r for r in table["routes"] if r.get("destination") in (INTERNET_V4, INTERNET_V6)]
         if wide:
             routes = ", ".join(f"{r['destination']} -> {r.get('target')}" for r in wide)
@@ -91,7 +102,7 @@ def no_default_route(facts: Facts) -> list[Finding]:
             )
         return True, f"Route table {table['id']} (VPC {table['vpc_id']}) has no 0.0.0.0/0 or ::/0 route.", {}
 
-    tables = facts.get("route_tables")
+    tables = facts.get(ROUTE_TABLES)
     return each(
         tables,
         ("routes",),
@@ -103,13 +114,13 @@ def no_default_route(facts: Facts) -> list[Finding]:
 
 
 def subnets_no_public_ip(facts: Facts) -> list[Finding]:
-    def judge(s: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
         if s["map_public_ip_on_launch"]:
             return False, f"Subnet {s['id']} (VPC {s['vpc_id']}) gives every instance launched in it a public IP.", {}
         return True, f"Subnet {s['id']} (VPC {s['vpc_id']}) does not assign public IPs.", {}
 
     return each(
-        facts.get("subnets"),
+        facts.get(SUBNETS),
         ("map_public_ip_on_launch",),
         lambda s: ec2_arn(facts, s, "subnet"),
         "AWS::EC2::Subnet",
@@ -119,7 +130,7 @@ def subnets_no_public_ip(facts: Facts) -> list[Finding]:
 
 
 def default_sg_closed(facts: Facts) -> list[Finding]:
-    def judge(sg: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(sg: Record) -> tuple[bool, str, dict[str, Any]]:
         n_in, n_out = len(sg["ingress"]), len(sg["egress"])
         if n_in or n_out:
             return (
@@ -132,7 +143,7 @@ def default_sg_closed(facts: Facts) -> list[Finding]:
             )
         return True, f"Default security group {sg['id']} of VPC {sg['vpc_id']} has no rules.", {}
 
-    defaults = [sg for sg in facts.get("security_groups") if sg.get("is_default")]
+    defaults = [sg for sg in facts.get(SECURITY_GROUPS) if sg.get("is_default")]
     return each(
         defaults,
         ("ingress", "egress"),
@@ -143,7 +154,7 @@ def default_sg_closed(facts: Facts) -> list[Finding]:
     )
 
 
-def _rule_text(rule: Item) -> str:
+def _rule_text(rule: Record) -> str:
     peer = rule.get("cidr") or rule.get("ipv6") or rule.get("security_group") or rule.get("prefix_list")
     ports = (
         "all ports"
@@ -154,7 +165,7 @@ def _rule_text(rule: Item) -> str:
 
 
 def sg_no_internet_ingress(facts: Facts) -> list[Finding]:
-    def judge(sg: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(sg: Record) -> tuple[bool, str, dict[str, Any]]:
         open_rules = [r for r in sg["ingress"] if is_internet(r.get("cidr")) or is_internet(r.get("ipv6"))]
         if open_rules:
             return (
@@ -168,7 +179,7 @@ def sg_no_internet_ingress(facts: Facts) -> list[Finding]:
         return True, f"Security group {sg['id']} ({sg.get('name')}) admits nothing from 0.0.0.0/0 or ::/0.", {}
 
     return each(
-        facts.get("security_groups"),
+        facts.get(SECURITY_GROUPS),
         ("ingress",),
         lambda g: ec2_arn(facts, g, "security-group"),
         "AWS::EC2::SecurityGroup",
@@ -178,10 +189,10 @@ def sg_no_internet_ingress(facts: Facts) -> list[Finding]:
 
 
 def sg_egress_within_vpc(facts: Facts) -> list[Finding]:
-    vpc_cidrs = {v["id"]: v["cidr"] for v in facts.get("vpcs")}
-    endpoint_lists = {e.get("prefix_list_id") for e in facts.get("vpc_endpoints") if e.get("prefix_list_id")}
+    vpc_cidrs = {v["id"]: v["cidr"] for v in facts.get(VPCS) if v["cidr"]}
+    endpoint_lists = {e.get("prefix_list_id") for e in facts.get(VPC_ENDPOINTS) if e.get("prefix_list_id")}
 
-    def allowed(rule: Item, vpc_id: str) -> bool:
+    def allowed(rule: Record, vpc_id: str) -> bool:
         if rule.get("security_group"):
             return True
         if rule.get("prefix_list"):
@@ -190,7 +201,7 @@ def sg_egress_within_vpc(facts: Facts) -> list[Finding]:
             return vpc_id in vpc_cidrs and within(rule["cidr"], vpc_cidrs[vpc_id])
         return False  # IPv6 egress: the stack's VPCs have no IPv6
 
-    def judge(sg: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(sg: Record) -> tuple[bool, str, dict[str, Any]]:
         wide = [r for r in sg["egress"] if not allowed(r, sg["vpc_id"])]
         if wide:
             return (
@@ -208,7 +219,7 @@ def sg_egress_within_vpc(facts: Facts) -> list[Finding]:
         )
 
     return each(
-        facts.get("security_groups"),
+        facts.get(SECURITY_GROUPS),
         ("egress",),
         lambda g: ec2_arn(facts, g, "security-group"),
         "AWS::EC2::SecurityGroup",
@@ -218,7 +229,7 @@ def sg_egress_within_vpc(facts: Facts) -> list[Finding]:
 
 
 def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
-    def covers_admin(entry: Item) -> list[int]:
+    def covers_admin(entry: Record) -> list[int]:
         if entry.get("protocol") in ("-1", "all"):
             return list(ADMIN_PORTS)
         if str(entry.get("protocol")) not in ("6", "tcp"):
@@ -226,7 +237,7 @@ def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
         lo, hi = int(entry.get("from_port") or 0), int(entry.get("to_port") or 65535)
         return [p for p in ADMIN_PORTS if lo <= p <= hi]
 
-    def judge(acl: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(acl: Record) -> tuple[bool, str, dict[str, Any]]:
         entries = sorted((e for e in acl["entries"] if not e.get("egress")), key=lambda e: e.get("rule_no", 0))
         exposed: set[int] = set()
         decided: set[int] = set()
@@ -248,7 +259,7 @@ def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
         return True, f"Network ACL {acl['id']} (VPC {acl['vpc_id']}) admits neither SSH nor RDP from the internet.", {}
 
     return each(
-        facts.get("network_acls"),
+        facts.get(NETWORK_ACLS),
         ("entries",),
         lambda a: ec2_arn(facts, a, "network-acl"),
         "AWS::EC2::NetworkAcl",
@@ -258,9 +269,9 @@ def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
 
 
 def flow_logs_all(facts: Facts) -> list[Finding]:
-    logs = facts.get("flow_logs")
+    logs = facts.get(FLOW_LOGS)
 
-    def judge(vpc: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(vpc: Record) -> tuple[bool, str, dict[str, Any]]:
         mine = [f for f in logs if f.get("resource_id") == vpc["id"]]
         full = [f for f in mine if f.get("traffic_type") == "ALL"]
         if full:
@@ -277,15 +288,15 @@ def flow_logs_all(facts: Facts) -> list[Finding]:
         return False, f"VPC {vpc['id']} has no flow log.", {}
 
     return each(
-        facts.get("vpcs"), (), lambda v: ec2_arn(facts, v, "vpc"), "AWS::EC2::VPC", lambda v: f"VPC {v['id']}", judge
+        facts.get(VPCS), (), lambda v: ec2_arn(facts, v, "vpc"), "AWS::EC2::VPC", lambda v: f"VPC {v['id']}", judge
     )
 
 
 def required_endpoints(facts: Facts) -> list[Finding]:
-    endpoints = facts.get("vpc_endpoints")
+    endpoints = facts.get(VPC_ENDPOINTS)
     required = ("s3", *facts.context.required_endpoints)
 
-    def judge(vpc: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(vpc: Record) -> tuple[bool, str, dict[str, Any]]:
         present = {e["service"] for e in endpoints if e.get("vpc_id") == vpc["id"]}
         missing = [s for s in required if s not in present]
         if missing:
@@ -300,7 +311,7 @@ def required_endpoints(facts: Facts) -> list[Finding]:
             {"present": sorted(present)},
         )
 
-    vpcs = [v for v in facts.get("vpcs") if not v.get("is_default")]
+    vpcs = [v for v in facts.get(VPCS) if not v.get("is_default")]
     return each(vpcs, (), lambda v: ec2_arn(facts, v, "vpc"), "AWS::EC2::VPC", lambda v: f"VPC {v['id']}", judge)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import control, each
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, control, each
+from compliance.facts import Facts
+from compliance.facts.database import DB_CLUSTERS
+from compliance.facts.storage import KMS_KEYS
 from compliance.model import Control, Finding
 
 MIN_BACKUP_DAYS = 7
@@ -13,7 +15,7 @@ MIN_BACKUP_DAYS = 7
 
 def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
     return each(
-        facts.get("db_clusters"),
+        facts.get(DB_CLUSTERS),
         needs,
         lambda c: c["arn"],
         "AWS::RDS::DBCluster",
@@ -23,9 +25,9 @@ def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]
 
 
 def encrypted(facts: Facts) -> list[Finding]:
-    cmks = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    cmks = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
 
-    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
         if not c.get("storage_encrypted"):
             return False, f"Database {c['id']} is not encrypted at rest.", {}
         if c.get("kms_key_id") not in cmks:
@@ -36,7 +38,7 @@ def encrypted(facts: Facts) -> list[Finding]:
 
 
 def not_public(facts: Facts) -> list[Finding]:
-    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
         if c.get("publicly_accessible"):
             return False, f"Database {c['id']} has a publicly accessible instance.", {}
         return True, f"Database {c['id']} has no publicly accessible instance.", {}
@@ -45,7 +47,7 @@ def not_public(facts: Facts) -> list[Finding]:
 
 
 def force_ssl(facts: Facts) -> list[Finding]:
-    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
         params = c["parameters"] or {}
         value = (
             params.get("rds.force_ssl")
@@ -64,7 +66,7 @@ def force_ssl(facts: Facts) -> list[Finding]:
 
 
 def backups(facts: Facts) -> list[Finding]:
-    def judge(c: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
         days = int(c.get("backup_retention_days") or 0)
         if days >= MIN_BACKUP_DAYS:
             return True, f"Database {c['id']} keeps automated backups {days} days.", {}

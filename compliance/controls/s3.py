@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from compliance.controls._base import control, denies_insecure_transport, each, finding, open_statements
-from compliance.facts import Facts, Item
+from compliance.controls._base import Record, control, denies_insecure_transport, each, finding, open_statements
+from compliance.facts import Facts
+from compliance.facts.logging import TRAILS
+from compliance.facts.storage import ACCOUNT_PUBLIC_ACCESS_BLOCK, BUCKETS, KMS_KEYS
 from compliance.model import Control, Finding, Status
 
 BUCKET = "AWS::S3::Bucket"
@@ -15,16 +18,16 @@ PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
                    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")  # fmt: skip
 
 
-def _arn(b: Item) -> str:
+def _arn(b: Record) -> str:
     return str(b.get("arn") or f"arn:aws:s3:::{b['name']}")
 
 
-def _buckets(facts: Facts, needs: tuple[str, ...], judge: Any, items: list[Item] | None = None) -> list[Finding]:
-    chosen = facts.get("buckets") if items is None else items
+def _buckets(facts: Facts, needs: tuple[str, ...], judge: Any, items: Sequence[Record] | None = None) -> list[Finding]:
+    chosen = facts.get(BUCKETS) if items is None else items
     return each(chosen, needs, _arn, BUCKET, lambda b: f"bucket {b['name']}", judge)
 
 
-def _policy(b: Item) -> dict[str, Any]:
+def _policy(b: Record) -> dict[str, Any]:
     raw = b.get("policy")
     if not raw:
         return {}
@@ -33,9 +36,9 @@ def _policy(b: Item) -> dict[str, Any]:
 
 
 def sse_kms_cmk(facts: Facts) -> list[Finding]:
-    cmks = {k["arn"] for k in facts.get("kms_keys") if k.get("manager") == "CUSTOMER"}
+    cmks = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
 
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         enc = b["encryption"] or {}
         algorithm, key = enc.get("algorithm"), enc.get("kms_key_id")
         if algorithm not in ("aws:kms", "aws:kms:dsse"):
@@ -58,7 +61,7 @@ def sse_kms_cmk(facts: Facts) -> list[Finding]:
 
 
 def tls_only(facts: Facts) -> list[Finding]:
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         if denies_insecure_transport(_policy(b)):
             return True, f"Bucket {b['name']}'s policy denies every request without TLS.", {}
         return (
@@ -71,7 +74,7 @@ def tls_only(facts: Facts) -> list[Finding]:
 
 
 def bucket_public_access_block(facts: Facts) -> list[Finding]:
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         pab = b["public_access_block"] or {}
         off = [f for f in FLAGS if not pab.get(f)]
         if off:
@@ -86,7 +89,7 @@ def bucket_public_access_block(facts: Facts) -> list[Finding]:
 
 
 def account_public_access_block(facts: Facts) -> list[Finding]:
-    def judge(a: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(a: Record) -> tuple[bool, str, dict[str, Any]]:
         off = [f for f in FLAGS if not a.get(f)]
         if off:
             return (
@@ -96,7 +99,7 @@ def account_public_access_block(facts: Facts) -> list[Finding]:
             )
         return True, f"Account {facts.account} blocks public access to every bucket.", {"flags": a}
 
-    items = facts.get("account_public_access_block")
+    items = facts.get(ACCOUNT_PUBLIC_ACCESS_BLOCK)
     if not items:
         return [
             finding(
@@ -118,7 +121,7 @@ def account_public_access_block(facts: Facts) -> list[Finding]:
 
 
 def not_public(facts: Facts) -> list[Finding]:
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         wide = open_statements(_policy(b))
         grants = [g for g in (b.get("acl_grants") or []) if g.get("grantee") in PUBLIC_GRANTEES]
         if wide or grants:
@@ -134,7 +137,7 @@ def not_public(facts: Facts) -> list[Finding]:
 
 
 def acls_disabled(facts: Facts) -> list[Finding]:
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         if b.get("ownership") == "BucketOwnerEnforced":
             return True, f"Bucket {b['name']} has ACLs disabled (BucketOwnerEnforced).", {}
         return False, f"Bucket {b['name']} still honours ACLs (object ownership {b.get('ownership') or 'not set'}).", {}
@@ -143,7 +146,7 @@ def acls_disabled(facts: Facts) -> list[Finding]:
 
 
 def versioning(facts: Facts) -> list[Finding]:
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         if b.get("versioning") == "Enabled":
             return True, f"Bucket {b['name']} keeps every version of every object.", {}
         return (
@@ -157,14 +160,14 @@ def versioning(facts: Facts) -> list[Finding]:
 
 
 def audit_object_lock(facts: Facts) -> list[Finding]:
-    trail_buckets = {t.get("s3_bucket") for t in facts.get("trails")}
+    trail_buckets = {t.get("s3_bucket") for t in facts.get(TRAILS)}
     audit = [
         b
-        for b in facts.get("buckets")
+        for b in facts.get(BUCKETS)
         if b["name"] in trail_buckets or (b.get("tags") or {}).get("phistack:purpose") == "audit-logs"
     ]
 
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         lock = b["object_lock"] or {}
         if not lock.get("enabled"):
             return False, f"Audit-log bucket {b['name']} has no Object Lock: logs can be deleted or overwritten.", {}
@@ -195,10 +198,10 @@ def audit_object_lock(facts: Facts) -> list[Finding]:
 
 
 def access_logging(facts: Facts) -> list[Finding]:
-    buckets = facts.get("buckets")
+    buckets = facts.get(BUCKETS)
     targets = {b.get("logging_target") for b in buckets if isinstance(b.get("logging_target"), str)}
 
-    def judge(b: Item) -> tuple[bool, str, dict[str, Any]]:
+    def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
         if b.get("logging_target"):
             return True, f"Bucket {b['name']} writes server access logs to {b['logging_target']}.", {}
         if b["name"] in targets:

@@ -9,6 +9,7 @@ from typing import Any
 
 from compliance.controls._base import control, finding
 from compliance.facts import Facts
+from compliance.facts.hosts import SERVICES_IN_USE
 from compliance.model import Control, Finding, Status
 
 
@@ -22,7 +23,7 @@ def eligible_services() -> dict[str, Any]:
 def hipaa_eligible(facts: Facts) -> list[Finding]:
     data = eligible_services()
     out = []
-    for used in facts.get("services_in_use"):
+    for used in facts.get(SERVICES_IN_USE):
         service = used["service"]
         rid = f"{facts.account}/service/{service}"
         entry = data["eligible"].get(service)

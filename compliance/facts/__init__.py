@@ -74,7 +74,7 @@ class Facts:
     source: Literal["live", "plan"]
     account: str
     regions: list[str]
-    items: dict[str, list[Item]] = field(default_factory=dict)
+    items: dict[str, list[Any]] = field(default_factory=dict)  # by kind name: records (see get/add)
     gaps: dict[str, Gap] = field(default_factory=dict)
     context: Context = field(default_factory=Context)
 

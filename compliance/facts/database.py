@@ -9,7 +9,7 @@ from compliance.facts._kind import Kind, Unreadable
 
 class DbCluster(TypedDict):
     id: str
-    arn: str | None
+    arn: str
     region: str
     engine: str | None
     storage_encrypted: bool

@@ -8,7 +8,7 @@ from compliance.facts._kind import Kind, Unreadable
 
 
 class IamPolicy(TypedDict):
-    arn: str | None
+    arn: str
     name: str
     region: Literal["global"]
     kind: Literal["managed", "inline"]

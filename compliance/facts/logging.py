@@ -10,7 +10,7 @@ from compliance.facts._kind import Kind, Unreadable
 
 class Trail(TypedDict):
     name: str
-    arn: str | None
+    arn: str
     region: str
     home_region: str
     multi_region: bool
@@ -25,7 +25,7 @@ class Trail(TypedDict):
 
 class LogGroup(TypedDict):
     name: str | None
-    arn: str | None
+    arn: str
     region: str
     kms_key_id: str | None
     retention_days: int | None  # None: never expire

@@ -9,7 +9,7 @@ from compliance.facts._kind import Kind, Unreadable
 
 class KmsKey(TypedDict):
     id: str
-    arn: str | None
+    arn: str
     region: str
     manager: str | None  # CUSTOMER or AWS
     state: str | None

@@ -287,8 +287,8 @@ def test_not_applicable_when_a_plan_cannot_know(compliant: MakeFacts, control_id
 class _Recording(Facts):
     read: set[str]
 
-    def get(self, kind: str) -> list[Item]:
-        self.read.add(kind)
+    def get(self, kind: Any) -> list[Any]:
+        self.read.add(kind if isinstance(kind, str) else kind.name)  # controls ask by Kind, tests by name
         return super().get(kind)
 
 

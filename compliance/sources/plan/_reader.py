@@ -13,6 +13,11 @@ def whole(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def arn_of(resource: Item) -> str:
+    """The resource's ARN as the mocks computed it; its URN where none was (the policy pack's unknowns)."""
+    return str(resource.get("arn") or resource["_urn"])
+
+
 class PlanReader:
     def __init__(self, plan: dict[str, Any]) -> None:
         self.config: dict[str, Any] = plan.get("config", {})

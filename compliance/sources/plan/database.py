@@ -6,7 +6,7 @@ from typing import Any
 
 from compliance.facts import Facts, Item
 from compliance.facts.database import DB_CLUSTERS, DbCluster
-from compliance.sources.plan._reader import PlanReader, whole
+from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 
 def add(p: PlanReader, f: Facts) -> None:
@@ -21,7 +21,7 @@ def add(p: PlanReader, f: Facts) -> None:
         clusters.append(
             DbCluster(
                 id=c.get("clusterIdentifier") or c["_id"],
-                arn=c.get("arn"),
+                arn=arn_of(c),
                 region=region,
                 engine=c.get("engine"),
                 storage_encrypted=bool(c.get("storageEncrypted")),

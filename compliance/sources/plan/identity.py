@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compliance.facts import Facts, Gap
 from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamPolicy
-from compliance.sources.plan._reader import PlanReader
+from compliance.sources.plan._reader import PlanReader, arn_of
 
 
 def add(p: PlanReader, f: Facts) -> None:
@@ -23,7 +23,7 @@ def add(p: PlanReader, f: Facts) -> None:
         ]
         + [
             IamPolicy(
-                arn=r.get("arn"),
+                arn=arn_of(r),
                 name=r.get("name") or r["_id"],
                 kind="managed",
                 region="global",

@@ -19,7 +19,7 @@ from compliance.facts.logging import (
     SnsTopic,
     Trail,
 )
-from compliance.sources.plan._reader import PlanReader, whole
+from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 
 def add(p: PlanReader, f: Facts) -> None:
@@ -38,7 +38,7 @@ def add(p: PlanReader, f: Facts) -> None:
         trails.append(
             Trail(
                 name=t.get("name") or t["_id"],
-                arn=t.get("arn"),
+                arn=arn_of(t),
                 region=region,
                 home_region=region,
                 multi_region=bool(t.get("isMultiRegionTrail")),
@@ -57,7 +57,7 @@ def add(p: PlanReader, f: Facts) -> None:
         [
             LogGroup(
                 name=g.get("name"),
-                arn=g.get("arn"),
+                arn=arn_of(g),
                 region=region,
                 kms_key_id=g.get("kmsKeyId"),
                 retention_days=whole(g.get("retentionInDays")) or None,
@@ -84,7 +84,7 @@ def add(p: PlanReader, f: Facts) -> None:
         [
             MetricAlarm(
                 name=a.get("name"),
-                arn=a.get("arn"),
+                arn=arn_of(a),
                 region=region,
                 metric_name=a.get("metricName"),
                 namespace=a.get("namespace"),
@@ -97,7 +97,7 @@ def add(p: PlanReader, f: Facts) -> None:
     f.add(
         SNS_TOPICS,
         [
-            SnsTopic(arn=t.get("arn"), region=region, kms_key_id=t.get("kmsMasterKeyId"))
+            SnsTopic(arn=arn_of(t), region=region, kms_key_id=t.get("kmsMasterKeyId"))
             for t in p.of("aws:sns/topic:Topic")
         ],
     )

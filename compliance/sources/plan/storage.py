@@ -14,7 +14,7 @@ from compliance.facts.storage import (
     KmsKey,
     PublicAccessBlock,
 )
-from compliance.sources.plan._reader import PlanReader, whole
+from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 
 def _public_access_block(flags: Item) -> PublicAccessBlock:
@@ -34,7 +34,7 @@ def add(p: PlanReader, f: Facts) -> None:
         [
             KmsKey(
                 id=k.get("keyId") or k["_id"],
-                arn=k.get("arn"),
+                arn=arn_of(k),
                 region=region,
                 manager="CUSTOMER",
                 state="Enabled",
