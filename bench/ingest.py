@@ -27,9 +27,9 @@ import psycopg  # noqa: E402
 from bench.corpus import docstrings  # noqa: E402
 from infra.sandbox.server import free_port  # noqa: E402
 from stack.chunking import chunk_text  # noqa: E402
-from stack.devdb import LocalPostgres  # noqa: E402
+from stack.dev.loadcheck import dev_gateway, dev_token  # noqa: E402
+from stack.dev.postgres import LocalPostgres  # noqa: E402
 from stack.embeddings import MiniLMEmbedder  # noqa: E402
-from stack.loadcheck import dev_gateway, dev_token  # noqa: E402
 from stack.migrate import migrate  # noqa: E402
 
 

@@ -27,8 +27,8 @@ from bench.corpus import load  # noqa: E402
 from bench.retrieval import fill  # noqa: E402
 from infra.sandbox.server import free_port  # noqa: E402
 from stack.audit import AuditEvent, append  # noqa: E402
-from stack.devdb import LocalPostgres  # noqa: E402
-from stack.loadcheck import check_audit, dev_gateway, dev_token, load_then_kill  # noqa: E402
+from stack.dev.loadcheck import check_audit, dev_gateway, dev_token, load_then_kill  # noqa: E402
+from stack.dev.postgres import LocalPostgres  # noqa: E402
 from stack.migrate import migrate  # noqa: E402
 
 

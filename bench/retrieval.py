@@ -31,9 +31,9 @@ import psycopg  # noqa: E402
 
 from bench.corpus import load  # noqa: E402
 from infra.sandbox.server import free_port  # noqa: E402
-from stack.devdb import LocalPostgres  # noqa: E402
+from stack.dev.loadcheck import dev_gateway, dev_token  # noqa: E402
+from stack.dev.postgres import LocalPostgres  # noqa: E402
 from stack.embeddings import MiniLMEmbedder  # noqa: E402
-from stack.loadcheck import dev_gateway, dev_token  # noqa: E402
 from stack.migrate import migrate  # noqa: E402
 from stack.store import retrieve, vector_literal  # noqa: E402
 

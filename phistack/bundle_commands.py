@@ -12,8 +12,8 @@ from phistack.errors import EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from infra.bundle.build import PYTHON_ROLES, ROLE_PACKAGES, Python, build
-    from infra.bundle.wheels import default_wheelhouse
+    from infra.hosts.bundle.build import PYTHON_ROLES, ROLE_PACKAGES, Python, build
+    from infra.hosts.bundle.wheels import default_wheelhouse
     from phistack.errors import UsageError
 
     roles = tuple(args.roles.split(","))
@@ -44,10 +44,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _check_weights(args: argparse.Namespace, model: Path) -> None:
     """Refuse vLLM weights that are not the client's configured model, before minutes of building."""
-    from infra.bundle.weights import check
     from infra.catalog import MODELS
     from infra.config import parse_client_config
     from infra.errors import BundleError
+    from infra.hosts.bundle.weights import check
     from infra.stackfile import read_stack_config
     from phistack.errors import UsageError
     from phistack.pipeline import stack_file
@@ -66,13 +66,13 @@ def _check_weights(args: argparse.Namespace, model: Path) -> None:
 def _s3(args: argparse.Namespace) -> Any:
     import boto3
 
-    from infra.bundle.presign import s3_client
+    from infra.hosts.bundle.presign import s3_client
 
     return s3_client(boto3.Session(profile_name=args.profile), args.region, args.endpoint_url)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from infra.bundle.upload import upload
+    from infra.hosts.bundle.upload import upload
 
     done = upload(_s3(args), Path(args.bundle), args.bucket, args.kms_key)
     print(json.dumps({"prefix": done.prefix, "sent": done.sent, "skipped": done.skipped,  # noqa: T201
@@ -81,7 +81,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_urls(args: argparse.Namespace) -> int:
-    from infra.bundle.presign import presigned
+    from infra.hosts.bundle.presign import presigned
 
     print(json.dumps(presigned(_s3(args), args.bucket, args.prefix, args.manifest_sha256, args.ttl)))  # noqa: T201
     return EXIT_OK
@@ -90,8 +90,8 @@ def cmd_urls(args: argparse.Namespace) -> int:
 def cmd_ca(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
-    from infra import ca
     from infra.errors import BundleError
+    from infra.hosts import ca
 
     s3 = _s3(args)
     try:
@@ -130,7 +130,7 @@ def _stack_outputs(client: str) -> Any:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
-    from infra.inventory import render
+    from infra.hosts.inventory import render
     from phistack.errors import UsageError
     from phistack.pipeline import out_file
 
@@ -161,7 +161,7 @@ def _aws(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any) -> None:
-    from infra.bundle.wheels import ENGINES  # standard library only: cheap at start-up
+    from infra.hosts.bundle.wheels import ENGINES  # standard library only: cheap at start-up
 
     inventory = sub.add_parser("inventory", help="the Ansible inventory of a stack (aws_ec2 plugin, SSM connection)")
     source = inventory.add_mutually_exclusive_group(required=True)

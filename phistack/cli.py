@@ -246,7 +246,7 @@ def cmd_controls_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_roles_docs(args: argparse.Namespace) -> int:
-    from infra.roles_docs import stale, write
+    from infra.hosts.roles_docs import stale, write
 
     playbooks = (Path(args.project_dir) if args.project_dir else find_project_dir(Path.cwd())) / "playbooks"
     if args.write:

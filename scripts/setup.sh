@@ -27,10 +27,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # CPU PyTorch first (a local wheel on these machines): otherwise sentence-transformers pulls a multi-GB CUDA build.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
   # llama.cpp has no binary wheel here: build it once for portable x86-64 (about 3 minutes on 2 cores), kept in
-  # ~/.cache/phistack/wheelhouse; the same wheel goes into the hosts' install bundle (infra/bundle/wheels.py).
+  # ~/.cache/phistack/wheelhouse; the same wheel goes into the hosts' install bundle (infra/hosts/bundle/wheels.py).
   if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
     echo "setup: building llama-cpp-python from source if not cached (about 3 minutes)..." >&2
-    wheel="$(.venv/bin/python -m infra.bundle.wheels)"
+    wheel="$(.venv/bin/python -m infra.hosts.bundle.wheels)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "llama-cpp-python[server]==0.3.36" \
       --find-links "$(dirname "$wheel")"
   fi

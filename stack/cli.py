@@ -145,7 +145,7 @@ def cmd_audit_ship(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from stack.devstack import run
+    from stack.dev.stack import run
 
     return run(args.dir, args.port, args.llm_url)
 

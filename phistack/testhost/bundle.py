@@ -18,10 +18,10 @@ from pathlib import Path
 from infra.errors import BundleError
 
 RECIPE_FILES = (
-    "infra/bundle/build.py",
-    "infra/bundle/debs.py",
-    "infra/bundle/image.py",
-    "infra/bundle/wheels.py",
+    "infra/hosts/bundle/build.py",
+    "infra/hosts/bundle/debs.py",
+    "infra/hosts/bundle/image.py",
+    "infra/hosts/bundle/wheels.py",
     "pyproject.toml",
 )
 IMAGE_CACHE = Path("/var/cache/phistack-testhost")
@@ -46,9 +46,9 @@ def recipe(repo: Path) -> str:
 
 def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
     """The bundle for the checkout's recipe: reused when complete, otherwise built (minutes); older ones removed."""
-    from infra.bundle.build import ROLE_PACKAGES, Python, build
-    from infra.bundle.wheels import default_wheelhouse
-    from stack.devstack import smollm2_gguf
+    from infra.hosts.bundle.build import ROLE_PACKAGES, Python, build
+    from infra.hosts.bundle.wheels import default_wheelhouse
+    from stack.dev.stack import smollm2_gguf
 
     repo = repo.resolve()
     folder = repo / ".phistack"

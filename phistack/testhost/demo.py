@@ -2,7 +2,7 @@
 in for the stack's GPU instance; the example client is applied to an emulated account (moto) bound to the only
 address that host can reach, as AWS's APIs are reached through VPC endpoints; the install bundle and the
 client's CA go into the stack's own artifact bucket; the real playbooks install the stack with the variables
-the stack's outputs give (infra.inventory.stack_vars) plus what differs on a container
+the stack's outputs give (infra.hosts.inventory.stack_vars) plus what differs on a container
 (playbooks/vars/testhost.yml); a clinic user signed in with a stand-in IdP asks the gateway a question; then
 playbooks/verify.yml gathers the host's evidence for the audit. What cannot run here: SSM (the host is reached
 over SSH, and the report waives host-no-ssh for it), a GPU (the llama.cpp engine serves SmolLM2-135M, and the
@@ -127,10 +127,10 @@ def _stage(  # noqa: PLR0913 - one step's inputs, each used once
     say: Say,
 ) -> tuple[Path, str]:
     """The bundle and the CA in the stack's artifact bucket; the IdP's keys; the inventory. (inventory, CA PEM)"""
-    from infra import ca
-    from infra.bundle.presign import s3_client
-    from infra.bundle.upload import upload
-    from infra.inventory import stack_vars
+    from infra.hosts import ca
+    from infra.hosts.bundle.presign import s3_client
+    from infra.hosts.bundle.upload import upload
+    from infra.hosts.inventory import stack_vars
     from phistack.testhost import idp
 
     s3 = s3_client(session, outputs["region"], url)

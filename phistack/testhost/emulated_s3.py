@@ -20,9 +20,9 @@ from pathlib import Path
 
 import boto3
 
-from infra import ca
-from infra.bundle.presign import s3_client
-from infra.bundle.upload import upload
+from infra.hosts import ca
+from infra.hosts.bundle.presign import s3_client
+from infra.hosts.bundle.upload import upload
 from infra.sandbox.server import free_port, wait_until_serving
 
 REGION, BUCKET, CLIENT = "us-east-1", "phistack-test-artifacts", "molecule"

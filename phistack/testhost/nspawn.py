@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from infra.bundle.image import SUITE, debootstrap
 from infra.errors import BundleError, HostError
+from infra.hosts.bundle.image import SUITE, debootstrap
 
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
 STATE = Path("/run/phistack-testhost")
@@ -52,7 +52,7 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def rootfs() -> Path:
-    """The cached Debian 13 image (infra/bundle/image.py), with this harness's SSH key and networkd baked in."""
+    """The cached Debian 13 image (infra/hosts/bundle/image.py), with this harness's SSH key and networkd baked in."""
     root = debootstrap(CACHE / SUITE)
     key = CACHE / "id_ed25519"
     if not key.exists():

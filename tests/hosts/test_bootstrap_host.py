@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import ca
 from infra.bootstrap import user_data
+from infra.hosts import ca
 from phistack.testhost import nspawn
 
 pytestmark = pytest.mark.skipif(

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from infra.bundle.manifest import NAME, load, verify, write
-from infra.bundle.upload import upload
 from infra.errors import BundleError
+from infra.hosts.bundle.manifest import NAME, load, verify, write
+from infra.hosts.bundle.upload import upload
 
 
 def bundle(root: Path) -> str:
@@ -76,7 +76,7 @@ def test_upload_encrypts_with_the_stack_key_skips_what_is_there_and_puts_the_man
 
 @mock_aws
 def test_presigned_urls_only_for_the_pinned_manifest(tmp_path: Path) -> None:
-    from infra.bundle.presign import presigned, s3_client
+    from infra.hosts.bundle.presign import presigned, s3_client
 
     digest = bundle(tmp_path)
     s3 = s3_client(boto3.Session(), "us-east-1")
@@ -159,7 +159,7 @@ def test_every_package_a_role_installs_is_in_that_roles_part_of_the_bundle() -> 
     import jinja2
     import yaml
 
-    from infra.bundle.build import ROLE_PACKAGES
+    from infra.hosts.bundle.build import ROLE_PACKAGES
 
     roles = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
     from_the_engineer = {"amazon-cloudwatch-agent"}  # `bundle build --deb`: AWS's package, not Debian's

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.bundle import debs
+from infra.hosts.bundle import debs
 from phistack.testhost import nspawn
 
 pytestmark = pytest.mark.skipif(

@@ -16,8 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from moto import mock_aws
 
-from infra import ca
 from infra.errors import CAError
+from infra.hosts import ca
 
 
 def _files(tmp_path: Path, name: str, issued: ca.Issued) -> tuple[str, str, str]:

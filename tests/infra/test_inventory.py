@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import parse_client_config
-from infra.inventory import InventoryError, render
+from infra.hosts.inventory import InventoryError, render
 from infra.sandbox.apply import apply_to_emulator
 from infra.sandbox.server import moto_server
 from phistack.cli import main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.roles_docs import mismatched_defaults, render, roles, stale
+from infra.hosts.roles_docs import mismatched_defaults, render, roles, stale
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 

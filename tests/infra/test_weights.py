@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from infra.bundle.weights import check
 from infra.catalog import MODELS
 from infra.errors import BundleError
+from infra.hosts.bundle.weights import check
 from tests.conftest import EXAMPLE
 
 EIGHT_B = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.bundle import wheels
 from infra.errors import BundleError
+from infra.hosts.bundle import wheels
 
 
 def test_collect_refuses_an_unknown_engine_before_any_work(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from types import ModuleType
 
 import pytest
 
-from infra import ca
+from infra.hosts import ca
 from infra.sandbox.server import free_port
-from stack.devdb import LocalPostgres
+from stack.dev.postgres import LocalPostgres
 
 SCRIPT = Path(__file__).resolve().parents[2] / "playbooks" / "files" / "host_evidence.py"
 

@@ -65,7 +65,7 @@ def test_the_client_config_reaches_the_vllm_unit_through_outputs_and_inventory(
     import ast
 
     from infra.config import parse_client_config
-    from infra.inventory import render as inventory
+    from infra.hosts.inventory import render as inventory
     from infra.plan import run_plan
     from tests.conftest import encode
 

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.sandbox.server import free_port, wait_until_serving
-from stack.devdb import LocalPostgres
-from stack.devstack import LLM_ALIAS, start_llama_server
+from stack.dev.postgres import LocalPostgres
+from stack.dev.stack import LLM_ALIAS, start_llama_server
 from stack.embeddings import MiniLMEmbedder
 from stack.migrate import migrate
 

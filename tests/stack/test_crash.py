@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from stack.dev.loadcheck import check_audit, dev_gateway, dev_token, load_then_kill
 from stack.embeddings import MiniLMEmbedder
-from stack.loadcheck import check_audit, dev_gateway, dev_token, load_then_kill
 from tests.stack.test_store import seed
 
 Dsn = Callable[[str | None], str]

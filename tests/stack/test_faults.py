@@ -21,10 +21,10 @@ import psycopg
 import pytest
 
 from infra.sandbox.server import free_port, wait_until_serving
-from stack.devdb import LocalPostgres
-from stack.devstack import start_llama_server
+from stack.dev.loadcheck import check_audit, dev_gateway, dev_token
+from stack.dev.postgres import LocalPostgres
+from stack.dev.stack import start_llama_server
 from stack.embeddings import MiniLMEmbedder
-from stack.loadcheck import check_audit, dev_gateway, dev_token
 from stack.migrate import migrate
 from tests.stack.conftest import LLM_MODEL, local_postgres
 from tests.stack.test_store import seed

@@ -1,7 +1,7 @@
 """Python wheels and model weights for the bundle: everything the hosts' virtual environments install offline.
 
 The hosts run Debian 13's Python 3.13, so the wheels are resolved by that Python: pip runs inside a throwaway
-container of the hosts' image (infra/bundle/image.py), whatever Python the build machine has.
+container of the hosts' image (infra/hosts/bundle/image.py), whatever Python the build machine has.
 - The gateway (phistack with its `gateway` extra) runs in a virtual environment that sees Debian's site packages:
   its PyTorch is Debian's CPU build (python3-torch, from the bundle's .debs; the GPUs are the engine's, and PyPI's
   Linux torch is the multi-GB CUDA build). pip is asked what it would install next to Debian's packages
@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from infra.bundle import debs
 from infra.errors import BundleError
+from infra.hosts.bundle import debs
 
 LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
 LLAMA_CPP_WHEEL = "llama_cpp_python-0.3.36-*.whl"
@@ -135,7 +135,7 @@ def add_model(out: Path, model: Path) -> str:
 
 
 def main() -> int:
-    """`python -m infra.bundle.wheels`: build (or find) the portable llama.cpp wheel; print its path. Used by
+    """`python -m infra.hosts.bundle.wheels`: build (or find) the portable llama.cpp wheel; print its path. Used by
     scripts/setup.sh, so the development environment and the bundle share one build."""
     try:
         print(portable_llama_cpp(default_wheelhouse()))  # noqa: T201

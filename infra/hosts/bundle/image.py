@@ -1,8 +1,9 @@
 """A pristine root filesystem of the hosts' OS (Debian 13, "trixie", the GPU hosts' AMI), made with debootstrap and
-cached, on which the bundle's packages and wheels are resolved (infra/bundle/debs.py, wheels.py). The throwaway test
-host boots the same image. Its apt sources name the components the hosts need (NVIDIA's driver is in contrib and
-non-free, its firmware in non-free-firmware) and the security suite (the cloud kernel's fixes land there first);
-they are used only on the build machine: on a host, the artifacts role makes the bundle the only apt source."""
+cached, on which the bundle's packages and wheels are resolved (infra/hosts/bundle/debs.py, wheels.py). The
+throwaway test host boots the same image. Its apt sources name the components the hosts need (NVIDIA's driver is
+in contrib and non-free, its firmware in non-free-firmware) and the security suite (the cloud kernel's fixes land
+there first); they are used only on the build machine: on a host, the artifacts role makes the bundle the only
+apt source."""
 
 from __future__ import annotations
 

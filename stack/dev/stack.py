@@ -61,10 +61,10 @@ def run(folder: Path, port: int, llm_url: str | None) -> int:
     import uvicorn
 
     from stack.app import create_app
-    from stack.devdb import LocalPostgres
-    from stack.devserver import DEV_AUDIENCE, DEV_ISSUER
-    from stack.loadcheck import dev_token
-    from stack.localnet import free_port, wait_answering
+    from stack.dev.loadcheck import dev_token
+    from stack.dev.net import free_port, wait_answering
+    from stack.dev.postgres import LocalPostgres
+    from stack.dev.server import DEV_AUDIENCE, DEV_ISSUER
     from stack.migrate import migrate
     from stack.settings import GatewaySettings
     from stack.wiring import build_gateway

@@ -4,7 +4,7 @@ key for user tokens instead of an IdP's JWKS. Every other setting comes from PHI
     PHISTACK_GATEWAY_DATABASE_DSN=postgresql://phistack_app@127.0.0.1:5432/phistack \\
     PHISTACK_GATEWAY_LLM_URL=http://127.0.0.1:8080 PHISTACK_GATEWAY_LLM_MODEL=smollm2 \\
     PHISTACK_DEV_PUBLIC_KEY=dev-idp.pub.pem \\
-    uvicorn --factory stack.devserver:app_from_env --port 8443
+    uvicorn --factory stack.dev.server:app_from_env --port 8443
 """
 
 from __future__ import annotations

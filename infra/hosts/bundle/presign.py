@@ -11,8 +11,8 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.bundle.manifest import FORMAT, NAME
 from infra.errors import BundleError
+from infra.hosts.bundle.manifest import FORMAT, NAME
 
 
 def s3_client(session: Any, region: str, endpoint_url: str | None = None) -> Any:

@@ -23,12 +23,12 @@ import jwt
 import psycopg
 
 from stack.audit import verify
-from stack.devserver import DEV_AUDIENCE, DEV_ISSUER
-from stack.localnet import wait_answering
+from stack.dev.net import wait_answering
+from stack.dev.server import DEV_AUDIENCE, DEV_ISSUER
 
 
 def dev_token(key: Any, sub: str = "load@clinic", groups: Sequence[str] = ("clinicians",), minutes: int = 30) -> str:
-    """A token the dev server (stack.devserver) accepts, signed with the dev IdP's private key."""
+    """A token the dev server (stack.dev.server) accepts, signed with the dev IdP's private key."""
     now = dt.datetime.now(dt.UTC)
     claims = {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": sub, "groups": list(groups), "iat": now}
     return jwt.encode({**claims, "exp": now + dt.timedelta(minutes=minutes)}, key, algorithm="RS256")
@@ -37,10 +37,10 @@ def dev_token(key: Any, sub: str = "load@clinic", groups: Sequence[str] = ("clin
 def start_dev_gateway(
     env: dict[str, str], port: int, log: Path, cwd: Path, ready_timeout: float = 120.0
 ) -> subprocess.Popen[bytes]:
-    """uvicorn with stack.devserver:app_from_env on 127.0.0.1:port.
+    """uvicorn with stack.dev.server:app_from_env on 127.0.0.1:port.
 
     env: PHISTACK_GATEWAY_* and PHISTACK_DEV_PUBLIC_KEY."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", "stack.devserver:app_from_env"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "stack.dev.server:app_from_env"]
     server = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=cwd,
@@ -71,7 +71,7 @@ def dev_gateway(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from stack.localnet import free_port
+    from stack.dev.net import free_port
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = workdir / "dev-idp.pub.pem"

@@ -15,8 +15,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import RetriesExceededError, S3UploadFailedError
 
-from infra.bundle.manifest import NAME, load, sha256_file, verify
 from infra.errors import BundleError
+from infra.hosts.bundle.manifest import NAME, load, sha256_file, verify
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # and part size: 10,000 parts hold 640 GB, far above any shard
 

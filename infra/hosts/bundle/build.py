@@ -10,10 +10,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.bundle import debs, wheels
-from infra.bundle.image import SUITE, debootstrap
-from infra.bundle.manifest import write
 from infra.errors import BundleError
+from infra.hosts.bundle import debs, wheels
+from infra.hosts.bundle.image import SUITE, debootstrap
+from infra.hosts.bundle.manifest import write
 
 # What each role installs from the bundle's apt repository (Debian 13 names).
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
