@@ -26,7 +26,7 @@ import psycopg  # noqa: E402
 from bench.corpus import load  # noqa: E402
 from bench.retrieval import fill  # noqa: E402
 from infra.sandbox.server import free_port  # noqa: E402
-from stack.audit import AuditEvent, append  # noqa: E402
+from stack.audit import AuditEvent, Outcome, append  # noqa: E402
 from stack.dev.loadcheck import check_audit, dev_gateway, dev_token, load_then_kill  # noqa: E402
 from stack.dev.postgres import LocalPostgres  # noqa: E402
 from stack.migrate import migrate  # noqa: E402
@@ -48,7 +48,19 @@ def append_rate(dsn: str, count: int = 500) -> float:
         started = time.perf_counter()
         for i in range(count):
             with conn.transaction():
-                append(conn, AuditEvent("bench", ("readers",), "retrieve", "corpus", (i,), "ok", 1, "sha256:x"))
+                append(
+                    conn,
+                    AuditEvent(
+                        actor="bench",
+                        groups=("readers",),
+                        action="retrieve",
+                        collection="corpus",
+                        chunk_ids=(i,),
+                        outcome=Outcome.OK,
+                        latency_ms=1,
+                        query_ref="sha256:x",
+                    ),
+                )
         return count / (time.perf_counter() - started)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -16,18 +17,35 @@ GENESIS = "0" * 64
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True)
+class Outcome(StrEnum):
+    """How a request ended, as its audit event records it."""
+
+    OK = "ok"
+    STREAMING = "streaming"  # the sources are disclosed and the answer starts; a chat-end event follows
+    UNCHANGED = "unchanged"  # an upload identical to the stored document: nothing written but the event
+    DENIED = "denied"  # not allowed: the caller's groups do not reach the collection or document
+    CONFLICT = "conflict"  # the thing to create already exists
+    REFUSED = "refused"  # allowed but not done (e.g. the conversation does not fit the model's context)
+    ENGINE_UNAVAILABLE = "engine-unavailable"
+    ENGINE_ERROR = "engine-error"
+    CLIENT_GONE = "client-gone"  # the caller hung up before the answer was complete
+    ERROR = "error"  # an unexpected failure; the request touched what the event names
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditEvent:
+    """One event, built by keyword; its fields are audit_append's parameters (p_<field>), passed by name."""
+
     actor: str
     groups: tuple[str, ...]
     action: str
     collection: str | None
-    chunk_ids: tuple[int, ...]
-    outcome: str
+    document_ids: tuple[int, ...] = ()
+    chunk_ids: tuple[int, ...] = ()
+    outcome: Outcome
     latency_ms: int
     query_ref: str | None = None  # a hash of the query or its ciphertext (stack.sealing), never its text
     answer_ref: str | None = None  # the same for the answer
-    document_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for value in (self.actor, self.action, self.outcome, self.collection or "", *self.groups):
@@ -35,45 +53,41 @@ class AuditEvent:
                 raise GatewayError("Audit identifiers may not contain control characters.")
 
 
+_APPEND = "SELECT event_seq, event_hash FROM audit_append({})".format(
+    ", ".join(f"p_{f.name} => %({f.name})s" for f in fields(AuditEvent))
+)
+
+
 def append(conn: psycopg.Connection[Any], event: AuditEvent) -> tuple[int, str]:
     """Append inside the caller's transaction; the caller commits before it answers the request."""
-    row = conn.execute(
-        "SELECT event_seq, event_hash FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            event.actor,
-            list(event.groups),
-            event.action,
-            event.collection,
-            list(event.document_ids),
-            list(event.chunk_ids),
-            event.outcome,
-            event.latency_ms,
-            event.query_ref,
-            event.answer_ref,
-        ),
-    ).fetchone()
+    values = asdict(event)
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    params["outcome"] = event.outcome.value
+    row = conn.execute(_APPEND, params).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _list(value: Any) -> str:
+    return "\x1e".join(str(v) for v in value)
+
+
+# The hashed fields, in order, and how each becomes text: one definition, which audit_canonical in
+# migrations/0001_audit_trail.sql mirrors (tests/stack/test_audit.py reads the SQL and compares).
+HASHED_FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
+    ("seq", _text), ("at", _text), ("actor", _text), ("groups", _list), ("action", _text), ("collection", _text),
+    ("document_ids", _list), ("chunk_ids", _list), ("outcome", _text), ("latency_ms", _text),
+    ("query_ref", _text), ("answer_ref", _text), ("prev_hash", _text),
+)  # fmt: skip
+
+
 def canonical(row: dict[str, Any]) -> bytes:
-    """The bytes the database hashed (mirrors audit_canonical in migrations/0001_audit_trail.sql)."""
-    fields = [
-        str(row["seq"]),
-        row["at"],
-        row["actor"],
-        "\x1e".join(row["groups"]),
-        row["action"],
-        row["collection"] or "",
-        "\x1e".join(str(d) for d in row["document_ids"]),
-        "\x1e".join(str(c) for c in row["chunk_ids"]),
-        row["outcome"],
-        str(row["latency_ms"]),
-        row["query_ref"] or "",
-        row["answer_ref"] or "",
-        row["prev_hash"],
-    ]
-    return "\x1f".join(fields).encode("utf-8")
+    """The bytes the database hashed: the HASHED_FIELDS of the row, separated by U+001F."""
+    return "\x1f".join(render(row[name]) for name, render in HASHED_FIELDS).encode("utf-8")
 
 
 def verify_rows(rows: Iterable[dict[str, Any]]) -> int:

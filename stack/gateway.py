@@ -12,7 +12,7 @@ import psycopg
 from fastapi import Depends, Header, HTTPException, Request
 from pydantic import BeforeValidator, StringConstraints
 
-from stack.audit import CONTROL, AuditEvent, append
+from stack.audit import CONTROL, AuditEvent, Outcome, append
 from stack.auth import Principal, Unauthenticated
 from stack.db import Connect
 from stack.embeddings import Embedder
@@ -99,7 +99,7 @@ class Audit:
     def record(
         self,
         conn: psycopg.Connection[Any],
-        outcome: str,
+        outcome: Outcome,
         collection: str | None = None,
         document_ids: Sequence[int] = (),
         chunk_ids: Sequence[int] = (),
@@ -107,21 +107,19 @@ class Audit:
         answer_ref: str | None = None,
         action: str | None = None,
     ) -> int:
-        seq, _ = append(
-            conn,
-            AuditEvent(
-                self.caller.subject,
-                self.caller.groups,
-                action or self.action,
-                collection,
-                tuple(chunk_ids),
-                outcome,
-                int((time.perf_counter() - self.started) * 1000),
-                query_ref,
-                answer_ref,
-                tuple(document_ids),
-            ),
+        event = AuditEvent(
+            actor=self.caller.subject,
+            groups=self.caller.groups,
+            action=action or self.action,
+            collection=collection,
+            document_ids=tuple(document_ids),
+            chunk_ids=tuple(chunk_ids),
+            outcome=outcome,
+            latency_ms=int((time.perf_counter() - self.started) * 1000),
+            query_ref=query_ref,
+            answer_ref=answer_ref,
         )
+        seq, _ = append(conn, event)
         return seq
 
     def record_failure(self, connect: Connect, where: Touched) -> None:
@@ -129,7 +127,7 @@ class Audit:
         cannot be written (the database is gone), the failure's kind is logged, never what was asked."""
         try:
             with connect() as conn, conn.transaction():
-                self.record(conn, "error", **where)
+                self.record(conn, Outcome.ERROR, **where)
         except Exception as exc:  # noqa: BLE001 - the original failure is re-raised by the caller
             log.error("could not audit a failed %s request (%s)", self.action, exc.__class__.__name__)  # noqa: TRY400
 
@@ -138,7 +136,7 @@ class Audit:
         conn: psycopg.Connection[Any],
         status: int,
         detail: str,
-        outcome: str,
+        outcome: Outcome,
         collection: str | None = None,
         document_ids: Sequence[int] = (),
         chunk_ids: Sequence[int] = (),
@@ -157,7 +155,7 @@ def require_readable(
     missing = unreadable(conn, audit.caller.groups, requested)
     if missing:
         message = f"No collection {missing[0]!r} that you may read."
-        audit.refuse(conn, 404, message, "denied", ",".join(missing), query_ref=query_ref)
+        audit.refuse(conn, 404, message, Outcome.DENIED, ",".join(missing), query_ref=query_ref)
 
 
 def unreadable(conn: psycopg.Connection[Any], groups: Sequence[str], requested: Sequence[str] | None) -> list[str]:

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from stack.audit import Outcome
 from stack.errors import ContextTooLong, EngineError, EngineUnavailable
 from stack.gateway import Audit, Caller, CollectionId, Parts, Text, Touched, require_readable
 from stack.llm import ChatEngine, Message
@@ -103,7 +104,7 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
         max_tokens = body.max_tokens or parts.limits.max_tokens
         if body.stream:
             with conn.transaction():  # the disclosure is on record before the first byte is streamed
-                seq = audit.record(conn, "streaming", **where)
+                seq = audit.record(conn, Outcome.STREAMING, **where)
             stream = _stream(parts, audit, engine, messages, sources, where, max_tokens, body.temperature)
             headers = {"X-Audit-Seq": str(seq)}
             return ClosingStreamingResponse(closing_stream(stream), media_type="text/event-stream", headers=headers)
@@ -123,7 +124,7 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
         raise
     content = answer + sources_footer(sources)
     with parts.connect() as conn, conn.transaction():
-        seq = audit.record(conn, "ok", answer_ref=parts.sealer.seal(content, "answer"), **where)
+        seq = audit.record(conn, Outcome.OK, answer_ref=parts.sealer.seal(content, "answer"), **where)
     response.headers["X-Audit-Seq"] = str(seq)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -140,11 +141,11 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
     }
 
 
-def _failure(exc: Exception) -> tuple[int, str]:
+def _failure(exc: Exception) -> tuple[int, Outcome]:
     """The HTTP status and the audit outcome of an engine failure."""
     if isinstance(exc, ContextTooLong):
-        return 413, "refused"
-    return (503, "engine-unavailable") if isinstance(exc, EngineUnavailable) else (502, "engine-error")
+        return 413, Outcome.REFUSED
+    return (503, Outcome.ENGINE_UNAVAILABLE) if isinstance(exc, EngineUnavailable) else (502, Outcome.ENGINE_ERROR)
 
 
 _END = object()
@@ -206,7 +207,7 @@ def _stream(
 ) -> Generator[str, None, None]:
     """Server-sent events as OpenAI sends them; a last chunk carries the sources and the structured citations.
     When it ends (finished, failed, or the client went away) a second audit event records what was given."""
-    cid, answer, outcome = f"chatcmpl-{uuid.uuid4().hex}", "", "client-gone"
+    cid, answer, outcome = f"chatcmpl-{uuid.uuid4().hex}", "", Outcome.CLIENT_GONE
     try:
         yield _chunk(cid, engine.model, {"role": "assistant"})
         pieces = engine.stream(messages, max_tokens, temperature) if sources else iter([NO_SOURCES])
@@ -223,13 +224,13 @@ def _stream(
         answer += footer
         yield _chunk(cid, engine.model, {"content": footer}, "stop", citations=citations)
         yield "data: [DONE]\n\n"
-        outcome = "ok"
+        outcome = Outcome.OK
     except (EngineUnavailable, EngineError, ContextTooLong) as exc:
         outcome = _failure(exc)[1]
         kind = "context-too-long" if isinstance(exc, ContextTooLong) else outcome
         yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind}})}\n\n"
     except Exception:
-        outcome = "error"  # not "client-gone": the end event says what happened
+        outcome = Outcome.ERROR  # not CLIENT_GONE: the end event says what happened
         raise
     finally:
         with parts.connect() as conn, conn.transaction():

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from stack.audit import Outcome
 from stack.errors import EngineError, EngineUnavailable
 from stack.extract import MalformedDocument, UnsupportedMediaType, extract
 from stack.gateway import Audit, Caller, CollectionId, GroupName, Parts, Title, clean_title
@@ -63,14 +64,14 @@ def create(body: NewCollection, caller: Caller, parts: Parts) -> CollectionOut:
     audit = Audit(caller, "collection-create")
     with parts.connect() as conn:
         if not set(caller.groups) & set(parts.admin_groups):
-            audit.refuse(conn, 403, "Only administrators may create collections.", "denied", body.id)
+            audit.refuse(conn, 403, "Only administrators may create collections.", Outcome.DENIED, body.id)
         try:
             # Administrators act through the collection's own write groups, so row-level security still applies.
             with scoped(conn, body.write_groups):
                 create_collection(conn, body.id, body.title, body.read_groups, body.write_groups)
-                audit.record(conn, "ok", body.id)
+                audit.record(conn, Outcome.OK, body.id)
         except psycopg.errors.UniqueViolation:
-            audit.refuse(conn, 409, f"Collection {body.id!r} already exists.", "conflict", body.id)
+            audit.refuse(conn, 409, f"Collection {body.id!r} already exists.", Outcome.CONFLICT, body.id)
     return CollectionOut(**body.model_dump(), documents=0)
 
 
@@ -80,7 +81,7 @@ def collections(caller: Caller, parts: Parts) -> list[CollectionOut]:
     with parts.connect() as conn:
         found = list_collections(conn, caller.groups)
         with conn.transaction():
-            audit.record(conn, "ok")
+            audit.record(conn, Outcome.OK)
     return [
         CollectionOut(**{**c.__dict__, "read_groups": list(c.read_groups), "write_groups": list(c.write_groups)})
         for c in found
@@ -94,9 +95,9 @@ def documents(collection: CollectionPath, caller: Caller, parts: Parts) -> list[
         try:
             found = list_documents(conn, caller.groups, collection)
         except NotFound as exc:
-            audit.refuse(conn, 404, str(exc), "denied", collection)
+            audit.refuse(conn, 404, str(exc), Outcome.DENIED, collection)
         with conn.transaction():
-            audit.record(conn, "ok", collection, [d.id for d in found])
+            audit.record(conn, Outcome.OK, collection, [d.id for d in found])
     return [DocumentOut(**d.__dict__) for d in found]
 
 
@@ -123,7 +124,7 @@ def _may_write(parts: Parts, caller: Caller, collection: str) -> None:
         try:
             require_writable(conn, caller.groups, collection)
         except NotFound as exc:
-            Audit(caller, "ingest").refuse(conn, 404, str(exc), "denied", collection)
+            Audit(caller, "ingest").refuse(conn, 404, str(exc), Outcome.DENIED, collection)
 
 
 def _ingest(
@@ -135,16 +136,20 @@ def _ingest(
             document = extract(data, media_type)
             result = ingest(conn, parts.embedder, caller.groups, collection, title, document, media_type.split(";")[0])
         except UnsupportedMediaType as exc:
-            audit.refuse(conn, 415, str(exc), "refused", collection)
+            audit.refuse(conn, 415, str(exc), Outcome.REFUSED, collection)
         except MalformedDocument as exc:
-            audit.refuse(conn, 422, str(exc), "refused", collection)
+            audit.refuse(conn, 422, str(exc), Outcome.REFUSED, collection)
         except NotFound as exc:
-            audit.refuse(conn, 404, str(exc), "denied", collection)
+            audit.refuse(conn, 404, str(exc), Outcome.DENIED, collection)
         except (EngineUnavailable, EngineError) as exc:
-            audit.refuse(conn, 503, str(exc), "engine-unavailable", collection)
+            audit.refuse(conn, 503, str(exc), Outcome.ENGINE_UNAVAILABLE, collection)
         with conn.transaction():
             audit.record(
-                conn, "ok" if result.created else "unchanged", collection, [result.document_id], result.chunk_ids
+                conn,
+                Outcome.OK if result.created else Outcome.UNCHANGED,
+                collection,
+                [result.document_id],
+                result.chunk_ids,
             )
     if not result.created:
         response.status_code = 200
@@ -160,7 +165,7 @@ def delete(
         try:
             with conn.transaction():  # the deletion and its audit event commit together, or neither does
                 removed = delete_document(conn, caller.groups, collection, document_id)
-                audit.record(conn, "ok", collection, [document_id], removed)
+                audit.record(conn, Outcome.OK, collection, [document_id], removed)
         except NotFound as exc:
-            audit.refuse(conn, 404, str(exc), "denied", collection, [document_id])
+            audit.refuse(conn, 404, str(exc), Outcome.DENIED, collection, [document_id])
     return Response(status_code=204)

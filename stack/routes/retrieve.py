@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from stack.audit import Outcome
 from stack.errors import EngineError, EngineUnavailable
 from stack.gateway import Audit, Caller, CollectionId, Parts, Text, require_readable
 from stack.store import Hit, retrieve
@@ -70,7 +71,7 @@ def retrieve_route(body: RetrieveRequest, caller: Caller, parts: Parts, response
             hits = retrieve(conn, caller.groups, vector, body.collections, body.k or parts.limits.default_k)
             seq = audit.record(
                 conn,
-                "ok",
+                Outcome.OK,
                 ",".join(sorted({h.collection for h in hits})) or None,
                 sorted({h.document_id for h in hits}),
                 [h.chunk_id for h in hits],

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from stack.audit import AuditEvent, append, verify
+from stack.audit import HASHED_FIELDS, AuditEvent, Outcome, append, verify
 from stack.errors import AuditChainBroken, GatewayError
 from stack.migrate import migrate
 
@@ -18,7 +18,10 @@ Dsn = Callable[[str | None], str]
 
 
 def event(n: int, actor: str = "alice@clinic") -> AuditEvent:
-    return AuditEvent(actor, ("clinicians",), "retrieve", "cardiology", (n, n + 1), "ok", 12, f"sha256:{n:064x}")
+    return AuditEvent(
+        actor=actor, groups=("clinicians",), action="retrieve", collection="cardiology", chunk_ids=(n, n + 1),
+        outcome=Outcome.OK, latency_ms=12, query_ref=f"sha256:{n:064x}",
+    )  # fmt: skip
 
 
 def fill(dsn: Dsn, count: int) -> None:
@@ -123,7 +126,7 @@ def test_concurrent_appends_keep_one_chain(database: Dsn) -> None:
 
 def test_identifiers_with_control_characters_are_refused() -> None:
     with pytest.raises(GatewayError, match="control characters"):
-        AuditEvent("alice\x1fx", (), "retrieve", None, (), "ok", 1)
+        AuditEvent(actor="alice\x1fx", groups=(), action="retrieve", collection=None, outcome=Outcome.OK, latency_ms=1)
 
 
 def test_migrations_are_idempotent(database: Dsn) -> None:
@@ -186,3 +189,26 @@ def test_serve_refuses_bad_settings_in_one_line(
     assert main(["serve"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("phistack-gateway: error: PHISTACK_GATEWAY_AUDIT_KEY_FILE:") and "\n" not in err
+
+
+def test_the_hashed_fields_are_defined_once_and_the_sql_mirrors_them() -> None:
+    """The bytes the database hashes (audit_canonical) and the bytes verify recomputes come from one list:
+    the SQL function takes the same fields in the same order and joins them in that order; audit_append's
+    parameters are the event's fields, passed by name, so no positional order can drift."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    sql = (Path(__file__).resolve().parents[2] / "stack" / "migrations" / "0001_audit_trail.sql").read_text()
+    header = re.search(r"CREATE FUNCTION audit_canonical\((.*?)\) RETURNS", sql, re.S)
+    body = re.search(r"concat_ws\(E'\\x1f',(.*?)\)\n\$\$", sql, re.S)
+    assert header and body
+    params = [p.split()[0] for p in header.group(1).split(",")]
+    joined = re.findall(r"\b(" + "|".join(params) + r")\b", body.group(1))
+    names = [name for name, _ in HASHED_FIELDS]
+    assert params == names and joined == names
+    append_params = re.search(r"CREATE FUNCTION audit_append\((.*?)\)\nRETURNS", sql, re.S)
+    assert append_params
+    sql_args = {p.split()[0].removeprefix("p_") for p in append_params.group(1).split(",")}
+    assert sql_args == {f.name for f in dataclasses.fields(AuditEvent)}
+    assert {o.value for o in Outcome} >= {"ok", "denied", "error"}
