@@ -9,9 +9,15 @@ from infra.config import ClientConfig
 BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer"]
 
 
+def physical(cfg: ClientConfig, *parts: str) -> str:
+    """The physical name of one of the client's resources: ``phistack-<client>[-<part>...]``. Every name AWS sees
+    comes from here, so two clients in one account never collide and every name says whose it is."""
+    return "-".join(("phistack", cfg.client, *parts))
+
+
 def bucket_name(cfg: ClientConfig, purpose: BucketPurpose) -> str:
     """Globally unique, at most 58 characters: ``phistack-<client>-<purpose>-<account>``."""
-    return f"phistack-{cfg.client}-{purpose}-{cfg.account_id}"
+    return physical(cfg, purpose, cfg.account_id)
 
 
 def bucket_arn(cfg: ClientConfig, purpose: BucketPurpose) -> str:
@@ -23,7 +29,7 @@ def log_group_name(cfg: ClientConfig, purpose: str) -> str:
 
 
 def trail_name(cfg: ClientConfig) -> str:
-    return f"phistack-{cfg.client}-trail"
+    return physical(cfg, "trail")
 
 
 def tags(cfg: ClientConfig, component: str, name: str | None = None) -> dict[str, str]:

@@ -54,6 +54,7 @@ class Access(pulumi.ComponentResource):
                 "source_cidrs": self.source_cidrs,
                 "attachment_id": self.attachment_id,
                 "client_vpn_endpoint_id": self.client_vpn_endpoint_id,
+                "source_security_group_id": self.source_security_group_id,
             }
         )
 
@@ -67,7 +68,7 @@ class Access(pulumi.ComponentResource):
             subnet_ids=args.app_subnet_ids,
             dns_support="enable",
             ipv6_support="disable",
-            tags=naming.tags(cfg, "access", f"phistack-{cfg.client}"),
+            tags=naming.tags(cfg, "access", naming.physical(cfg)),
             opts=pulumi.ResourceOptions(parent=self),
         )
         for t, table_id in enumerate(args.route_table_ids):
@@ -89,7 +90,7 @@ class Access(pulumi.ComponentResource):
             f"{name}-vpn-sg",
             vpc_id=args.vpc_id,
             description="phistack client VPN: to the gateway port only",
-            tags=naming.tags(cfg, "access", f"phistack-{cfg.client}-client-vpn"),
+            tags=naming.tags(cfg, "access", naming.physical(cfg, "client-vpn")),
             opts=pulumi.ResourceOptions(parent=self),
         )
         allow_tcp(
@@ -129,7 +130,7 @@ class Access(pulumi.ComponentResource):
             security_group_ids=[sg.id],
             self_service_portal="disabled",
             session_timeout_hours=8,
-            tags=naming.tags(cfg, "access", f"phistack-{cfg.client}"),
+            tags=naming.tags(cfg, "access", naming.physical(cfg)),
             opts=pulumi.ResourceOptions(parent=self),
         )
         for i, subnet_id in enumerate(args.app_subnet_ids):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -42,18 +43,46 @@ class AuditLogging(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AuditLoggingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:audit_logging:AuditLogging", name, None, opts)
-        cfg = args.cfg
-        p, account = cfg.partition, cfg.account_id
-        same_account = {"StringEquals": {"aws:SourceAccount": account}}
-        trail_arn = f"arn:{p}:cloudtrail:{cfg.region}:{account}:trail/{naming.trail_name(cfg)}"
+        self._name, self._cfg, self._key = name, args.cfg, args.logs_key_arn
+        access_logs = self._access_logs()
+        archive = self._archive(access_logs)
+        trail, trail_group = self._trail(archive)
+        topic = self._alarms(trail_group)
+        session_group = self._session_logging()
 
+        self.access_log_bucket = access_logs.bucket
+        self.archive_bucket = archive.bucket
+        self.archive_bucket_arn = archive.arn
+        self.trail_arn = trail.arn
+        self.trail_log_group = trail_group.name
+        self.alarm_topic_arn = topic.arn
+        self.session_log_group = session_group.name
+        self.register_outputs(
+            {
+                "access_log_bucket": self.access_log_bucket,
+                "archive_bucket": self.archive_bucket,
+                "archive_bucket_arn": self.archive_bucket_arn,
+                "trail_arn": self.trail_arn,
+                "trail_log_group": self.trail_log_group,
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "session_log_group": self.session_log_group,
+            }
+        )
+
+    def _child(self, **extra: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **extra)
+
+    def _access_logs(self) -> HardenedBucket:
+        """The bucket that receives every other bucket's S3 server access logs."""
+        name, cfg = self._name, self._cfg
+        p, same_account = cfg.partition, _same_account(cfg)
         access_logs_arn = naming.bucket_arn(cfg, "access-logs")
-        access_logs = HardenedBucket(
+        return HardenedBucket(
             f"{name}-access-logs",
             HardenedBucketArgs(
                 cfg,
                 "access-logs",
-                args.logs_key_arn,
+                self._key,
                 access_log_bucket=None,
                 expire_days=cfg.retention_days,
                 extra_statements=[
@@ -65,21 +94,25 @@ class AuditLogging(pulumi.ComponentResource):
                         "Resource": f"{access_logs_arn}/*",
                         "Condition": {
                             **same_account,
-                            "ArnLike": {"aws:SourceArn": f"arn:{p}:s3:::phistack-{cfg.client}-*"},
+                            "ArnLike": {"aws:SourceArn": f"arn:{p}:s3:::{naming.physical(cfg, '*')}"},
                         },
                     }
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
 
+    def _archive(self, access_logs: HardenedBucket) -> HardenedBucket:
+        """The Object-Locked (COMPLIANCE) archive that CloudTrail and AWS Config write to."""
+        name, cfg = self._name, self._cfg
+        account, same_account, trail_arn = cfg.account_id, _same_account(cfg), _trail_arn(cfg)
         archive_arn = naming.bucket_arn(cfg, "audit-logs")
-        archive = HardenedBucket(
+        return HardenedBucket(
             f"{name}-archive",
             HardenedBucketArgs(
                 cfg,
                 "audit-logs",
-                args.logs_key_arn,
+                self._key,
                 access_log_bucket=access_logs.bucket,
                 object_lock_days=cfg.audit_log_lock_days,
                 extra_statements=[
@@ -117,22 +150,26 @@ class AuditLogging(pulumi.ComponentResource):
                     },
                 ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
 
+    def _trail(self, archive: HardenedBucket) -> tuple[aws.cloudtrail.Trail, aws.cloudwatch.LogGroup]:
+        """The multi-region trail, delivered to the archive and to an encrypted log group."""
+        name, cfg = self._name, self._cfg
+        account, trail_arn = cfg.account_id, _trail_arn(cfg)
         trail_group = log_group(
             self,
             f"{name}-trail-logs",
             cfg,
             naming.log_group_name(cfg, "cloudtrail"),
-            args.logs_key_arn,
+            self._key,
             "audit_logging",
         )
         trail_role = aws.iam.Role(
             f"{name}-trail-role",
             assume_role_policy=policies.service_trust("cloudtrail.amazonaws.com", account, trail_arn),
             tags=naming.tags(cfg, "audit_logging"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
         aws.iam.RolePolicy(
             f"{name}-trail-role-write",
@@ -144,7 +181,7 @@ class AuditLogging(pulumi.ComponentResource):
                     "Resource": trail_group.arn.apply(lambda a: f"{a}:log-stream:*"),
                 }
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
@@ -155,7 +192,7 @@ class AuditLogging(pulumi.ComponentResource):
             include_global_service_events=True,
             enable_log_file_validation=True,
             enable_logging=True,
-            kms_key_id=args.logs_key_arn,
+            kms_key_id=self._key,
             cloud_watch_logs_group_arn=trail_group.arn.apply(lambda a: f"{a}:*"),
             cloud_watch_logs_role_arn=trail_role.arn,
             event_selectors=[
@@ -167,15 +204,19 @@ class AuditLogging(pulumi.ComponentResource):
             ],
             tags=naming.tags(cfg, "audit_logging", naming.trail_name(cfg)),
             # The bucket policy must admit CloudTrail before the trail is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[archive]),
+            opts=self._child(depends_on=[archive]),
         )
+        return trail, trail_group
 
+    def _alarms(self, trail_group: aws.cloudwatch.LogGroup) -> aws.sns.Topic:
+        """Metric filters and alarms on the trail's log group (infra.alarms), to an encrypted, TLS-only topic."""
+        name, cfg, same_account = self._name, self._cfg, _same_account(self._cfg)
         topic = aws.sns.Topic(
             f"{name}-alarms",
-            name=f"phistack-{cfg.client}-security-alarms",
-            kms_master_key_id=args.logs_key_arn,
+            name=naming.physical(cfg, "security-alarms"),
+            kms_master_key_id=self._key,
             tags=naming.tags(cfg, "audit_logging"),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
         aws.sns.TopicPolicy(
             f"{name}-alarms-policy",
@@ -198,7 +239,7 @@ class AuditLogging(pulumi.ComponentResource):
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                 },
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child(),
         )
         for i, email in enumerate(cfg.alarm_emails):
             aws.sns.TopicSubscription(
@@ -206,22 +247,22 @@ class AuditLogging(pulumi.ComponentResource):
                 topic=topic.arn,
                 protocol="email",
                 endpoint=email,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child(),
             )
 
         namespace = f"phistack/{cfg.client}/security"
         for alarm in SECURITY_ALARMS:
             aws.cloudwatch.LogMetricFilter(
                 f"{name}-filter-{alarm.name}",
-                name=f"phistack-{cfg.client}-{alarm.name}",
+                name=naming.physical(cfg, alarm.name),
                 log_group_name=trail_group.name,
                 pattern=alarm.pattern,
                 metric_transformation={"name": alarm.name, "namespace": namespace, "value": "1", "default_value": "0"},
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child(),
             )
             aws.cloudwatch.MetricAlarm(
                 f"{name}-alarm-{alarm.name}",
-                name=f"phistack-{cfg.client}-{alarm.name}",
+                name=naming.physical(cfg, alarm.name),
                 alarm_description=alarm.description,
                 namespace=namespace,
                 metric_name=alarm.name,
@@ -233,15 +274,19 @@ class AuditLogging(pulumi.ComponentResource):
                 treat_missing_data="notBreaching",
                 alarm_actions=[topic.arn],
                 tags=naming.tags(cfg, "audit_logging"),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child(),
             )
+        return topic
 
+    def _session_logging(self) -> aws.cloudwatch.LogGroup:
+        """Session Manager's preferences: every session logged to an encrypted log group."""
+        name, cfg = self._name, self._cfg
         session_group = log_group(
             self,
             f"{name}-ssm-sessions",
             cfg,
             naming.log_group_name(cfg, "ssm-sessions"),
-            args.logs_key_arn,
+            self._key,
             "audit_logging",
         )
         if cfg.guardrails.session_manager_preferences:
@@ -250,7 +295,7 @@ class AuditLogging(pulumi.ComponentResource):
                 name="SSM-SessionManagerRunShell",  # the name Session Manager reads its preferences from
                 document_type="Session",
                 document_format="JSON",
-                content=pulumi.Output.all(session_group.name, args.logs_key_arn).apply(
+                content=pulumi.Output.all(session_group.name, self._key).apply(
                     lambda a: json.dumps(
                         {
                             "schemaVersion": "1.0",
@@ -272,23 +317,14 @@ class AuditLogging(pulumi.ComponentResource):
                     )
                 ),
                 tags=naming.tags(cfg, "audit_logging"),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._child(),
             )
+        return session_group
 
-        self.access_log_bucket = access_logs.bucket
-        self.archive_bucket = archive.bucket
-        self.archive_bucket_arn = archive.arn
-        self.trail_arn = trail.arn
-        self.trail_log_group = trail_group.name
-        self.alarm_topic_arn = topic.arn
-        self.session_log_group = session_group.name
-        self.register_outputs(
-            {
-                "access_log_bucket": self.access_log_bucket,
-                "archive_bucket": self.archive_bucket,
-                "trail_arn": self.trail_arn,
-                "trail_log_group": self.trail_log_group,
-                "alarm_topic_arn": self.alarm_topic_arn,
-                "session_log_group": self.session_log_group,
-            }
-        )
+
+def _same_account(cfg: ClientConfig) -> dict[str, dict[str, str]]:
+    return {"StringEquals": {"aws:SourceAccount": cfg.account_id}}
+
+
+def _trail_arn(cfg: ClientConfig) -> str:
+    return f"arn:{cfg.partition}:cloudtrail:{cfg.region}:{cfg.account_id}:trail/{naming.trail_name(cfg)}"

@@ -94,7 +94,7 @@ class Endpoints(pulumi.ComponentResource):
             vpc_endpoint_type="Gateway",
             route_table_ids=args.route_table_ids,
             policy=s3_policy,
-            tags=naming.tags(cfg, "endpoints", f"phistack-{cfg.client}-s3"),
+            tags=naming.tags(cfg, "endpoints", naming.physical(cfg, "s3")),
             opts=child,
         )
 
@@ -102,7 +102,7 @@ class Endpoints(pulumi.ComponentResource):
             f"{name}-sg",
             vpc_id=args.vpc_id,
             description="phistack interface endpoints: HTTPS from inside the VPC only",
-            tags=naming.tags(cfg, "endpoints", f"phistack-{cfg.client}-endpoints"),
+            tags=naming.tags(cfg, "endpoints", naming.physical(cfg, "endpoints")),
             opts=child,
         )
         allow_tcp(
@@ -136,7 +136,7 @@ class Endpoints(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 security_group_ids=[sg.id],
                 policy=None if service in NO_ENDPOINT_POLICY else same_account,
-                tags=naming.tags(cfg, "endpoints", f"phistack-{cfg.client}-{service}"),
+                tags=naming.tags(cfg, "endpoints", naming.physical(cfg, f"{service}")),
                 opts=child,
             )
             self.interface_endpoint_ids[service] = endpoint.id

@@ -71,7 +71,7 @@ class GpuHosts(pulumi.ComponentResource):
             f"{name}-sg",
             vpc_id=args.vpc_id,
             description="phistack GPU hosts: gateway port from the private access path only",
-            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gpu-hosts"),
+            tags=naming.tags(cfg, "gpu_hosts", naming.physical(cfg, "gpu-hosts")),
             opts=child,
         )
         self._rules(name, cfg, sg, args)
@@ -80,7 +80,7 @@ class GpuHosts(pulumi.ComponentResource):
         ami = aws.ssm.get_parameter_output(name=cfg.gpu.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(parent=self))
         self.instance_ids, self.private_ips = [], []
         for i in range(cfg.gpu.count):
-            host_name = f"phistack-{cfg.client}-gpu-{i}"
+            host_name = naming.physical(cfg, f"gpu-{i}")
             instance = aws.ec2.Instance(
                 f"{name}-{i}",
                 ami=ami.value,
@@ -283,7 +283,7 @@ class GpuHosts(pulumi.ComponentResource):
             f"{name}-nlb-sg",
             vpc_id=args.vpc_id,
             description="phistack gateway load balancer",
-            tags=naming.tags(cfg, "gpu_hosts", f"phistack-{cfg.client}-gateway-nlb"),
+            tags=naming.tags(cfg, "gpu_hosts", naming.physical(cfg, "gateway-nlb")),
             opts=child,
         )
         sources: list[tuple[str, dict[str, pulumi.Input[str]]]] = [
@@ -323,7 +323,7 @@ class GpuHosts(pulumi.ComponentResource):
         )
         lb = aws.lb.LoadBalancer(
             f"{name}-nlb",
-            name=f"phistack-{cfg.client}"[:32],
+            name=naming.physical(cfg)[:32],
             internal=True,
             load_balancer_type="network",
             subnets=args.app_subnet_ids,

@@ -111,14 +111,14 @@ class AccountGuardrails(pulumi.ComponentResource):
         )
         recorder = aws.cfg.Recorder(
             f"{name}-config-recorder",
-            name=f"phistack-{cfg.client}",
+            name=naming.physical(cfg),
             role_arn=role.arn,
             recording_group={"all_supported": True, "include_global_resource_types": True},
             opts=child,
         )
         channel = aws.cfg.DeliveryChannel(
             f"{name}-config-delivery",
-            name=f"phistack-{cfg.client}",
+            name=naming.physical(cfg),
             s3_bucket_name=args.archive_bucket,
             s3_key_prefix="config",
             s3_kms_key_arn=args.logs_key_arn,

@@ -138,7 +138,7 @@ class Keys(pulumi.ComponentResource):
                 deletion_window_in_days=30,
                 multi_region=False,
                 policy=policies.document(*_base_statements(cfg), *extra[purpose]),
-                tags=naming.tags(cfg, "keys", f"phistack-{cfg.client}-{purpose}"),
+                tags=naming.tags(cfg, "keys", naming.physical(cfg, f"{purpose}")),
                 opts=pulumi.ResourceOptions(parent=self, protect=True),
             )
             aws.kms.Alias(

@@ -100,7 +100,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             enable_dns_support=True,  # interface endpoints' private DNS needs both
             enable_dns_hostnames=True,
             assign_generated_ipv6_cidr_block=False,
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg)),
             opts=child,
         )
         aws.ec2.DefaultSecurityGroup(
@@ -108,7 +108,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             vpc_id=vpc.id,
             ingress=[],
             egress=[],
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-default-unused"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-unused")),
             opts=child,
         )
         aws.ec2.DefaultNetworkAcl(
@@ -116,7 +116,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             default_network_acl_id=vpc.default_network_acl_id,
             ingress=[],
             egress=[],
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-default-deny"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-deny")),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnetIds"]),
         )
 
@@ -128,7 +128,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             table = aws.ec2.RouteTable(
                 f"{name}-rt-{i}",
                 vpc_id=vpc.id,
-                tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-private-{i}"),
+                tags=naming.tags(cfg, "network", naming.physical(cfg, f"private-{i}")),
                 opts=child,
             )
             self.route_table_ids.append(table.id)
@@ -143,7 +143,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                     availability_zone=az,
                     map_public_ip_on_launch=False,
                     assign_ipv6_address_on_creation=False,
-                    tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-{tier}-{i}") | {"phistack:tier": tier},
+                    tags=naming.tags(cfg, "network", naming.physical(cfg, f"{tier}-{i}")) | {"phistack:tier": tier},
                     opts=child,
                 )
                 aws.ec2.RouteTableAssociation(
@@ -158,7 +158,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             subnet_ids=self.app_subnet_ids + self.data_subnet_ids,
             ingress=ingress,
             egress=egress,
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-private"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "private")),
             opts=child,
         )
 
@@ -188,7 +188,7 @@ class PrivateNetwork(pulumi.ComponentResource):
         """OPT-OUT (allow_internet_egress): a public subnet with an IGW and a NAT for the private tables."""
         child = pulumi.ResourceOptions(parent=self)
         igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-igw"), opts=child
+            f"{name}-igw", vpc_id=vpc.id, tags=naming.tags(cfg, "network", naming.physical(cfg, "igw")), opts=child
         )
         public = aws.ec2.Subnet(
             f"{name}-public-0",
@@ -196,14 +196,14 @@ class PrivateNetwork(pulumi.ComponentResource):
             cidr_block=str(block),
             availability_zone=zones.names.apply(lambda names: names[0]),
             map_public_ip_on_launch=False,
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-public-0") | {"phistack:tier": "public"},
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "public-0")) | {"phistack:tier": "public"},
             opts=child,
         )
         public_rt = aws.ec2.RouteTable(
             f"{name}-rt-public",
             vpc_id=vpc.id,
             routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}],
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-public"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "public")),
             opts=child,
         )
         aws.ec2.RouteTableAssociation(
@@ -214,7 +214,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             f"{name}-nat",
             subnet_id=public.id,
             allocation_id=eip.id,
-            tags=naming.tags(cfg, "network", f"phistack-{cfg.client}-nat"),
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "nat")),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
         )
         for i, table_id in enumerate(self.route_table_ids):

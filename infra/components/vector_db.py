@@ -43,13 +43,13 @@ class VectorDatabase(pulumi.ComponentResource):
         super().__init__("phistack:vector_db:VectorDatabase", name, None, opts)
         cfg, store = args.cfg, args.cfg.vector_store
         child = pulumi.ResourceOptions(parent=self)
-        cluster_id = f"phistack-{cfg.client}"
+        cluster_id = naming.physical(cfg)
 
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
             description="phistack Aurora: PostgreSQL from the GPU hosts only",
-            tags=naming.tags(cfg, "vector_db", f"phistack-{cfg.client}-aurora"),
+            tags=naming.tags(cfg, "vector_db", naming.physical(cfg, "aurora")),
             opts=child,
         )
         allow_tcp(
@@ -158,5 +158,10 @@ class VectorDatabase(pulumi.ComponentResource):
         self.reader_endpoint = cluster.reader_endpoint
         self.security_group_id = sg.id
         self.register_outputs(
-            {"cluster_arn": self.cluster_arn, "endpoint": self.endpoint, "reader_endpoint": self.reader_endpoint}
+            {
+                "cluster_arn": self.cluster_arn,
+                "endpoint": self.endpoint,
+                "reader_endpoint": self.reader_endpoint,
+                "security_group_id": self.security_group_id,
+            }
         )
