@@ -4,6 +4,6 @@
 # bundle written to out/demo (HTML, PDF, OSCAL, JUnit, evidence). The emulator is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/system-deps.sh  # first: setup builds llama.cpp with its cmake and g++
-bash scripts/setup.sh
+bash scripts/system-deps.sh demo  # chromium for the PDF, nothing else
+bash scripts/setup.sh core  # the core only: no torch, no llama.cpp, no Ansible (bash scripts/setup.sh adds them)
 exec .venv/bin/phistack demo --client example --out out/demo "$@"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv inside the repository and install phistack with its development tools.
-# Idempotent: re-runs only reinstall when pyproject.toml changed. Needs Python 3.11+ and the package registries.
+# Create .venv inside the repository and install phistack.
+#   setup.sh        everything: the gateway's model stack (CPU torch, llama.cpp), the installer, the dev tools
+#   setup.sh core   the core only: plan, check, audit, reports, sandbox, demo (what scripts/demo.sh needs)
+# Idempotent: re-runs only reinstall when pyproject.toml changed (a full install also satisfies core).
+# Needs Python 3.11+ and the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +21,23 @@ if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
   fi
 fi
 
+mode="${1:-full}"
+case "$mode" in full|core) ;; *) echo "setup: error: unknown mode '$mode' (full or core)." >&2; exit 2 ;; esac
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=".venv/.phistack-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+full=".venv/.phistack-installed"
+core=".venv/.phistack-core-installed"
+installed() { [ -f "$1" ] && [ "$(cat "$1")" = "$want" ]; }
+if [ "$mode" = core ]; then
+  if ! installed "$full" && ! installed "$core"; then
+    echo "setup: installing phistack's core into .venv (no model stack)..." >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+    echo "$want" > "$core"
+  fi
+  exit 0
+fi
+stamp="$full"
+if ! installed "$stamp"; then
   echo "setup: installing phistack and its tools into .venv (first run downloads ~300 MB)..." >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   # CPU PyTorch first (a local wheel on these machines): otherwise sentence-transformers pulls a multi-GB CUDA build.

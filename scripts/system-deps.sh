@@ -2,17 +2,28 @@
 # Debian packages the tests need beyond Python:
 #   chromium                     prints report.pdf (headless)
 #   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
-#   shellcheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
+#   ShellCheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
 #   curl                         runs the README's gateway examples as written (tests/stack/test_devstack.py)
 #   debootstrap, systemd-container, openssh-client, dpkg-dev
 #                                the throwaway Debian 13 test host for the Ansible roles (phistack/testhost/nspawn.py)
 #                                and the install bundle's flat apt repository (dpkg-scanpackages).
 #                                systemd-container is pinned to the installed systemd's exact version: the newer
 #                                candidate would upgrade this machine's own systemd.
+# `system-deps.sh demo` considers chromium only: the demo needs nothing else.
 # Installs only what is missing, and only where it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
+if [ "${1:-}" = demo ]; then
+  if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "system-deps: installing chromium for the report's PDF (Debian package)..." >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  elif [ ${#missing[@]} -gt 0 ]; then
+    echo "system-deps: please install chromium for the report's PDF (the demo writes the rest without it)." >&2
+  fi
+  exit 0
+fi
 command -v cmake >/dev/null || missing+=(cmake)
 command -v g++ >/dev/null || missing+=(g++)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
