@@ -48,3 +48,7 @@ class CAError(InfraError):
 
 class HostError(InfraError):
     """A local test host (systemd-nspawn) could not be built, booted, reached or installed."""
+
+
+class EmulatorError(InfraError):
+    """The embedded AWS emulator (moto) could not be started on this machine."""

@@ -11,9 +11,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from infra.errors import EmulatorError
+
 
 def wait_until_serving(proc: subprocess.Popen[bytes], probe: str, timeout: float, what: str) -> None:
-    """Poll an HTTP URL until it answers; RuntimeError if the process exits or the time runs out."""
+    """Poll an HTTP URL until it answers; EmulatorError if the process exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -21,7 +23,7 @@ def wait_until_serving(proc: subprocess.Popen[bytes], probe: str, timeout: float
             return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start") from None
+                raise EmulatorError(f"{what} did not start (exit {proc.poll()}).") from None
             time.sleep(0.1)
 
 

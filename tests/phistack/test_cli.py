@@ -416,3 +416,55 @@ def test_the_packages_import_one_way() -> None:
     result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "8 kept, 0 broken" in result.stdout
+
+
+BLOCK_EXTRAS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+EXTRAS = {"torch", "sentence_transformers", "fastapi", "psycopg", "llama_cpp", "ansible", "molecule",
+          "pulumi_policy", "cfnlint", "sympy", "networkx", "stack"}
+
+
+class NoExtras(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in EXTRAS:
+            raise ImportError(f"the core imported {name}, which only an extra installs")
+        return None
+
+
+sys.meta_path.insert(0, NoExtras())
+"""
+
+
+def test_the_core_commands_need_no_extra(tmp_path: Path) -> None:
+    """`bash scripts/demo.sh` installs the core only (setup.sh core): plan, check, audit, reports, sandbox and demo
+    must never import the gateway's model stack, the installer, the policy pack or moto's server extras, in the
+    command or in the emulator it starts (a sitecustomize on PYTHONPATH blocks them in every Python process)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_EXTRAS)
+    env = {"PYTHONPATH": f"{blocker}:{ROOT}", "PHISTACK_SANDBOX_DIR": str(tmp_path / "sandbox")}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import stack"], env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    assert "only an extra installs" in probe.stderr  # the blocker is in force
+    for args in (
+        ["plan", "--client", "example", "--out", str(tmp_path / "plan.json")],
+        ["check", "--plan", str(tmp_path / "plan.json"), "--no-pdf", "--out", str(tmp_path / "check")],
+        ["demo", "--no-pdf", "--out", str(tmp_path / "demo")],
+    ):
+        result = phistack(*args, env=env)
+        assert "only an extra installs" not in result.stderr, result.stderr[-2000:]
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "demo" / "report.json").read_text())["summary"]["FAIL"] == 0
+
+
+def test_an_emulator_that_cannot_start_is_one_line(tmp_path: Path) -> None:
+    """Without a package the emulator needs (here flask, blocked), the demo stops with one line and exit 3."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_EXTRAS.replace('"stack"}', '"stack", "flask"}'))
+    result = phistack("demo", "--no-pdf", "--out", str(tmp_path / "demo"), env={"PYTHONPATH": f"{blocker}:{ROOT}"})
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "moto server on http://127.0.0.1:" in result.stderr and "did not start" in result.stderr
