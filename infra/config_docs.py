@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from infra.config import REGION_KEY, ClientConfig
+from infra.config import ClientConfig
+from infra.config_sections import REGION_KEY
 
 BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE (phistack config-docs --write README.md) -->"
 END = "<!-- END GENERATED CONFIG REFERENCE -->"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import userfiles
-from infra.config import NAMESPACE
+from infra.config_sections import NAMESPACE
 from infra.errors import ConfigError
 
 
