@@ -21,6 +21,7 @@ from phistack.pipeline import (
     context_of,
     exit_code,
     find_project_dir,
+    live_facts,
     out_file,
     signer_for,
     stack_file,
@@ -100,9 +101,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
     from compliance.controls import by_id
-    from compliance.facts import Gap
-    from compliance.facts.hosts import HOSTS
-    from compliance.sources.live import collect
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
@@ -114,17 +112,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     regions = args.region or [session.region_name or "us-east-1"]
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     started = time.perf_counter()
+    evidence = Path(args.host_evidence) if args.host_evidence else None
     with _progress("collecting facts") as advance:
-        facts, scan = collect(
-            session, regions, endpoint, context, workers=args.workers, progress=advance, max_attempts=args.max_attempts
-        )
-    if args.host_evidence:
-        from compliance.sources.hosts import load
-
-        facts.add(HOSTS, load(Path(args.host_evidence)))
-    else:
-        reason = "no host evidence given: run playbooks/verify.yml, then pass --host-evidence DIR"
-        facts.missing(HOSTS, Gap(reason, "ERROR"))
+        facts, scan = live_facts(
+            session, regions, endpoint, context, evidence,
+            workers=args.workers, progress=advance, max_attempts=args.max_attempts,
+        )  # fmt: skip
     seconds = round(time.perf_counter() - started, 3)
     return exit_code(assess_and_write(args, facts, waivers, scan, workers=args.workers, seconds=seconds))
 

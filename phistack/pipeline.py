@@ -132,9 +132,30 @@ def context_of(cfg: Any) -> Any:
     return Context.of(cfg.context())
 
 
+NO_HOST_EVIDENCE = "no host evidence given: run playbooks/verify.yml, then pass --host-evidence DIR"
+
+
+def live_facts(
+    session: Any, regions: list[str], endpoint: str | None, context: Any, host_evidence: Path | None, **collect: Any
+) -> tuple[Any, Any]:
+    """The one way an account becomes facts (audit, demo, demo --host, and later fleet runs): every collector
+    against the account, then the hosts' evidence files, or the reason there are none. Returns (facts, scan)."""
+    from compliance.facts import Gap
+    from compliance.facts.hosts import HOSTS
+    from compliance.sources.hosts import load
+    from compliance.sources.live import collect as collect_account
+
+    facts, scan = collect_account(session, regions, endpoint, context, **collect)
+    if host_evidence is not None:
+        facts.add(HOSTS, load(host_evidence))
+    else:
+        facts.missing(HOSTS, Gap(NO_HOST_EVIDENCE, "ERROR"))
+    return facts, scan
+
+
 def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:
-    """The one pipeline: facts (from a plan, an account or the sandbox) judged by every control with the waivers,
-    the live scan's numbers recorded (``scan``, and ``run`` such as workers and seconds), the signed bundle
+    """The one pipeline: facts (from a plan, or an account through ``live_facts``) judged by every control with
+    the waivers, the live scan's numbers recorded (``scan``, and ``run`` such as workers and seconds), the signed bundle
     written. Returns the assessment; its exit code is ``exit_code(assessment)``."""
     from compliance.assessment import assess
     from compliance.controls import catalog

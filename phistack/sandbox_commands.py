@@ -113,9 +113,9 @@ def _demo_waivers(host: bool) -> list[Any]:
 def _emulated_facts(cfg: Any, raw: dict[str, str], context: Any) -> tuple[Any, Any]:
     import boto3
 
-    from compliance.sources.live import collect
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
+    from phistack.pipeline import live_facts
 
     with moto_server(account_id=cfg.account_id) as url:
         _say(f"1/3 embedded AWS emulator on {url}; applying {cfg.client} (the real Pulumi program)...")
@@ -126,7 +126,7 @@ def _emulated_facts(cfg: Any, raw: dict[str, str], context: Any) -> tuple[Any, A
         )
         _say("2/3 auditing the emulated account live (boto3, every control)...")
         session = boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=cfg.region)
-        return collect(session, [cfg.region], url, context, max_attempts=1)
+        return live_facts(session, [cfg.region], url, context, None, max_attempts=1)
 
 
 def _print_answer(answer: Any) -> None:

@@ -68,11 +68,9 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
     """Everything up to the facts: (facts with the host's evidence, the scan, the gateway's answer)."""
     import boto3
 
-    from compliance.facts.hosts import HOSTS
-    from compliance.sources.hosts import load
-    from compliance.sources.live import collect
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
+    from phistack.pipeline import live_facts
     from phistack.testhost import bundle, nspawn
 
     state = project / ".phistack" / "demo-host"
@@ -101,8 +99,7 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             say("6/6 the host's evidence (playbooks/verify.yml), and the emulated account audited with it...")
             evidence = state / "evidence"
             _playbook(project, inventory, "verify.yml", state / "verify.log", {"verify_evidence_dir": str(evidence)})
-            facts, scan = collect(session, [cfg.region], url, context, max_attempts=1)
-            facts.add(HOSTS, load(evidence))
+            facts, scan = live_facts(session, [cfg.region], url, context, evidence, max_attempts=1)
     finally:
         nspawn.down(HOST_NAME)
     return facts, scan, answer
