@@ -41,10 +41,27 @@ class VectorDatabase(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VectorDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:vector_db:VectorDatabase", name, None, opts)
-        cfg, store = args.cfg, args.cfg.vector_store
-        child = pulumi.ResourceOptions(parent=self)
-        cluster_id = naming.physical(cfg)
+        self._name, self._args, self._id = name, args, naming.physical(args.cfg)
+        sg = self._firewall()
+        cluster, subnets = self._cluster(sg, self._parameters())
+        self._instances(cluster, subnets)
 
+        self.cluster_arn = cluster.arn
+        self.endpoint = cluster.endpoint
+        self.reader_endpoint = cluster.reader_endpoint
+        self.security_group_id = sg.id
+        self.register_outputs(
+            {
+                "cluster_arn": self.cluster_arn,
+                "endpoint": self.endpoint,
+                "reader_endpoint": self.reader_endpoint,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def _firewall(self) -> aws.ec2.SecurityGroup:
+        """The cluster's security group: PostgreSQL from the GPU hosts only (and the hosts' egress to it)."""
+        name, args, cfg, child = self._name, self._args, self._args.cfg, pulumi.ResourceOptions(parent=self)
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
@@ -70,15 +87,14 @@ class VectorDatabase(pulumi.ComponentResource):
             "GPU hosts to Aurora",
             security_group=sg.id,
         )
-        subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets",
-            name=cluster_id,
-            subnet_ids=args.data_subnet_ids,
-            tags=naming.tags(cfg, "vector_db"),
-            opts=child,
-        )
+        return sg
+
+    def _parameters(self) -> aws.rds.ClusterParameterGroup:
+        """TLS 1.2+ only, pgaudit for DDL, roles and writes (never bind parameters), connections logged."""
+        name, cfg, store, cluster_id = self._name, self._args.cfg, self._args.cfg.vector_store, self._id
+        child = pulumi.ResourceOptions(parent=self)
         major = store.aurora_engine_version.split(".")[0]
-        params = aws.rds.ClusterParameterGroup(
+        return aws.rds.ClusterParameterGroup(
             f"{name}-params",
             name=f"{cluster_id}-pg{major}",
             family=f"aurora-postgresql{major}",
@@ -99,6 +115,26 @@ class VectorDatabase(pulumi.ComponentResource):
                 {"name": "log_connections", "value": "1"},
                 {"name": "log_disconnections", "value": "1"},
             ],
+            tags=naming.tags(cfg, "vector_db"),
+            opts=child,
+        )
+
+    def _cluster(
+        self, sg: aws.ec2.SecurityGroup, params: aws.rds.ClusterParameterGroup
+    ) -> tuple[aws.rds.Cluster, aws.rds.SubnetGroup]:
+        """The encrypted, IAM-authenticated, deletion-protected cluster in the data subnets, its log group first."""
+        name, args, cfg, store, cluster_id = (
+            self._name,
+            self._args,
+            self._args.cfg,
+            self._args.cfg.vector_store,
+            self._id,
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            name=cluster_id,
+            subnet_ids=args.data_subnet_ids,
             tags=naming.tags(cfg, "vector_db"),
             opts=child,
         )
@@ -135,6 +171,18 @@ class VectorDatabase(pulumi.ComponentResource):
             tags=naming.tags(cfg, "vector_db", cluster_id),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=True),
         )
+        return cluster, subnets
+
+    def _instances(self, cluster: aws.rds.Cluster, subnets: aws.rds.SubnetGroup) -> None:
+        """A writer and a reader (serverless v2), private, Performance Insights under the data key."""
+        name, args, cfg, store, cluster_id = (
+            self._name,
+            self._args,
+            self._args.cfg,
+            self._args.cfg.vector_store,
+            self._id,
+        )
+        child = pulumi.ResourceOptions(parent=self)
         for i in range(2):  # a writer and a reader in another AZ
             aws.rds.ClusterInstance(
                 f"{name}-instance-{i}",
@@ -153,15 +201,3 @@ class VectorDatabase(pulumi.ComponentResource):
                 tags=naming.tags(cfg, "vector_db", f"{cluster_id}-{i}"),
                 opts=child,
             )
-        self.cluster_arn = cluster.arn
-        self.endpoint = cluster.endpoint
-        self.reader_endpoint = cluster.reader_endpoint
-        self.security_group_id = sg.id
-        self.register_outputs(
-            {
-                "cluster_arn": self.cluster_arn,
-                "endpoint": self.endpoint,
-                "reader_endpoint": self.reader_endpoint,
-                "security_group_id": self.security_group_id,
-            }
-        )
