@@ -110,31 +110,10 @@ class HardenedBucket(pulumi.ComponentResource):
                 rule={"default_retention": {"mode": "COMPLIANCE", "days": args.object_lock_days}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
             )
-        rules: list[dict[str, object]] = [
-            {
-                "id": "abort-incomplete-uploads",
-                "status": "Enabled",
-                "filter": {},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-            },
-        ]
-        if args.noncurrent_version_days is not None:
-            rules.append(
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {},
-                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
-                }
-            )
-        if args.expire_days is not None:
-            rules.append(
-                {"id": "expire-objects", "status": "Enabled", "filter": {}, "expiration": {"days": args.expire_days}}
-            )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,
-            rules=rules,
+            rules=_lifecycle_rules(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
 
@@ -143,3 +122,29 @@ class HardenedBucket(pulumi.ComponentResource):
         self.bucket = pulumi.Output.all(bucket.bucket, bucket_policy.id).apply(lambda values: str(values[0]))
         self.arn = bucket.arn
         self.register_outputs({"bucket": self.bucket, "arn": self.arn})
+
+
+def _lifecycle_rules(args: HardenedBucketArgs) -> list[dict[str, object]]:
+    """Incomplete uploads aborted after 7 days; old versions and objects expired only where the args say."""
+    rules: list[dict[str, object]] = [
+        {
+            "id": "abort-incomplete-uploads",
+            "status": "Enabled",
+            "filter": {},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+        },
+    ]
+    if args.noncurrent_version_days is not None:
+        rules.append(
+            {
+                "id": "expire-noncurrent-versions",
+                "status": "Enabled",
+                "filter": {},
+                "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+            }
+        )
+    if args.expire_days is not None:
+        rules.append(
+            {"id": "expire-objects", "status": "Enabled", "filter": {}, "expiration": {"days": args.expire_days}}
+        )
+    return rules
