@@ -38,6 +38,16 @@ class GpuHostsArgs:
     source_security_group_id: pulumi.Input[str] | None
 
 
+@dataclass(frozen=True)
+class HostParts:
+    """What every GPU host shares: the AMI, its security group, its instance profile, its first-boot script."""
+
+    ami: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    profile_name: pulumi.Input[str]
+    user_data: str
+
+
 class GpuHosts(pulumi.ComponentResource):
     instance_ids: list[pulumi.Output[str]]
     private_ips: list[pulumi.Output[str]]
@@ -48,6 +58,7 @@ class GpuHosts(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuHostsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:gpu_hosts:GpuHosts", name, None, opts)
+        self._name = name
         cfg = args.cfg
         child = pulumi.ResourceOptions(parent=self)
 
@@ -80,58 +91,7 @@ class GpuHosts(pulumi.ComponentResource):
         ami = aws.ssm.get_parameter_output(name=cfg.gpu.ami_ssm_parameter, opts=pulumi.InvokeOutputOptions(parent=self))
         self.instance_ids, self.private_ips = [], []
         for i in range(cfg.gpu.count):
-            host_name = naming.physical(cfg, f"gpu-{i}")
-            instance = aws.ec2.Instance(
-                f"{name}-{i}",
-                ami=ami.value,
-                instance_type=cfg.gpu.instance_type,
-                subnet_id=args.app_subnet_ids[i % len(args.app_subnet_ids)],
-                vpc_security_group_ids=[sg.id],
-                iam_instance_profile=profile.name,
-                associate_public_ip_address=False,
-                metadata_options={
-                    "http_endpoint": "enabled",
-                    "http_tokens": "required",
-                    "http_put_response_hop_limit": 1,
-                    "instance_metadata_tags": "disabled",
-                },
-                monitoring=True,
-                ebs_optimized=True,
-                # First boot: the SSM agent, signature-checked, through the S3 gateway endpoint (infra/bootstrap.py).
-                user_data=first_boot,
-                user_data_replace_on_change=False,
-                root_block_device={
-                    "encrypted": True,
-                    "kms_key_id": args.ebs_key_arn,
-                    "volume_type": "gp3",
-                    "volume_size": cfg.gpu.root_volume_gb,
-                    "delete_on_termination": True,
-                },
-                tags=naming.tags(cfg, "gpu_hosts", host_name) | {"phistack:role": "gpu-host"},
-                volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root"),
-                # A newer Debian AMI must not replace a running host: hosts are patched in place
-                # by Ansible, and replaced deliberately (pulumi up --replace).
-                # The user data only runs at first boot: a changed script (a rotated key) must not stop or replace a
-                # running host either.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"]),
-            )
-            volume = aws.ebs.Volume(
-                f"{name}-{i}-data",
-                availability_zone=instance.availability_zone,
-                size=cfg.gpu.data_volume_gb,
-                type="gp3",
-                encrypted=True,
-                kms_key_id=args.ebs_key_arn,
-                tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-data"),
-                opts=pulumi.ResourceOptions(parent=self, protect=True),
-            )
-            aws.ec2.VolumeAttachment(
-                f"{name}-{i}-data-attachment",
-                device_name="/dev/sdf",
-                volume_id=volume.id,
-                instance_id=instance.id,
-                opts=child,
-            )
+            instance = self._host(i, args, HostParts(ami.value, sg.id, profile.name, first_boot))
             self.instance_ids.append(instance.id)
             self.private_ips.append(instance.private_ip)
 
@@ -148,6 +108,63 @@ class GpuHosts(pulumi.ComponentResource):
                 "log_groups": self.log_groups,
             }
         )
+
+    def _host(self, i: int, args: GpuHostsArgs, parts: HostParts) -> aws.ec2.Instance:
+        """GPU host i: private, IMDSv2 only, encrypted root volume, and a protected, encrypted data volume."""
+        name, cfg, child = self._name, args.cfg, pulumi.ResourceOptions(parent=self)
+        host_name = naming.physical(cfg, f"gpu-{i}")
+        instance = aws.ec2.Instance(
+            f"{name}-{i}",
+            ami=parts.ami,
+            instance_type=cfg.gpu.instance_type,
+            subnet_id=args.app_subnet_ids[i % len(args.app_subnet_ids)],
+            vpc_security_group_ids=[parts.security_group_id],
+            iam_instance_profile=parts.profile_name,
+            associate_public_ip_address=False,
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            monitoring=True,
+            ebs_optimized=True,
+            # First boot: the SSM agent, signature-checked, through the S3 gateway endpoint (infra/bootstrap.py).
+            user_data=parts.user_data,
+            user_data_replace_on_change=False,
+            root_block_device={
+                "encrypted": True,
+                "kms_key_id": args.ebs_key_arn,
+                "volume_type": "gp3",
+                "volume_size": cfg.gpu.root_volume_gb,
+                "delete_on_termination": True,
+            },
+            tags=naming.tags(cfg, "gpu_hosts", host_name) | {"phistack:role": "gpu-host"},
+            volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root"),
+            # A newer Debian AMI must not replace a running host: hosts are patched in place
+            # by Ansible, and replaced deliberately (pulumi up --replace).
+            # The user data only runs at first boot: a changed script (a rotated key) must not stop or replace a
+            # running host either.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami", "userData"]),
+        )
+        volume = aws.ebs.Volume(
+            f"{name}-{i}-data",
+            availability_zone=instance.availability_zone,
+            size=cfg.gpu.data_volume_gb,
+            type="gp3",
+            encrypted=True,
+            kms_key_id=args.ebs_key_arn,
+            tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-data"),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        aws.ec2.VolumeAttachment(
+            f"{name}-{i}-data-attachment",
+            device_name="/dev/sdf",
+            volume_id=volume.id,
+            instance_id=instance.id,
+            opts=child,
+        )
+        return instance
 
     def _role(self, name: str, cfg: ClientConfig, args: GpuHostsArgs) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
