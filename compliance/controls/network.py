@@ -21,9 +21,11 @@ from compliance.controls.firewalls import (
     sg_egress_within_vpc,
     sg_no_internet_ingress,
 )
-from compliance.facts import Facts
+from compliance.facts import Facts, Kind
 from compliance.facts.network import (
+    EGRESS_ONLY_GATEWAYS,
     FLOW_LOGS,
+    INTERNET_GATEWAYS,
     NAT_GATEWAYS,
     ROUTE_TABLES,
     SUBNETS,
@@ -36,8 +38,8 @@ TRANSMISSION = ("164.312(e)(1)", "164.308(a)(1)(ii)(B)")
 ACCESS = ("164.312(a)(1)", "164.312(e)(1)")
 
 
-def _gateways(facts: Facts, kind: str, rtype: str, what: str, arn_kind: str) -> list[Finding]:
-    items = facts.get(kind)
+def _gateways(facts: Facts, kind: Kind[Any], rtype: str, what: str, arn_kind: str) -> list[Finding]:
+    items: list[Record] = facts.get(kind)
     if not items:
         return regional_absence(facts, rtype, what)
     return [
@@ -62,7 +64,7 @@ def _gateways(facts: Facts, kind: str, rtype: str, what: str, arn_kind: str) -> 
 
 
 def no_internet_gateway(facts: Facts) -> list[Finding]:
-    return _gateways(facts, "internet_gateways", "AWS::EC2::InternetGateway", "internet gateway", "internet-gateway")
+    return _gateways(facts, INTERNET_GATEWAYS, "AWS::EC2::InternetGateway", "internet gateway", "internet-gateway")
 
 
 def no_nat_gateway(facts: Facts) -> list[Finding]:
@@ -85,7 +87,7 @@ def no_nat_gateway(facts: Facts) -> list[Finding]:
 def no_egress_only_gateway(facts: Facts) -> list[Finding]:
     return _gateways(
         facts,
-        "egress_only_gateways",
+        EGRESS_ONLY_GATEWAYS,
         "AWS::EC2::EgressOnlyInternetGateway",
         "egress-only internet gateway",
         "egress-only-internet-gateway",

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal
 
 from compliance.facts._kind import Kind, R, Unreadable
 from contract import INTERFACE_ENDPOINTS, SIX_YEARS_DAYS, StackContext
 
-__all__ = ["Context", "Facts", "FactsUnavailable", "Gap", "Item", "Kind", "Unreadable", "known", "unreadable"]
+__all__ = ["Context", "Facts", "FactsUnavailable", "Gap", "Item", "Kind", "Unreadable", "unreadable"]
 
 Item = dict[str, Any]  # a record before it is typed (plan resources, API responses) or in tests
-T = TypeVar("T")
 
 # Not a fact a source produces: the manual controls read the stack's attestations from the Context.
 ATTESTATIONS = "attestations"
@@ -78,12 +77,8 @@ class Facts:
     gaps: dict[str, Gap] = field(default_factory=dict)
     context: Context = field(default_factory=Context)
 
-    @overload
-    def get(self, kind: Kind[R]) -> list[R]: ...
-    @overload
-    def get(self, kind: str) -> list[Item]: ...
-    def get(self, kind: Kind[Any] | str) -> list[Any]:
-        """The items of a kind (typed when asked by ``Kind``; by name, untyped, for tests and generic code)."""
+    def get(self, kind: Kind[R]) -> list[R]:
+        """The records of a kind. (At run time a kind's name also works: the tests build facts by hand.)"""
         name = kind if isinstance(kind, str) else kind.name
         if name in self.gaps:
             raise FactsUnavailable(name, self.gaps[name])
@@ -91,24 +86,13 @@ class Facts:
             raise FactsUnavailable(name, Gap(f"no collector produced {name}"))
         return self.items[name]
 
-    @overload
-    def add(self, kind: Kind[R], items: Iterable[R]) -> None: ...
-    @overload
-    def add(self, kind: str, items: Iterable[Item]) -> None: ...
-    def add(self, kind: Kind[Any] | str, items: Iterable[Any]) -> None:
+    def add(self, kind: Kind[R], items: Iterable[R]) -> None:
         name = kind if isinstance(kind, str) else kind.name
         self.items.setdefault(name, []).extend(items)
 
-    def missing(self, kind: Kind[Any] | str, gap: Gap) -> None:
+    def missing(self, kind: Kind[Any], gap: Gap) -> None:
         """Record that ``kind`` could not be collected (first reason wins; partial items are dropped)."""
         self.gaps.setdefault(kind if isinstance(kind, str) else kind.name, gap)
-
-
-def known(value: T | Unreadable) -> T:
-    """A value a control has already checked is readable (``each``'s ``needs`` or ``unreadable``)."""
-    if isinstance(value, dict) and set(value) == {"unreadable"}:
-        raise FactsUnavailable("value", Gap(f"read an unreadable value: {value}"))
-    return value  # type: ignore[return-value]
 
 
 def unreadable(value: Any) -> dict[str, str] | None:
