@@ -58,42 +58,15 @@ class Endpoints(pulumi.ComponentResource):
         super().__init__("phistack:endpoints:Endpoints", name, None, opts)
         cfg = args.cfg
         child = pulumi.ResourceOptions(parent=self)
-        p, region = cfg.partition, cfg.region
+        region = cfg.region
 
-        aws_owned = [f"arn:{p}:s3:::{b}" for b in regional_aws_buckets(region)]
-        stack_arns = pulumi.Output.all(*args.stack_bucket_arns)
-        s3_policy = policies.document(
-            {
-                "Sid": "StackBuckets",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:ListBucket",
-                    "s3:GetBucketLocation",
-                    "s3:GetObjectVersion",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                ],
-                "Resource": stack_arns.apply(lambda arns: [x for a in arns for x in (a, f"{a}/*")]),
-                "Condition": {"StringEquals": {"aws:PrincipalAccount": cfg.account_id}},
-            },
-            {
-                "Sid": "AwsOwnedRegionalBucketsReadOnly",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": ["s3:GetObject"],
-                "Resource": [f"{a}/*" for a in aws_owned],
-            },
-        )
         s3 = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=args.vpc_id,
             service_name=f"com.amazonaws.{region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=args.route_table_ids,
-            policy=s3_policy,
+            policy=_s3_policy(cfg, args),
             tags=naming.tags(cfg, "endpoints", naming.physical(cfg, "s3")),
             opts=child,
         )
@@ -115,6 +88,23 @@ class Endpoints(pulumi.ComponentResource):
             cidr=cfg.vpc_cidr,
         )
 
+        self.interface_endpoint_ids = self._interfaces(name, args, sg)
+
+        self.s3_endpoint_id = s3.id
+        self.s3_prefix_list_id = s3.prefix_list_id
+        self.security_group_id = sg.id
+        self.register_outputs(
+            {
+                "s3_endpoint_id": self.s3_endpoint_id,
+                "s3_prefix_list_id": self.s3_prefix_list_id,
+                "interface_endpoint_ids": self.interface_endpoint_ids,
+                "security_group_id": self.security_group_id,
+            }
+        )
+
+    def _interfaces(self, name: str, args: EndpointsArgs, sg: aws.ec2.SecurityGroup) -> dict[str, pulumi.Output[str]]:
+        """One interface endpoint per required service, private DNS on, usable by this account's principals only."""
+        cfg, region, child = args.cfg, args.cfg.region, pulumi.ResourceOptions(parent=self)
         same_account = policies.document(
             {
                 "Sid": "ThisAccountOnly",
@@ -125,7 +115,7 @@ class Endpoints(pulumi.ComponentResource):
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": cfg.account_id}},
             }
         )
-        self.interface_endpoint_ids = {}
+        ids: dict[str, pulumi.Output[str]] = {}
         for service in cfg.interface_endpoints:
             endpoint = aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
@@ -139,16 +129,38 @@ class Endpoints(pulumi.ComponentResource):
                 tags=naming.tags(cfg, "endpoints", naming.physical(cfg, f"{service}")),
                 opts=child,
             )
-            self.interface_endpoint_ids[service] = endpoint.id
+            ids[service] = endpoint.id
+        return ids
 
-        self.s3_endpoint_id = s3.id
-        self.s3_prefix_list_id = s3.prefix_list_id
-        self.security_group_id = sg.id
-        self.register_outputs(
-            {
-                "s3_endpoint_id": self.s3_endpoint_id,
-                "s3_prefix_list_id": self.s3_prefix_list_id,
-                "interface_endpoint_ids": self.interface_endpoint_ids,
-                "security_group_id": self.security_group_id,
-            }
-        )
+
+def _s3_policy(cfg: ClientConfig, args: EndpointsArgs) -> pulumi.Output[str]:
+    """The S3 gateway endpoint admits this account to the stack's buckets, and anyone to read AWS's own regional
+    buckets (package repositories, the SSM agent): nothing else, so no data leaves for another account's bucket."""
+    p, region = cfg.partition, cfg.region
+    aws_owned = [f"arn:{p}:s3:::{b}" for b in regional_aws_buckets(region)]
+    stack_arns = pulumi.Output.all(*args.stack_bucket_arns)
+    return policies.document(
+        {
+            "Sid": "StackBuckets",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:ListBucket",
+                "s3:GetBucketLocation",
+                "s3:GetObjectVersion",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
+            "Resource": stack_arns.apply(lambda arns: [x for a in arns for x in (a, f"{a}/*")]),
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": cfg.account_id}},
+        },
+        {
+            "Sid": "AwsOwnedRegionalBucketsReadOnly",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{a}/*" for a in aws_owned],
+        },
+    )
