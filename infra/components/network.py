@@ -13,6 +13,8 @@ gateway. The compliance controls fail on all three; it exists for clients whose 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from dataclasses import dataclass
 
 import pulumi
@@ -78,6 +80,10 @@ def _nacl_rules(cfg: ClientConfig) -> tuple[list[dict[str, object]], list[dict[s
     return ingress, egress
 
 
+def _nth_zone(i: int, names: list[str]) -> str:
+    return names[i % len(names)]
+
+
 class PrivateNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     app_subnet_ids: list[pulumi.Output[str]]
@@ -94,62 +100,10 @@ class PrivateNetwork(pulumi.ComponentResource):
             filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=cfg.vpc_cidr,
-            enable_dns_support=True,  # interface endpoints' private DNS needs both
-            enable_dns_hostnames=True,
-            assign_generated_ipv6_cidr_block=False,
-            tags=naming.tags(cfg, "network", naming.physical(cfg)),
-            opts=child,
-        )
-        aws.ec2.DefaultSecurityGroup(
-            f"{name}-default-sg",
-            vpc_id=vpc.id,
-            ingress=[],
-            egress=[],
-            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-unused")),
-            opts=child,
-        )
-        aws.ec2.DefaultNetworkAcl(
-            f"{name}-default-nacl",
-            default_network_acl_id=vpc.default_network_acl_id,
-            ingress=[],
-            egress=[],
-            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-deny")),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnetIds"]),
-        )
-
+        vpc = self._vpc(name, cfg)
         blocks = list(cfg.network.subnets(new_prefix=cfg.subnet_prefix))
         n = cfg.az_count
-        self.app_subnet_ids, self.data_subnet_ids, self.route_table_ids = [], [], []
-        for i in range(n):
-            az = zones.names.apply(lambda names, i=i: names[i % len(names)])
-            table = aws.ec2.RouteTable(
-                f"{name}-rt-{i}",
-                vpc_id=vpc.id,
-                tags=naming.tags(cfg, "network", naming.physical(cfg, f"private-{i}")),
-                opts=child,
-            )
-            self.route_table_ids.append(table.id)
-            for tier, block, ids in (
-                ("app", blocks[i], self.app_subnet_ids),
-                ("data", blocks[n + i], self.data_subnet_ids),
-            ):
-                subnet = aws.ec2.Subnet(
-                    f"{name}-{tier}-{i}",
-                    vpc_id=vpc.id,
-                    cidr_block=str(block),
-                    availability_zone=az,
-                    map_public_ip_on_launch=False,
-                    assign_ipv6_address_on_creation=False,
-                    tags=naming.tags(cfg, "network", naming.physical(cfg, f"{tier}-{i}")) | {"phistack:tier": tier},
-                    opts=child,
-                )
-                aws.ec2.RouteTableAssociation(
-                    f"{name}-{tier}-{i}-rt", subnet_id=subnet.id, route_table_id=table.id, opts=child
-                )
-                ids.append(subnet.id)
+        self._private_subnets(name, cfg, vpc, blocks, zones)
 
         ingress, egress = _nacl_rules(cfg)
         aws.ec2.NetworkAcl(
@@ -176,6 +130,75 @@ class PrivateNetwork(pulumi.ComponentResource):
                 "flow_log_group": self.flow_log_group,
             }
         )
+
+    def _vpc(self, name: str, cfg: ClientConfig) -> aws.ec2.Vpc:
+        """The VPC, its default security group emptied and its default NACL denying everything."""
+        child = pulumi.ResourceOptions(parent=self)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=cfg.vpc_cidr,
+            enable_dns_support=True,  # interface endpoints' private DNS needs both
+            enable_dns_hostnames=True,
+            assign_generated_ipv6_cidr_block=False,
+            tags=naming.tags(cfg, "network", naming.physical(cfg)),
+            opts=child,
+        )
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-unused")),
+            opts=child,
+        )
+        aws.ec2.DefaultNetworkAcl(
+            f"{name}-default-nacl",
+            default_network_acl_id=vpc.default_network_acl_id,
+            ingress=[],
+            egress=[],
+            tags=naming.tags(cfg, "network", naming.physical(cfg, "default-deny")),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnetIds"]),
+        )
+        return vpc
+
+    def _private_subnets(
+        self,
+        name: str,
+        cfg: ClientConfig,
+        vpc: aws.ec2.Vpc,
+        blocks: list[ipaddress.IPv4Network],
+        zones: pulumi.Output[aws.GetAvailabilityZonesResult],
+    ) -> None:
+        """Per AZ: a route table with only the local route, an app and a data subnet, no public IPs."""
+        child, n = pulumi.ResourceOptions(parent=self), cfg.az_count
+        self.app_subnet_ids, self.data_subnet_ids, self.route_table_ids = [], [], []
+        for i in range(n):
+            az = zones.names.apply(functools.partial(_nth_zone, i))
+            table = aws.ec2.RouteTable(
+                f"{name}-rt-{i}",
+                vpc_id=vpc.id,
+                tags=naming.tags(cfg, "network", naming.physical(cfg, f"private-{i}")),
+                opts=child,
+            )
+            self.route_table_ids.append(table.id)
+            for tier, block, ids in (
+                ("app", blocks[i], self.app_subnet_ids),
+                ("data", blocks[n + i], self.data_subnet_ids),
+            ):
+                subnet = aws.ec2.Subnet(
+                    f"{name}-{tier}-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=str(block),
+                    availability_zone=az,
+                    map_public_ip_on_launch=False,
+                    assign_ipv6_address_on_creation=False,
+                    tags=naming.tags(cfg, "network", naming.physical(cfg, f"{tier}-{i}")) | {"phistack:tier": tier},
+                    opts=child,
+                )
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-{tier}-{i}-rt", subnet_id=subnet.id, route_table_id=table.id, opts=child
+                )
+                ids.append(subnet.id)
 
     def _internet_egress(
         self,
