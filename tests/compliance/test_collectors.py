@@ -3,13 +3,12 @@ kind of AWS failure (AccessDenied, throttling, unimplemented API) is ERROR namin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import botocore.exceptions
 import pytest
-from moto import mock_aws
 
 from compliance.assessment import assess
 from compliance.controls import catalog, hosts
@@ -25,21 +24,6 @@ MOTO_LIMITS = {
 NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups"}
 # Judged from playbooks/verify.yml's evidence files, not the AWS API: ERROR in an AWS-only collection.
 HOST_EVIDENCE = {c.id for c in hosts.CONTROLS}
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ and every kind a control reads is produced by both sources (or, for the plan, de
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
 from typing import Any, Literal, NotRequired, Required, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from compliance.controls import catalog
 from compliance.facts import ATTESTATIONS, Facts
@@ -83,38 +81,28 @@ def test_the_checker_itself_finds_wrong_fields_and_types() -> None:
 
 
 @pytest.fixture
-def live_facts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Facts]:
+def live_facts(aws: boto3.Session) -> Facts:
     """A compliant emulated account, plus what it lacks for some kinds: an IAM user with a key and a password,
     an Aurora cluster, a snapshot."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    with mock_aws():
-        session = boto3.Session(region_name=REGION)
-        build_compliant(session)
-        iam = session.client("iam")
-        iam.create_user(UserName="clinic-admin")
-        iam.create_access_key(UserName="clinic-admin")
-        iam.create_login_profile(UserName="clinic-admin", Password="a-Long-passw0rd!")
-        rds = session.client("rds")
-        rds.create_db_cluster(
-            DBClusterIdentifier="kb",
-            Engine="aurora-postgresql",
-            MasterUsername="owner",
-            MasterUserPassword="a-long-password",
-            StorageEncrypted=True,
-        )
-        ec2 = session.client("ec2")
-        volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True)
-        ec2.create_snapshot(VolumeId=volume["VolumeId"])
-        facts, _ = collect(session, [REGION], max_attempts=1)
-        yield facts
+    session = aws
+    build_compliant(session)
+    iam = session.client("iam")
+    iam.create_user(UserName="clinic-admin")
+    iam.create_access_key(UserName="clinic-admin")
+    iam.create_login_profile(UserName="clinic-admin", Password="a-Long-passw0rd!")
+    rds = session.client("rds")
+    rds.create_db_cluster(
+        DBClusterIdentifier="kb",
+        Engine="aurora-postgresql",
+        MasterUsername="owner",
+        MasterUserPassword="a-long-password",
+        StorageEncrypted=True,
+    )
+    ec2 = session.client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True)
+    ec2.create_snapshot(VolumeId=volume["VolumeId"])
+    facts, _ = collect(session, [REGION], max_attempts=1)
+    return facts
 
 
 def test_live_items_are_their_records(live_facts: Facts) -> None:
