@@ -6,8 +6,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from compliance.facts import Facts, unreadable
-from compliance.facts._kind import R
+from compliance.facts import Facts, R, unreadable
 from compliance.model import Control, Evaluate, Finding, Severity, Status
 
 # Any fact record, as the helpers shared by every control read it (a control names its own record type).

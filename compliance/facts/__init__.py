@@ -22,7 +22,7 @@ from typing import Any, Literal
 from compliance.facts._kind import Kind, R, Unreadable
 from contract import INTERFACE_ENDPOINTS, SIX_YEARS_DAYS, StackContext
 
-__all__ = ["Context", "Facts", "FactsUnavailable", "Gap", "Item", "Kind", "Unreadable", "unreadable"]
+__all__ = ["Context", "Facts", "FactsUnavailable", "Gap", "Item", "Kind", "R", "Unreadable", "unreadable"]
 
 Item = dict[str, Any]  # a record before it is typed (plan resources, API responses) or in tests
 

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal
 
-from compliance.facts import Kind, unreadable_marker
-from compliance.facts._kind import R
+from compliance.facts import Kind, R, unreadable_marker
 from compliance.sources.live._client import Scan, Unavailable
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts._kind import Unreadable
+from compliance.facts import Unreadable
 from compliance.facts.storage import (
     ACCOUNT_PUBLIC_ACCESS_BLOCK,
     BUCKETS,
