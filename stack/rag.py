@@ -18,11 +18,12 @@ NO_SOURCES = "None of the documents you may read match this question, so I canno
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
-def select_sources(hits: Sequence[Hit], max_chars: int) -> list[Hit]:
-    """The best hits that fit the context budget (the first always does, truncated if it must be)."""
+def select_sources(hits: Sequence[Hit], max_chars: int, min_score: float = -1.0) -> list[Hit]:
+    """The best hits that fit the context budget (the first always does, truncated if it must be), leaving out any
+    below the relevance floor: an unrelated chunk is noise the model would answer from, not a source."""
     chosen: list[Hit] = []
     used = 0
-    for hit in hits:
+    for hit in (h for h in hits if h.score >= min_score):
         if chosen and used + len(hit.text) > max_chars:
             break
         chosen.append(hit)

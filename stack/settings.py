@@ -44,6 +44,9 @@ class GatewaySettings(BaseSettings):
         16_000, ge=500, description="A chat's text in all; longer is refused (413) before retrieval or the model."
     )
     llm_deadline_s: float = Field(300.0, gt=0, description="Longest one answer may take, a stream included.")
+    min_relevance: float = Field(
+        0.30, ge=-1.0, le=1.0, description="Cosine similarity below which a chunk is never given to the model."
+    )
 
     @field_validator("oidc_jwks_url")
     @classmethod

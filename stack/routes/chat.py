@@ -93,7 +93,7 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
     with parts.connect() as conn:
         require_readable(conn, audit, body.collections, query_ref)
         hits = retrieve(conn, caller.groups, vector, body.collections, body.k or parts.limits.default_k)
-        sources = select_sources(hits, parts.limits.max_context_chars)
+        sources = select_sources(hits, parts.limits.max_context_chars, parts.limits.min_relevance)
         where: Touched = {
             "collection": ",".join(sorted({h.collection for h in sources})) or None,
             "document_ids": sorted({h.document_id for h in sources}),

@@ -118,6 +118,33 @@ def test_nothing_readable_means_no_model_call_and_a_plain_refusal(api: TestClien
     assert body["usage"]["completion_tokens"] == 0
 
 
+def test_an_unrelated_question_gets_no_sources_and_no_model_call(
+    api: TestClient, idp_key: rsa.RSAPrivateKey, database: Dsn
+) -> None:
+    """The relevance floor: the nearest chunks to an unrelated question (cosine about 0.1 with MiniLM) are noise,
+    not sources. Nothing is given to the model, the answer says so, and the event discloses no chunk."""
+    body = api.post(
+        "/v1/chat/completions", json=ask("What is the capital of France?"), headers=bearer(token(idp_key))
+    ).json()
+    assert body["choices"][0]["message"]["content"] == NO_SOURCES and body["citations"] == []
+    assert body["usage"]["completion_tokens"] == 0
+    event = trail(database)[-1]
+    assert event["outcome"] == "ok" and event["chunk_ids"] == [] and event["document_ids"] == []
+    query = {"query": "What is the capital of France?", "k": 3}
+    near = api.post("/v1/retrieve", json=query, headers=bearer(token(idp_key))).json()["citations"]
+    assert near and max(c["score"] for c in near) < 0.30  # /v1/retrieve still lists the nearest, with their scores
+
+
+def test_the_floor_leaves_out_only_what_is_below_it() -> None:
+    from stack.rag import select_sources
+    from stack.store import Hit
+
+    near, far = Hit(1, 1, "doc", "c", 0, 0, 10, "near", 0.8), Hit(2, 1, "doc", "c", 1, 10, 20, "far", 0.2)
+    assert select_sources([near, far], 6000, 0.30) == [near]
+    assert select_sources([near, far], 6000, 0.0) == [near, far]
+    assert select_sources([far], 6000, 0.30) == []
+
+
 def test_models_and_a_wrong_model_name(api: TestClient, idp_key: rsa.RSAPrivateKey) -> None:
     listed = api.get("/v1/models", headers=bearer(token(idp_key))).json()
     assert [m["id"] for m in listed["data"]] == [LLM_MODEL]
