@@ -41,7 +41,8 @@ class VectorDatabase(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VectorDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:vector_db:VectorDatabase", name, None, opts)
-        self._name, self._args, self._id = name, args, naming.physical(args.cfg)
+        self._name, self._args, self._cfg, self._id = name, args, args.cfg, naming.physical(args.cfg)
+        self._store, self._child = args.cfg.vector_store, pulumi.ResourceOptions(parent=self)
         sg = self._firewall()
         cluster, subnets = self._cluster(sg, self._parameters())
         self._instances(cluster, subnets)
@@ -61,13 +62,13 @@ class VectorDatabase(pulumi.ComponentResource):
 
     def _firewall(self) -> aws.ec2.SecurityGroup:
         """The cluster's security group: PostgreSQL from the GPU hosts only (and the hosts' egress to it)."""
-        name, args, cfg, child = self._name, self._args, self._args.cfg, pulumi.ResourceOptions(parent=self)
+        name, args, cfg = self._name, self._args, self._cfg
         sg = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
             description="phistack Aurora: PostgreSQL from the GPU hosts only",
             tags=naming.tags(cfg, "vector_db", naming.physical(cfg, "aurora")),
-            opts=child,
+            opts=self._child,
         )
         allow_tcp(
             "in",
@@ -91,8 +92,7 @@ class VectorDatabase(pulumi.ComponentResource):
 
     def _parameters(self) -> aws.rds.ClusterParameterGroup:
         """TLS 1.2+ only, pgaudit for DDL, roles and writes (never bind parameters), connections logged."""
-        name, cfg, store, cluster_id = self._name, self._args.cfg, self._args.cfg.vector_store, self._id
-        child = pulumi.ResourceOptions(parent=self)
+        name, cfg, store, cluster_id = self._name, self._cfg, self._store, self._id
         major = store.aurora_engine_version.split(".")[0]
         return aws.rds.ClusterParameterGroup(
             f"{name}-params",
@@ -116,27 +116,20 @@ class VectorDatabase(pulumi.ComponentResource):
                 {"name": "log_disconnections", "value": "1"},
             ],
             tags=naming.tags(cfg, "vector_db"),
-            opts=child,
+            opts=self._child,
         )
 
     def _cluster(
         self, sg: aws.ec2.SecurityGroup, params: aws.rds.ClusterParameterGroup
     ) -> tuple[aws.rds.Cluster, aws.rds.SubnetGroup]:
         """The encrypted, IAM-authenticated, deletion-protected cluster in the data subnets, its log group first."""
-        name, args, cfg, store, cluster_id = (
-            self._name,
-            self._args,
-            self._args.cfg,
-            self._args.cfg.vector_store,
-            self._id,
-        )
-        child = pulumi.ResourceOptions(parent=self)
+        name, args, cfg, store, cluster_id = self._name, self._args, self._cfg, self._store, self._id
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name=cluster_id,
             subnet_ids=args.data_subnet_ids,
             tags=naming.tags(cfg, "vector_db"),
-            opts=child,
+            opts=self._child,
         )
         logs = log_group(
             self, f"{name}-logs", cfg, f"/aws/rds/cluster/{cluster_id}/postgresql", args.logs_key_arn, "vector_db"
@@ -175,14 +168,7 @@ class VectorDatabase(pulumi.ComponentResource):
 
     def _instances(self, cluster: aws.rds.Cluster, subnets: aws.rds.SubnetGroup) -> None:
         """A writer and a reader (serverless v2), private, Performance Insights under the data key."""
-        name, args, cfg, store, cluster_id = (
-            self._name,
-            self._args,
-            self._args.cfg,
-            self._args.cfg.vector_store,
-            self._id,
-        )
-        child = pulumi.ResourceOptions(parent=self)
+        name, args, cfg, store, cluster_id = self._name, self._args, self._cfg, self._store, self._id
         for i in range(2):  # a writer and a reader in another AZ
             aws.rds.ClusterInstance(
                 f"{name}-instance-{i}",
@@ -199,5 +185,5 @@ class VectorDatabase(pulumi.ComponentResource):
                 ca_cert_identifier="rds-ca-rsa2048-g1",
                 copy_tags_to_snapshot=True,
                 tags=naming.tags(cfg, "vector_db", f"{cluster_id}-{i}"),
-                opts=child,
+                opts=self._child,
             )
