@@ -23,6 +23,8 @@ class Outcome(StrEnum):
     OK = "ok"
     STREAMING = "streaming"  # the sources are disclosed and the answer starts; a chat-end event follows
     UNCHANGED = "unchanged"  # an upload identical to the stored document: nothing written but the event
+    REPLACED = "replaced"  # a new version of a source: document_ids name the new document, then the superseded one
+    REMOVED = "removed"  # a source's document deleted because the source is gone (document bucket sync)
     DENIED = "denied"  # not allowed: the caller's groups do not reach the collection or document
     CONFLICT = "conflict"  # the thing to create already exists
     REFUSED = "refused"  # allowed but not done (e.g. the conversation does not fit the model's context)
@@ -46,9 +48,10 @@ class AuditEvent:
     latency_ms: int
     query_ref: str | None = None  # a hash of the query or its ciphertext (stack.sealing), never its text
     answer_ref: str | None = None  # the same for the answer
+    source: str | None = None  # the object a sync event acted on: s3://bucket/key?versionId=..., never its content
 
     def __post_init__(self) -> None:
-        for value in (self.actor, self.action, self.outcome, self.collection or "", *self.groups):
+        for value in (self.actor, self.action, self.outcome, self.collection or "", self.source or "", *self.groups):
             if CONTROL.search(value):
                 raise GatewayError("Audit identifiers may not contain control characters.")
 
@@ -76,8 +79,9 @@ def _list(value: Any) -> str:
     return "\x1e".join(str(v) for v in value)
 
 
-# The hashed fields, in order, and how each becomes text: one definition, which audit_canonical in
-# migrations/0001_audit_trail.sql mirrors (tests/stack/test_audit.py reads the SQL and compares).
+# The hashed fields, in order, and how each becomes text: one definition, which audit_canonical in the latest
+# migration that defines it mirrors (tests/stack/test_audit.py reads the SQL and compares). OPTIONAL_HASHED come
+# after them only when set (concat_ws skips a NULL), so events written before a field existed verify unchanged.
 HASHED_FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("seq", _text), ("at", _text), ("actor", _text), ("groups", _list), ("action", _text), ("collection", _text),
     ("document_ids", _list), ("chunk_ids", _list), ("outcome", _text), ("latency_ms", _text),
@@ -85,9 +89,15 @@ HASHED_FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
 )  # fmt: skip
 
 
+OPTIONAL_HASHED: tuple[str, ...] = ("source",)
+
+
 def canonical(row: dict[str, Any]) -> bytes:
-    """The bytes the database hashed: the HASHED_FIELDS of the row, separated by U+001F."""
-    return "\x1f".join(render(row[name]) for name, render in HASHED_FIELDS).encode("utf-8")
+    """The bytes the database hashed: the HASHED_FIELDS of the row, then any OPTIONAL_HASHED it has, separated
+    by U+001F."""
+    parts = [render(row[name]) for name, render in HASHED_FIELDS]
+    parts += [str(row[name]) for name in OPTIONAL_HASHED if row.get(name) is not None]
+    return "\x1f".join(parts).encode("utf-8")
 
 
 def verify_rows(rows: Iterable[dict[str, Any]]) -> int:

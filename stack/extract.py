@@ -30,12 +30,17 @@ class UnsupportedMediaType(GatewayError):
 class Extracted:
     text: str
     page_starts: tuple[int, ...] = ()  # PDF: the offset in text where each page begins
+    sections: tuple[tuple[int, str], ...] = ()  # DOCX, Markdown: (offset, heading) where each section begins
 
     def page_of(self, offset: int) -> int | None:
         """The 1-based page holding a character offset (None for documents without pages)."""
         if not self.page_starts:
             return None
         return sum(1 for start in self.page_starts if start <= offset) or 1
+
+    def pages_of(self, start: int, end: int) -> tuple[int | None, int | None]:
+        """The first and last page of the characters [start, end): a chunk that spans pages names them all."""
+        return self.page_of(start), self.page_of(max(start, end - 1))
 
 
 class _HTMLText(HTMLParser):
@@ -107,12 +112,27 @@ def extract(body: bytes, media_type: str) -> Extracted:
         extracted = parse(body, media_type)
     if "\x00" not in extracted.text:
         return extracted
-    text, starts = extracted.text, extracted.page_starts
-    shifted = tuple(start - text.count("\x00", 0, start) for start in starts)
+    text = extracted.text
+
+    def shifted(offset: int) -> int:
+        return offset - text.count("\x00", 0, offset)
+
     cleaned = text.replace("\x00", "")
     if not cleaned.strip():
         raise MalformedDocument("The document has no text to index.")
-    return Extracted(cleaned, shifted)
+    return Extracted(
+        cleaned,
+        tuple(shifted(start) for start in extracted.page_starts),
+        tuple((shifted(offset), title.replace("\x00", "")) for offset, title in extracted.sections),
+    )
+
+
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+
+
+def markdown_sections(text: str) -> tuple[tuple[int, str], ...]:
+    """Where each Markdown ATX heading (# Title) begins, with its title."""
+    return tuple((m.start(), m.group(1)[:300]) for m in _MD_HEADING.finditer(text))
 
 
 def parse(body: bytes, media_type: str) -> Extracted:
@@ -132,4 +152,4 @@ def parse(body: bytes, media_type: str) -> Extracted:
         text = _tidy("".join(parser.parts))
     if not text.strip():
         raise MalformedDocument("The document has no text to index.")
-    return Extracted(text)
+    return Extracted(text, sections=markdown_sections(text) if kind == "text/markdown" else ())

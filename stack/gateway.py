@@ -19,7 +19,7 @@ from stack.embeddings import Embedder
 from stack.guard import PRINCIPAL
 from stack.llm import ChatEngine
 from stack.sealing import HashSealer, Sealer
-from stack.store import scoped
+from stack.store import Ingested, scoped
 
 
 def valid_unicode(value: object) -> object:
@@ -51,6 +51,7 @@ class Limits:
     # Cosine similarity below which a chunk is never given to the model: with all-MiniLM-L6-v2, questions scored
     # 0.44-0.92 against their passage here, and 0.23 at most against unrelated clinic text.
     min_relevance: float = 0.30
+    hybrid: bool = True  # full-text search fused with the vector search; False: vectors alone
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Audit:
         query_ref: str | None = None,
         answer_ref: str | None = None,
         action: str | None = None,
+        source: str | None = None,
     ) -> int:
         event = AuditEvent(
             actor=self.caller.subject,
@@ -121,6 +123,7 @@ class Audit:
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             query_ref=query_ref,
             answer_ref=answer_ref,
+            source=source,
         )
         seq, _ = append(conn, event)
         return seq
@@ -149,6 +152,22 @@ class Audit:
         with conn.transaction():
             self.record(conn, outcome, collection, document_ids, chunk_ids, query_ref)
         raise HTTPException(status, detail)
+
+
+def record_ingest(
+    audit: Audit, conn: psycopg.Connection[Any], collection: str, result: Ingested, source: str | None = None
+) -> int:
+    """The event of an ingestion: ok (a new source), replaced (naming the new document, then the superseded one,
+    and the chunks of both) or unchanged (nothing written)."""
+    if not result.created:
+        outcome = Outcome.UNCHANGED
+    elif result.superseded is not None:
+        outcome = Outcome.REPLACED
+    else:
+        outcome = Outcome.OK
+    documents = [result.document_id] + ([result.superseded] if result.superseded is not None else [])
+    chunks = result.chunk_ids + result.superseded_chunks
+    return audit.record(conn, outcome, collection, documents, chunks, source=source)
 
 
 def require_readable(

@@ -18,8 +18,9 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-def migrate(dsn: str) -> list[str]:
-    """Apply what is missing; return the files applied. Run as the database owner, never as the app role."""
+def migrate(dsn: str, upto: int | None = None) -> list[str]:
+    """Apply what is missing (up to version `upto`, by default all); return the files applied. Run as the
+    database owner, never as the app role."""
     applied = []
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -29,7 +30,7 @@ def migrate(dsn: str) -> list[str]:
             )
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             for version, name, sql in _migrations():
-                if version in done:
+                if version in done or (upto is not None and version > upto):
                     continue
                 with conn.transaction():
                     conn.execute(sql.encode())

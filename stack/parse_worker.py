@@ -2,7 +2,7 @@
 gateway's memory, hold a CPU for minutes, or raise an exception nobody expected: whatever happens in the child
 is either the document's text or a one-line MalformedDocument (422).
 
-    python -m stack.parse_worker MEDIA_TYPE < BODY     # the child: JSON {"text", "page_starts"} or {"error"}
+    python -m stack.parse_worker MEDIA_TYPE < BODY   # the child: JSON {"text", "page_starts", "sections"} or {"error"}
 
 The child's stderr (a parser's warnings, a traceback) is discarded, never logged: it may quote the document."""
 
@@ -40,7 +40,8 @@ def parse_isolated(body: bytes, media_type: str) -> Extracted:
         raise MalformedDocument(UNREADABLE) from None  # killed (CPU, memory) or crashed: no answer
     if done.returncode != 0 or "error" in result:
         raise MalformedDocument(str(result.get("error") or UNREADABLE))
-    return Extracted(str(result["text"]), tuple(int(n) for n in result["page_starts"]))
+    sections = tuple((int(offset), str(title)) for offset, title in result.get("sections", ()))
+    return Extracted(str(result["text"]), tuple(int(n) for n in result["page_starts"]), sections)
 
 
 def _limit() -> None:
@@ -56,7 +57,11 @@ def main(argv: list[str]) -> int:
         extracted = parse(body, argv[0])
         if len(extracted.text) > MAX_TEXT_CHARS:
             raise MalformedDocument(f"The document's text is over {MAX_TEXT_CHARS} characters.")
-        out = {"text": extracted.text, "page_starts": list(extracted.page_starts)}
+        out = {
+            "text": extracted.text,
+            "page_starts": list(extracted.page_starts),
+            "sections": [list(section) for section in extracted.sections],
+        }
     except MalformedDocument as exc:
         out = {"error": str(exc)}
     except MemoryError:

@@ -48,8 +48,14 @@ def cited_numbers(answer: str, count: int) -> set[int]:
 
 
 def locator(hit: Hit) -> str:
-    where = f"page {hit.page}" if hit.page is not None else f"characters {hit.start}-{hit.end}"
-    return f"{hit.document_title} ({hit.collection}, chunk {hit.ordinal}, {where})"
+    if hit.page is not None and hit.page_end not in (None, hit.page):
+        where = f"pages {hit.page}-{hit.page_end}"
+    elif hit.page is not None:
+        where = f"page {hit.page}"
+    else:
+        where = f"characters {hit.start}-{hit.end}"
+    section = f', "{hit.section}"' if hit.section else ""
+    return f"{hit.document_title} ({hit.collection}, chunk {hit.ordinal}{section}, {where})"
 
 
 def sources_footer(sources: Sequence[Hit]) -> str:

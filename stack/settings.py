@@ -47,6 +47,9 @@ class GatewaySettings(BaseSettings):
     min_relevance: float = Field(
         0.30, ge=-1.0, le=1.0, description="Cosine similarity below which a chunk is never given to the model."
     )
+    hybrid_retrieval: bool = Field(
+        True, description="Fuse PostgreSQL full-text search with the vector search (exact codes, drug names)."
+    )
 
     @field_validator("oidc_jwks_url")
     @classmethod

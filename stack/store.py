@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
-from stack.chunking import chunk_text
+from stack.chunking import Chunk, chunk_sections
 from stack.embeddings import Embedder
 from stack.errors import GatewayError
 from stack.extract import Extracted
@@ -61,10 +60,53 @@ def create_collection(
 
 
 @dataclass(frozen=True)
+class Source:
+    """What a document is a version of: an S3 object, or an HTTP upload's external id or title. A collection holds
+    one document per source; ingesting a new version replaces the old one."""
+
+    ref: str  # 's3://<bucket>/<key>', 'external:<id>' or 'title:<title>'
+    version: str | None = None  # the S3 version id
+
+    @classmethod
+    def upload(cls, title: str, external_id: str | None = None) -> Source:
+        return cls(f"external:{external_id}" if external_id else f"title:{title}")
+
+    @classmethod
+    def s3(cls, bucket: str, key: str, version: str | None) -> Source:
+        return cls(f"s3://{bucket}/{key}", version)
+
+
+@dataclass(frozen=True)
 class Ingested:
     document_id: int
     chunk_ids: tuple[int, ...]
-    created: bool  # False: the same content was already in the collection
+    created: bool  # False: this source already held the same content (nothing written)
+    superseded: int | None = None  # the source's previous document, replaced in the same transaction
+    superseded_chunks: tuple[int, ...] = ()
+
+
+def _lock_source(conn: psycopg.Connection[Any], collection: str, source: Source) -> None:
+    """One writer per source at a time, until the transaction ends: two versions never race to be current."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 716))", (f"{collection}\x1f{source.ref}",))
+
+
+def _current(conn: psycopg.Connection[Any], collection: str, source: Source) -> tuple[int, str, str | None] | None:
+    row = conn.execute(
+        "SELECT id, content_hash, source_version FROM documents WHERE collection_id = %s AND source = %s",
+        (collection, source.ref),
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), row[2])
+
+
+def _unchanged(conn: psycopg.Connection[Any], collection: str, source: Source, digest: str) -> Ingested | None:
+    """The stored document when this source already holds this content (its version id is brought up to date)."""
+    current = _current(conn, collection, source)
+    if current is None or current[1] != digest:
+        return None
+    if source.version is not None and current[2] != source.version:
+        conn.execute("UPDATE documents SET source_version = %s WHERE id = %s", (source.version, current[0]))
+    ids = conn.execute("SELECT id FROM chunks WHERE document_id = %s ORDER BY ordinal", (current[0],)).fetchall()
+    return Ingested(current[0], tuple(int(r[0]) for r in ids), created=False)
 
 
 def ingest(
@@ -75,55 +117,74 @@ def ingest(
     title: str,
     document: Extracted | str,
     media_type: str = "text/plain",
+    source: Source | None = None,
 ) -> Ingested:
-    """Chunk, embed and store one document, all or nothing; idempotent by content hash (of the extracted text)."""
+    """Chunk, embed and store one document as the current version of its source (by default its title), all or
+    nothing. The same content again changes nothing; new content replaces the source's previous document in one
+    transaction, so a query sees the old version or the new one, never both and never neither."""
     document = Extracted(document) if isinstance(document, str) else document
+    source = source or Source.upload(title)
     digest = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
-    pieces = chunk_text(document.text)
+    with scoped(conn, groups):  # the ACL, and the cheap duplicate check, before any embedding work
+        _require(conn, groups, collection, "write")
+        same = _unchanged(conn, collection, source, digest)
+    if same is not None:
+        return same
+    pieces = chunk_sections(document.text, document.sections)
     if not pieces:
         raise GatewayError("The document has no text to index.")
     vectors = embedder.embed([p.text for p in pieces])  # before the transaction: no lock held while embedding
     with scoped(conn, groups):
         _require(conn, groups, collection, "write")
-        existing = conn.execute(
-            "SELECT id FROM documents WHERE collection_id = %s AND content_hash = %s", (collection, digest)
-        ).fetchone()
-        if existing is not None:
-            ids = conn.execute(
-                "SELECT id FROM chunks WHERE document_id = %s ORDER BY ordinal", (existing[0],)
-            ).fetchall()
-            return Ingested(int(existing[0]), tuple(int(r[0]) for r in ids), created=False)
+        _lock_source(conn, collection, source)
+        same = _unchanged(conn, collection, source, digest)  # a concurrent writer stored it meanwhile
+        if same is not None:
+            return same
+        previous = _current(conn, collection, source)
+        old_chunks: tuple[int, ...] = ()
+        if previous is not None:
+            old_chunks = tuple(
+                int(r[0])
+                for r in conn.execute("DELETE FROM chunks WHERE document_id = %s RETURNING id", (previous[0],))
+            )
+            conn.execute("DELETE FROM documents WHERE id = %s", (previous[0],))
         row = conn.execute(
-            "INSERT INTO documents (collection_id, title, media_type, content_hash) "
-            "VALUES (%s, %s, %s, %s) RETURNING id",
-            (collection, title, media_type, digest),
+            "INSERT INTO documents (collection_id, title, media_type, content_hash, source, source_version) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (collection, title, media_type, digest, source.ref, source.version),
         ).fetchone()
         assert row is not None
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO chunks (document_id, collection_id, ordinal, start_offset, end_offset, page, text, "
-                "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
-                [
-                    (
-                        row[0],
-                        collection,
-                        p.ordinal,
-                        p.start,
-                        p.end,
-                        document.page_of(p.start),
-                        p.text,
-                        vector_literal(v),
-                    )
-                    for p, v in zip(pieces, vectors, strict=True)
-                ],
-                returning=True,
-            )
-            chunk_ids = []
-            while True:
-                chunk_ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
-                if not cur.nextset():
-                    break
-        return Ingested(int(row[0]), tuple(chunk_ids), created=True)
+        chunk_ids = _insert_chunks(conn, int(row[0]), collection, document, pieces, vectors)
+    return Ingested(int(row[0]), chunk_ids, True, previous[0] if previous is not None else None, old_chunks)
+
+
+def _insert_chunks(
+    conn: psycopg.Connection[Any],
+    document_id: int,
+    collection: str,
+    document: Extracted,
+    pieces: Sequence[Chunk],
+    vectors: Sequence[Sequence[float]],
+) -> tuple[int, ...]:
+    rows = []
+    for p, v in zip(pieces, vectors, strict=True):
+        first, last = document.pages_of(p.start, p.end)
+        rows.append(
+            (document_id, collection, p.ordinal, p.start, p.end, first, last, p.section, p.text, vector_literal(v))
+        )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO chunks (document_id, collection_id, ordinal, start_offset, end_offset, page_start, page_end, "
+            "section, text, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
+            rows,
+            returning=True,
+        )
+        chunk_ids = []
+        while True:
+            chunk_ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+            if not cur.nextset():
+                break
+    return tuple(chunk_ids)
 
 
 @dataclass(frozen=True)
@@ -155,6 +216,8 @@ class Document:
     content_hash: str
     chunks: int
     created_at: str
+    source: str
+    version: str | None
 
 
 def list_documents(conn: psycopg.Connection[Any], groups: Sequence[str], collection: str) -> list[Document]:
@@ -163,11 +226,11 @@ def list_documents(conn: psycopg.Connection[Any], groups: Sequence[str], collect
         rows = conn.execute(
             "SELECT d.id, d.title, d.media_type, d.content_hash, "
             "(SELECT count(*) FROM chunks c WHERE c.document_id = d.id), "
-            "to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+            "to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), d.source, d.source_version "
             "FROM documents d WHERE d.collection_id = %s ORDER BY d.id",
             (collection,),
         ).fetchall()
-    return [Document(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5]) for r in rows]
+    return [Document(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7]) for r in rows]
 
 
 def delete_document(
@@ -191,6 +254,24 @@ def delete_document(
     return chunk_ids
 
 
+def remove_source(
+    conn: psycopg.Connection[Any], groups: Sequence[str], collection: str, source: Source
+) -> tuple[int, tuple[int, ...]] | None:
+    """Delete the source's document and chunks inside the caller's transaction: (document id, chunk ids), or None
+    when the collection holds nothing from that source."""
+    with scoped(conn, groups):
+        _require(conn, groups, collection, "write")
+        _lock_source(conn, collection, source)
+        current = _current(conn, collection, source)
+        if current is None:
+            return None
+        chunk_ids = tuple(
+            int(r[0]) for r in conn.execute("DELETE FROM chunks WHERE document_id = %s RETURNING id", (current[0],))
+        )
+        conn.execute("DELETE FROM documents WHERE id = %s", (current[0],))
+    return current[0], chunk_ids
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk_id: int
@@ -201,8 +282,46 @@ class Hit:
     start: int
     end: int
     text: str
-    score: float  # cosine similarity
-    page: int | None = None
+    score: float  # cosine similarity to the question, whichever search found the chunk
+    page: int | None = None  # the first page the chunk is on
+    page_end: int | None = None  # and the last
+    section: str | None = None
+    source: str | None = None  # s3://bucket/key, external:<id> or title:<title>
+    source_version: str | None = None
+
+
+# Reciprocal rank fusion (Cormack et al., 2009): each search ranks its candidates, and a chunk's fused score is
+# the sum of 1 / (RRF_K + rank) over the searches that found it. Each search offers CANDIDATES chunks.
+RRF_K = 60
+CANDIDATES = 40
+
+_VECTOR_LEG = """
+    SELECT c.id, c.embedding <=> %(v)s::vector AS key FROM chunks c JOIN collections col ON col.id = c.collection_id
+    WHERE col.read_groups && %(groups)s
+      AND (%(collections)s::text[] IS NULL OR c.collection_id = ANY(%(collections)s))
+    ORDER BY c.embedding <=> %(v)s::vector LIMIT %(n)s"""
+# The question's words, any of them (the lexemes plainto_tsquery keeps, joined by OR): a chunk ranks by how many
+# it holds and how close together (ts_rank_cd), so a rare exact term like a code or a drug name lifts it.
+_TEXT_LEG = """
+    SELECT c.id, -ts_rank_cd(c.lexemes, q) AS key FROM chunks c JOIN collections col ON col.id = c.collection_id,
+         CAST(replace(plainto_tsquery('english', %(q)s)::text, ' & ', ' | ') AS tsquery) AS q
+    WHERE col.read_groups && %(groups)s
+      AND (%(collections)s::text[] IS NULL OR c.collection_id = ANY(%(collections)s))
+      AND q::text <> '' AND c.lexemes @@ q
+    ORDER BY ts_rank_cd(c.lexemes, q) DESC, c.id LIMIT %(n)s"""
+_HIT_COLUMNS = """c.id, c.document_id, d.title, c.collection_id, c.ordinal, c.start_offset, c.end_offset, c.text,
+    1 - (c.embedding <=> %(v)s::vector) AS score, c.page_start, c.page_end, c.section, d.source, d.source_version"""
+_VECTOR_ONLY = f"""
+    WITH v AS ({_VECTOR_LEG})
+    SELECT {_HIT_COLUMNS} FROM v JOIN chunks c ON c.id = v.id JOIN documents d ON d.id = c.document_id
+    ORDER BY c.embedding <=> %(v)s::vector LIMIT %(k)s"""
+_HYBRID = f"""
+    WITH v AS (SELECT id, row_number() OVER (ORDER BY key, id) AS r FROM ({_VECTOR_LEG}) x),
+         t AS (SELECT id, row_number() OVER (ORDER BY key, id) AS r FROM ({_TEXT_LEG}) y),
+         fused AS (SELECT id, sum(1.0 / ({RRF_K} + r)) AS rrf FROM (SELECT * FROM v UNION ALL SELECT * FROM t) u
+                   GROUP BY id)
+    SELECT {_HIT_COLUMNS} FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
+    ORDER BY f.rrf DESC, score DESC LIMIT %(k)s"""
 
 
 def retrieve(
@@ -212,49 +331,25 @@ def retrieve(
     collections: Sequence[str] | None = None,
     k: int = 5,
     ef_search: int = 100,
+    query_text: str | None = None,
 ) -> list[Hit]:
-    """The k nearest chunks the caller may read. The ACL is in the WHERE clause, and RLS backs it up."""
+    """The k best chunks the caller may read: nearest by vector alone, or, given the question's text, the
+    vector search and PostgreSQL full-text search fused by reciprocal rank. The ACL is in the WHERE clause of
+    both, and RLS backs it up."""
     with scoped(conn, groups):
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
-        # pgvector 0.8: keep scanning the HNSW graph until k rows pass the filter.
+        # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the filter.
         conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        vector = vector_literal(query_vector)
-        rows = (
-            conn.cursor(row_factory=dict_row)
-            .execute(
-                """
-            SELECT c.id, c.document_id, d.title, c.collection_id, c.ordinal, c.start_offset, c.end_offset, c.text,
-                   c.page,
-                   1 - (c.embedding <=> %(v)s::vector) AS score
-            FROM chunks c
-            JOIN documents d ON d.id = c.document_id
-            JOIN collections col ON col.id = c.collection_id
-            WHERE col.read_groups && %(groups)s
-              AND (%(collections)s::text[] IS NULL OR c.collection_id = ANY(%(collections)s))
-            ORDER BY c.embedding <=> %(v)s::vector
-            LIMIT %(k)s
-            """,
-                {
-                    "v": vector,
-                    "groups": list(groups),
-                    "collections": list(collections) if collections else None,
-                    "k": k,
-                },
-            )
-            .fetchall()
-        )
+        params = {
+            "v": vector_literal(query_vector),
+            "groups": list(groups),
+            "collections": list(collections) if collections else None,
+            "k": k,
+            "n": max(k, CANDIDATES) if query_text else k,
+            "q": (query_text or "").replace("\x00", " "),  # PostgreSQL text holds no NUL
+        }
+        rows = conn.execute(_HYBRID if query_text else _VECTOR_ONLY, params).fetchall()
     return [
-        Hit(
-            r["id"],
-            r["document_id"],
-            r["title"],
-            r["collection_id"],
-            r["ordinal"],
-            r["start_offset"],
-            r["end_offset"],
-            r["text"],
-            float(r["score"]),
-            r["page"],
-        )
+        Hit(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], float(r[8]), r[9], r[10], r[11], r[12], r[13])
         for r in rows
     ]

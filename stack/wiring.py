@@ -56,5 +56,6 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         settings.max_tokens,
         settings.max_conversation_chars,
         min_relevance=settings.min_relevance,
+        hybrid=settings.hybrid_retrieval,
     )
     return Gateway(authenticate, connect, embedder, engine, sealer, settings.admin_groups, limits)

@@ -20,8 +20,8 @@ from stack.errors import ContextTooLong, EngineError, EngineUnavailable
 from stack.gateway import Audit, Caller, CollectionId, Parts, Text, Touched, require_readable
 from stack.llm import ChatEngine, Message
 from stack.rag import NO_SOURCES, build_messages, cited_numbers, select_sources, sources_footer
-from stack.routes.retrieve import Citation, citation, embed_query
-from stack.store import Hit, retrieve
+from stack.routes.retrieve import Citation, citation, embed_query, search
+from stack.store import Hit
 
 router = APIRouter()
 
@@ -92,7 +92,7 @@ def chat(body: ChatRequest, caller: Caller, parts: Parts, response: Response) ->
     vector = embed_query(parts, question)
     with parts.connect() as conn:
         require_readable(conn, audit, body.collections, query_ref)
-        hits = retrieve(conn, caller.groups, vector, body.collections, body.k or parts.limits.default_k)
+        hits = search(conn, parts, caller, question, vector, body.collections, body.k)
         sources = select_sources(hits, parts.limits.max_context_chars, parts.limits.min_relevance)
         where: Touched = {
             "collection": ",".join(sorted({h.collection for h in sources})) or None,

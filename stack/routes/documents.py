@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 from stack.audit import Outcome
 from stack.errors import EngineError, EngineUnavailable
 from stack.extract import MalformedDocument, UnsupportedMediaType, extract
-from stack.gateway import Audit, Caller, CollectionId, GroupName, Parts, Title, clean_title
+from stack.gateway import Audit, Caller, CollectionId, GroupName, Parts, Title, clean_title, record_ingest
 from stack.store import (
     NotFound,
+    Source,
     create_collection,
     delete_document,
     ingest,
@@ -51,12 +52,15 @@ class DocumentOut(BaseModel):
     content_hash: str
     chunks: int
     created_at: str
+    source: str
+    version: str | None
 
 
 class IngestOut(BaseModel):
     document_id: int
     chunks: int
     created: bool
+    replaced: int | None = None  # the document this upload superseded (same title or external id)
 
 
 @router.post("/v1/collections", status_code=201, response_model=CollectionOut)
@@ -109,14 +113,17 @@ async def upload(
     parts: Parts,
     response: Response,
     title: Annotated[str, Query(min_length=1, max_length=300)],
+    external_id: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
 ) -> IngestOut:
-    """The body is the document itself; its Content-Type says how to read it (text/plain, text/markdown,
-    text/html, application/pdf)."""
+    """The body is the document itself; its Content-Type says how to read it (see stack.extract.MEDIA_TYPES).
+    A document is a version of its source: its external_id when given, else its title. Uploading new content
+    for a source replaces the previous version in one transaction; the same content again changes nothing."""
     name = clean_title(title)
+    source = Source.upload(name, external_id)
     media_type = request.headers.get("content-type", "")
     await run_in_threadpool(_may_write, parts, caller, collection)  # the ACL before a byte of the body is read
     data = await request.body()  # bounded by stack.guard, which counts every body against its cap as it arrives
-    return await run_in_threadpool(_ingest, parts, caller, collection, name, media_type, data, response)
+    return await run_in_threadpool(_ingest, parts, caller, collection, (name, source), media_type, data, response)
 
 
 def _may_write(parts: Parts, caller: Caller, collection: str) -> None:
@@ -128,13 +135,21 @@ def _may_write(parts: Parts, caller: Caller, collection: str) -> None:
 
 
 def _ingest(
-    parts: Parts, caller: Caller, collection: str, title: str, media_type: str, data: bytes, response: Response
+    parts: Parts,
+    caller: Caller,
+    collection: str,
+    named: tuple[str, Source],
+    media_type: str,
+    data: bytes,
+    response: Response,
 ) -> IngestOut:
     audit = Audit(caller, "ingest")
+    title, source = named
     with parts.connect() as conn:
         try:
             document = extract(data, media_type)
-            result = ingest(conn, parts.embedder, caller.groups, collection, title, document, media_type.split(";")[0])
+            kind = media_type.split(";")[0]
+            result = ingest(conn, parts.embedder, caller.groups, collection, title, document, kind, source)
         except UnsupportedMediaType as exc:
             audit.refuse(conn, 415, str(exc), Outcome.REFUSED, collection)
         except MalformedDocument as exc:
@@ -144,16 +159,15 @@ def _ingest(
         except (EngineUnavailable, EngineError) as exc:
             audit.refuse(conn, 503, str(exc), Outcome.ENGINE_UNAVAILABLE, collection)
         with conn.transaction():
-            audit.record(
-                conn,
-                Outcome.OK if result.created else Outcome.UNCHANGED,
-                collection,
-                [result.document_id],
-                result.chunk_ids,
-            )
+            record_ingest(audit, conn, collection, result)
     if not result.created:
         response.status_code = 200
-    return IngestOut(document_id=result.document_id, chunks=len(result.chunk_ids), created=result.created)
+    return IngestOut(
+        document_id=result.document_id,
+        chunks=len(result.chunk_ids),
+        created=result.created,
+        replaced=result.superseded,
+    )
 
 
 @router.delete("/v1/collections/{collection}/documents/{document_id}", status_code=204)

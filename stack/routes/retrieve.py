@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from stack.audit import Outcome
+from stack.auth import Principal
 from stack.errors import EngineError, EngineUnavailable
-from stack.gateway import Audit, Caller, CollectionId, Parts, Text, require_readable
+from stack.gateway import Audit, Caller, CollectionId, Gateway, Parts, Text, require_readable
 from stack.store import Hit, retrieve
 
 router = APIRouter()
@@ -27,8 +31,12 @@ class Citation(BaseModel):
     chunk: int
     start: int
     end: int
-    page: int | None = None
-    score: float
+    page: int | None = None  # the first page the chunk is on (PDF)
+    page_end: int | None = None  # and the last: a chunk that spans pages names the range
+    section: str | None = None  # the heading the chunk sits under (DOCX, Markdown)
+    source: str | None = None  # what the document is a version of: s3://bucket/key, external:<id> or title:<title>
+    version: str | None = None  # the S3 version id of the object the text came from
+    score: float  # cosine similarity to the query
     text: str
 
 
@@ -46,6 +54,10 @@ def citation(hit: Hit) -> Citation:
         start=hit.start,
         end=hit.end,
         page=hit.page,
+        page_end=hit.page_end,
+        section=hit.section,
+        source=hit.source,
+        version=hit.source_version,
         score=round(hit.score, 4),
         text=hit.text,
     )
@@ -60,6 +72,27 @@ def embed_query(parts: Parts, text: str) -> list[float]:
         raise HTTPException(502, str(exc)) from None
 
 
+def search(
+    conn: psycopg.Connection[Any],
+    parts: Gateway,
+    caller: Principal,
+    query: str,
+    vector: list[float],
+    collections: list[str] | None,
+    k: int | None,
+) -> list[Hit]:
+    """The caller's best chunks for a query: hybrid (full-text fused with vectors) unless the gateway is set to
+    vectors alone."""
+    return retrieve(
+        conn,
+        caller.groups,
+        vector,
+        collections,
+        k or parts.limits.default_k,
+        query_text=query if parts.limits.hybrid else None,
+    )
+
+
 @router.post("/v1/retrieve", response_model=RetrieveResponse)
 def retrieve_route(body: RetrieveRequest, caller: Caller, parts: Parts, response: Response) -> RetrieveResponse:
     audit = Audit(caller, "retrieve")
@@ -68,7 +101,7 @@ def retrieve_route(body: RetrieveRequest, caller: Caller, parts: Parts, response
     with parts.connect() as conn:
         require_readable(conn, audit, body.collections, query_ref)
         with conn.transaction():  # the read and its audit event commit together, before we answer
-            hits = retrieve(conn, caller.groups, vector, body.collections, body.k or parts.limits.default_k)
+            hits = search(conn, parts, caller, body.query, vector, body.collections, body.k)
             seq = audit.record(
                 conn,
                 Outcome.OK,

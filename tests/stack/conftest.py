@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -91,3 +92,16 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def api(database: Callable[[str | None], str], idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder) -> Any:
+    """The gateway over HTTP (FastAPI's TestClient) on a database seeded by tests.stack.test_store.seed."""
+    from fastapi.testclient import TestClient
+
+    from stack.app import create_app
+    from tests.stack.test_app import make_gateway
+    from tests.stack.test_store import seed
+
+    seed(database, embedder)
+    return TestClient(create_app(make_gateway(database, idp_key, embedder)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from stack.audit import HASHED_FIELDS, AuditEvent, Outcome, append, verify
+from stack.audit import HASHED_FIELDS, OPTIONAL_HASHED, AuditEvent, Outcome, append, verify
+from stack.dev.postgres import LocalPostgres
 from stack.errors import AuditChainBroken, GatewayError
 from stack.migrate import migrate
 
@@ -100,7 +102,7 @@ def test_a_rewritten_chain_is_still_caught_at_the_first_forged_hash(database: Ds
     with psycopg.connect(database(None)) as conn:
         row = conn.execute(
             "SELECT audit_canonical(seq, at, 'bob', groups, action, collection, document_ids, chunk_ids, outcome, "
-            "latency_ms, query_ref, answer_ref, prev_hash) FROM audit_events WHERE seq = 2"
+            "latency_ms, query_ref, answer_ref, prev_hash, source) FROM audit_events WHERE seq = 2"
         ).fetchone()
         assert row is not None
     import hashlib
@@ -192,23 +194,63 @@ def test_serve_refuses_bad_settings_in_one_line(
 
 
 def test_the_hashed_fields_are_defined_once_and_the_sql_mirrors_them() -> None:
-    """The bytes the database hashes (audit_canonical) and the bytes verify recomputes come from one list:
-    the SQL function takes the same fields in the same order and joins them in that order; audit_append's
-    parameters are the event's fields, passed by name, so no positional order can drift."""
+    """The bytes the database hashes (audit_canonical, as the latest migration defines it) and the bytes verify
+    recomputes come from one list: the SQL function takes the same fields in the same order and joins them in
+    that order; audit_append's parameters are the event's fields, passed by name, so no positional order can
+    drift."""
     import dataclasses
     import re
     from pathlib import Path
 
-    sql = (Path(__file__).resolve().parents[2] / "stack" / "migrations" / "0001_audit_trail.sql").read_text()
+    folder = Path(__file__).resolve().parents[2] / "stack" / "migrations"
+    defining = [p for p in sorted(folder.glob("*.sql")) if "CREATE FUNCTION audit_canonical" in p.read_text()]
+    sql = defining[-1].read_text()
     header = re.search(r"CREATE FUNCTION audit_canonical\((.*?)\) RETURNS", sql, re.S)
     body = re.search(r"concat_ws\(E'\\x1f',(.*?)\)\n\$\$", sql, re.S)
     assert header and body
     params = [p.split()[0] for p in header.group(1).split(",")]
     joined = re.findall(r"\b(" + "|".join(params) + r")\b", body.group(1))
-    names = [name for name, _ in HASHED_FIELDS]
+    names = [name for name, _ in HASHED_FIELDS] + list(OPTIONAL_HASHED)
     assert params == names and joined == names
+    assert body.group(1).rstrip().endswith("prev_hash, source")  # bare and last: concat_ws skips it when NULL
     append_params = re.search(r"CREATE FUNCTION audit_append\((.*?)\)\nRETURNS", sql, re.S)
     assert append_params
     sql_args = {p.split()[0].removeprefix("p_") for p in append_params.group(1).split(",")}
     assert sql_args == {f.name for f in dataclasses.fields(AuditEvent)}
     assert {o.value for o in Outcome} >= {"ok", "denied", "error"}
+
+
+def test_events_from_before_the_source_field_still_verify_and_a_source_is_hashed(postgres: LocalPostgres) -> None:
+    """Migration 0004 added `source` to the hashed fields: a trail begun under 0003 verifies unchanged after it,
+    events naming an S3 object verify, and editing the object named is caught."""
+    name = f"upgrade_{os.getpid()}"
+    with psycopg.connect(postgres.dsn(dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    owner = postgres.dsn(dbname=name)
+    assert migrate(owner, upto=3)[-1] == "0003_api_keys.sql"
+    with psycopg.connect(postgres.dsn(user="phistack_app", dbname=name)) as conn:
+        for n in range(3):  # as the gateway before 0004 appended: audit_append without p_source
+            conn.execute(
+                "SELECT audit_append(p_actor => 'alice@clinic', p_groups => '{clinicians}', p_action => 'retrieve', "
+                "p_collection => 'cardiology', p_document_ids => '{}', p_chunk_ids => %s::bigint[], "
+                "p_outcome => 'ok', p_latency_ms => 12, p_query_ref => NULL, p_answer_ref => NULL)",
+                ([n],),
+            )
+    assert migrate(owner) == ["0004_sources.sql"]
+    synced = AuditEvent(
+        actor="sync:s3", groups=("kb-sync",), action="sync-ingest", collection="cardiology", outcome=Outcome.OK,
+        latency_ms=40, document_ids=(7,), source="s3://docs/cardiology/warfarin.pdf?versionId=v2",
+    )  # fmt: skip
+    with psycopg.connect(postgres.dsn(user="phistack_app", dbname=name)) as conn:
+        append(conn, synced)
+        append(conn, event(9))
+    with psycopg.connect(postgres.dsn(user="phistack_auditor", dbname=name)) as conn:
+        assert verify(conn) == 5
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        conn.execute("UPDATE audit_events SET source = 's3://docs/cardiology/other.pdf?versionId=v2' WHERE seq = 4")
+    with (
+        psycopg.connect(postgres.dsn(user="phistack_auditor", dbname=name)) as conn,
+        pytest.raises(AuditChainBroken, match="Event 4 does not match its hash"),
+    ):
+        verify(conn)

@@ -11,22 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from stack.app import create_app
 from stack.audit import verify
-from stack.embeddings import MiniLMEmbedder
 from stack.extract import extract
 from tests.stack.pdfs import tiny_pdf
-from tests.stack.test_app import ADMINS, bearer, make_gateway, token
-from tests.stack.test_store import seed
+from tests.stack.test_app import ADMINS, bearer, token
 
 Dsn = Callable[[str | None], str]
 EDITOR = ["cardiology-editors", "clinicians"]
-
-
-@pytest.fixture
-def api(database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder) -> TestClient:
-    seed(database, embedder)
-    return TestClient(create_app(make_gateway(database, idp_key, embedder)))
 
 
 def upload(
