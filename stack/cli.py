@@ -7,20 +7,33 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 # TLS 1.2 suites with forward secrecy and AEAD only (TLS 1.3's are all such); TLS 1.0 and 1.1 have none of them.
 AEAD_ONLY = "ECDHE+AESGCM:ECDHE+CHACHA20"
+S = TypeVar("S")
 
 
 def _error(message: str) -> None:
     print(f"phistack-gateway: error: {message}", file=sys.stderr)  # noqa: T201
 
 
+def _settings(kind: Callable[[], S]) -> S | None:
+    """The settings read from the environment, or None after one line naming the first bad variable."""
+    from pydantic import ValidationError
+
+    try:
+        return kind()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        prefix = str(getattr(kind, "model_config", {}).get("env_prefix", ""))
+        _error(f"{prefix}{str(first['loc'][0]).upper()}: {first['msg']}.")
+        return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
-    from pydantic import ValidationError
 
     from stack.app import create_app
     from stack.jwks import JwksUnavailable
@@ -28,11 +41,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stack.settings import GatewaySettings
     from stack.wiring import build_gateway
 
-    try:
-        settings = GatewaySettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        _error(f"PHISTACK_GATEWAY_{str(first['loc'][0]).upper()}: {first['msg']}.")
+    settings = _settings(GatewaySettings)
+    if settings is None:
         return EXIT_USAGE
     try:
         app = create_app(build_gateway(settings))
@@ -144,6 +154,50 @@ def cmd_audit_ship(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sync_parts(need_queue: bool) -> tuple[Any, Any] | int:
+    from stack.settings import SyncSettings
+    from stack.wiring import build_sync
+
+    settings = _settings(SyncSettings)
+    if settings is None:
+        return EXIT_USAGE
+    if need_queue and not (settings.queue_url and settings.dead_letter_queue_url):
+        _error("PHISTACK_SYNC_QUEUE_URL and PHISTACK_SYNC_DEAD_LETTER_QUEUE_URL: both are needed to consume events.")
+        return EXIT_USAGE
+    return build_sync(settings)
+
+
+def cmd_sync_run(args: argparse.Namespace) -> int:
+    import signal
+
+    parts = _sync_parts(need_queue=True)
+    if isinstance(parts, int):
+        return parts
+    _, worker = parts
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda number, _frame: stopping.append(number))
+    log = logging.getLogger("stack.sync")
+    log.setLevel(logging.INFO)
+    worker.run(stop=lambda: bool(stopping), on_tally=lambda t: log.info("synced: %s", t) if t.counts else None)
+    return EXIT_OK
+
+
+def cmd_sync_reconcile(args: argparse.Namespace) -> int:
+    parts = _sync_parts(need_queue=False)
+    if isinstance(parts, int):
+        return parts
+    syncer, _ = parts
+
+    def show(result: Any) -> None:
+        if result.action != "unchanged":
+            detail = f": {result.error}" if result.error else ""
+            print(f"{result.action:9} {result.key}{detail}")  # noqa: T201
+
+    tally = syncer.reconcile(show)
+    print(f"reconciled s3://{syncer.bucket}: {tally}")  # noqa: T201
+    return EXIT_INCOMPLETE if tally.counts.get("failed") else EXIT_OK
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from stack.dev.stack import run
 
@@ -178,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--dsn", required=True)
     revoke.add_argument("--name", required=True)
     revoke.set_defaults(func=cmd_keys)
+    sync = sub.add_parser("sync", help="keep the knowledge base in step with the document bucket (PHISTACK_SYNC_*)")
+    sync_sub = sync.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sync_sub.add_parser("run", help="consume the bucket's event queue until stopped (SIGTERM)").set_defaults(
+        func=cmd_sync_run
+    )
+    sync_sub.add_parser(
+        "reconcile", help="list the bucket and repair any drift both ways (after a restore, or any time)"
+    ).set_defaults(func=cmd_sync_reconcile)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check every hash and link (exit 1 naming the first break)")

@@ -8,6 +8,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def not_placeholder(value: str) -> str:
+    if not value or "changeme" in value.lower() or value.strip() in ("TODO", "xxx"):
+        raise ValueError("is a placeholder; set the real value")
+    return value
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHISTACK_GATEWAY_", frozen=True)
 
@@ -63,6 +69,37 @@ class GatewaySettings(BaseSettings):
     @field_validator("database_dsn", "oidc_issuer", "oidc_audience", "oidc_jwks_url")
     @classmethod
     def _no_placeholders(cls, value: str) -> str:
-        if not value or "changeme" in value.lower() or value.strip() in ("TODO", "xxx"):
-            raise ValueError("is a placeholder; set the real value")
-        return value
+        return not_placeholder(value)
+
+
+class SyncSettings(BaseSettings):
+    """The document bucket's sync service (phistack-gateway sync), from PHISTACK_SYNC_* variables."""
+
+    model_config = SettingsConfigDict(env_prefix="PHISTACK_SYNC_", frozen=True)
+
+    database_dsn: str = Field(description="PostgreSQL DSN of the app role (phistack_app), as the gateway's.")
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="The document bucket.")
+    queue_url: str | None = Field(None, description="The bucket's event queue (needed by `sync run`).")
+    dead_letter_queue_url: str | None = Field(None, description="Where unreadable documents' events go.")
+    groups: tuple[str, ...] = Field(
+        ("kb-sync",),
+        min_length=1,
+        description="The groups the service writes as: a collection synced from the "
+        "bucket lists one of them in its write_groups (JSON list).",
+    )
+    region: str | None = Field(None, description="AWS region (default: the instance's).")
+    endpoint_url: str | None = Field(
+        None,
+        description="An emulated AWS endpoint (tests, the sandbox); unset on AWS, where the VPC endpoints "
+        "answer at the services' usual names.",
+    )
+    embeddings_url: str | None = Field(None, description="As the gateway's; unset: in-process MiniLM.")
+    embeddings_model: str = Field("all-MiniLM-L6-v2", description="The embeddings endpoint's model name.")
+    ca_file: Path | None = Field(None, description="CA that signed the embeddings engine's certificate.")
+    max_document_bytes: int = Field(20_000_000, ge=1024, description="Larger objects are refused (dead-lettered).")
+    wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait per receive.")
+
+    @field_validator("database_dsn", "bucket")
+    @classmethod
+    def _real(cls, value: str) -> str:
+        return not_placeholder(value)

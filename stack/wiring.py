@@ -12,7 +12,8 @@ from stack.gateway import Gateway, Limits
 from stack.jwks import JwksKeys
 from stack.llm import OpenAIChatClient, tls_context
 from stack.sealing import AesGcmSealer, HashSealer, Sealer
-from stack.settings import GatewaySettings
+from stack.settings import GatewaySettings, SyncSettings
+from stack.sync import QueueWorker, Syncer
 
 
 def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
@@ -59,3 +60,24 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         hybrid=settings.hybrid_retrieval,
     )
     return Gateway(authenticate, connect, embedder, engine, sealer, settings.admin_groups, limits)
+
+
+def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
+    """The sync service's parts: S3 and SQS clients (through the VPC endpoints, or an emulator's URL), the
+    database, the embedder; a queue worker when the settings name the queues."""
+    import boto3
+
+    session = boto3.session.Session(region_name=settings.region)
+    s3 = session.client("s3", endpoint_url=settings.endpoint_url)
+    verify = tls_context(str(settings.ca_file) if settings.ca_file else None, None, None)
+    embedder: Embedder = (
+        OpenAIEmbedder(settings.embeddings_url, settings.embeddings_model, verify=verify)
+        if settings.embeddings_url
+        else MiniLMEmbedder()
+    )
+    _, connect = pooled(settings.database_dsn, 2)
+    syncer = Syncer(s3, connect, embedder, settings.bucket, settings.groups, settings.max_document_bytes)
+    if not (settings.queue_url and settings.dead_letter_queue_url):
+        return syncer, None
+    sqs = session.client("sqs", endpoint_url=settings.endpoint_url)
+    return syncer, QueueWorker(syncer, sqs, settings.queue_url, settings.dead_letter_queue_url, settings.wait_s)

@@ -1,0 +1,357 @@
+"""The document bucket is the knowledge base's source of truth: S3 events on it arrive in an SQS queue, and the
+sync service makes the vector store match the bucket, key by key.
+
+Layout: an object's first path segment names its collection (``cardiology/warfarin-protocol.pdf`` goes to the
+collection ``cardiology``), which must grant the sync service's groups write access. The document's title is the
+object's ``title`` metadata (``x-amz-meta-title``) when set, else its file name.
+
+An event is only a hint that a key changed. For each key the service reads the object's *current* state from
+S3 (head_object) and ingests, replaces or removes the document to match it, so duplicates, reordering, events
+without a version id and missed events all end the same way; the object's version id makes a repeat cheap (no
+download). A document that cannot be read (malformed, too large, a collection that is not there) is audited as a
+failed sync and its event goes to the dead-letter queue, never blocking the queue; a failure of our own (the
+database or embedder unreachable) leaves the message for SQS to deliver again, and SQS moves it to the
+dead-letter queue after its receive limit. ``reconcile`` lists the bucket and repairs drift both ways.
+
+No document content is ever logged or put in an audit event: events name the bucket, key and version."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+from stack.audit import Outcome
+from stack.auth import Principal
+from stack.db import Connect
+from stack.embeddings import Embedder
+from stack.errors import GatewayError
+from stack.extract import MEDIA_TYPES, MalformedDocument, UnsupportedMediaType, extract
+from stack.gateway import Audit, record_ingest
+from stack.store import NotFound, Source, ingest, remove_source, require_writable, scoped
+
+log = logging.getLogger(__name__)
+COLLECTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_MESSAGE_BYTES = 262_144  # SQS's own limit: a larger body is not an S3 event
+SUFFIXES = {
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+SETTLE_ROUNDS = 3  # re-reads of a key whose version changed while it was being ingested
+
+
+class SyncRefused(GatewayError):
+    """An object the knowledge base cannot take (permanent: retrying will not help); its event is dead-lettered."""
+
+    def __init__(self, message: str, outcome: Outcome = Outcome.REFUSED) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What one key's sync did: ingested, replaced, removed, unchanged (nothing to do) or failed."""
+
+    key: str
+    action: str
+    version: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Tally:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: Synced) -> None:
+        self.counts[result.action] = self.counts.get(result.action, 0) + 1
+
+    def __str__(self) -> str:
+        order = ("ingested", "replaced", "removed", "unchanged", "failed")
+        return ", ".join(f"{self.counts.get(name, 0)} {name}" for name in order)
+
+
+def collection_of(key: str) -> str:
+    """The collection an object belongs to: its key's first path segment."""
+    head, sep, rest = key.partition("/")
+    if not sep or not rest or not COLLECTION.match(head):
+        raise SyncRefused(
+            "The key does not start with a collection id and '/' (layout: <collection>/<file>).", Outcome.REFUSED
+        )
+    return head
+
+
+def media_type_of(key: str, declared: str | None) -> str:
+    """The object's Content-Type when it is one we index, else its file name's suffix decides."""
+    kind = (declared or "").split(";", 1)[0].strip().lower()
+    if kind in MEDIA_TYPES:
+        return kind
+    return SUFFIXES.get(PurePosixPath(key).suffix.lower(), kind or "application/octet-stream")
+
+
+def object_ref(bucket: str, key: str, version: str | None) -> str:
+    """How an audit event names an object: s3://bucket/key?versionId=..., the key percent-encoded."""
+    ref = f"s3://{bucket}/{quote(key, safe='/')}"
+    return f"{ref}?versionId={quote(version, safe='')}" if version else ref
+
+
+def keys_in(body: str, bucket: str) -> list[str]:
+    """The keys an SQS message's S3 event records name (none for s3:TestEvent). SyncRefused for a message that
+    is not an S3 event for our bucket."""
+    if len(body.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
+        raise SyncRefused("The message is larger than any S3 event.")
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise SyncRefused("The message is not JSON (not an S3 event).") from None
+    if not isinstance(event, dict):
+        raise SyncRefused("The message is not an S3 event.")
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    records = event.get("Records")
+    if not isinstance(records, list) or not records:
+        raise SyncRefused("The message has no S3 event records.")
+    keys = []
+    for record in records:
+        try:
+            named, key = record["s3"]["bucket"]["name"], unquote_plus(str(record["s3"]["object"]["key"]))
+        except (KeyError, TypeError):
+            raise SyncRefused("An event record names no bucket and key.") from None
+        if named != bucket:
+            raise SyncRefused(f"An event record is for bucket {str(named)[:63]!r}, not the document bucket.")
+        keys.append(key)
+    return keys
+
+
+class Syncer:
+    """Makes the knowledge base match the document bucket, one key at a time (see the module's docstring)."""
+
+    def __init__(
+        self,
+        s3: Any,
+        connect: Connect,
+        embedder: Embedder,
+        bucket: str,
+        groups: tuple[str, ...],
+        max_document_bytes: int,
+        extractor: Callable[[bytes, str], Any] = extract,
+    ) -> None:
+        self.s3, self.connect, self.embedder, self.bucket = s3, connect, embedder, bucket
+        self.principal = Principal(f"sync:s3:{bucket}", groups, "service")
+        self.max_bytes, self.extract = max_document_bytes, extractor
+
+    def sync_key(self, key: str) -> Synced:
+        """Bring one key's document in line with the object now in the bucket. SyncRefused (audited) when it
+        cannot be; other exceptions (database, embedder, S3 unreachable) are ours and propagate for a retry."""
+        started = Audit(self.principal, "sync")
+        try:
+            result = self._settle(key, started)
+        except SyncRefused as exc:
+            self._failed(key, exc, started)
+            raise
+        return result
+
+    def _settle(self, key: str, audit: Audit) -> Synced:
+        result = self._once(key, audit)
+        for _ in range(SETTLE_ROUNDS):  # another writer, or a newer object, may have landed meanwhile
+            now = self._head(key)
+            if (now["VersionId"] if now else None) == result.version:
+                return result
+            result = self._once(key, Audit(self.principal, "sync"))
+        return result
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "405", "MethodNotAllowed"):
+                return None  # gone, or its current version is a delete marker
+            raise
+        return {
+            # A versioned bucket (ours) names each version; an unversioned one only its content's ETag.
+            "VersionId": head.get("VersionId") or f"etag:{str(head.get('ETag', '')).strip(chr(34))}",
+            "ContentLength": int(head.get("ContentLength", 0)),
+            "ContentType": head.get("ContentType"),
+            "Metadata": head.get("Metadata") or {},
+        }
+
+    def _once(self, key: str, audit: Audit) -> Synced:
+        collection = collection_of(key)
+        with self.connect() as conn:
+            try:
+                require_writable(conn, self.principal.groups, collection)  # authorization before any work
+            except NotFound:
+                raise SyncRefused(
+                    f"No collection {collection!r} that the sync service may write to.", Outcome.DENIED
+                ) from None
+        head = self._head(key)
+        if head is None:
+            return self._remove(key, collection, audit)
+        version = str(head["VersionId"])
+        source = Source.s3(self.bucket, key, version)
+        if self._stored_version(collection, source) == version:
+            return Synced(key, "unchanged", version)
+        if head["ContentLength"] > self.max_bytes:
+            raise SyncRefused(f"The object is over {self.max_bytes} bytes.")
+        pinned = {} if version.startswith("etag:") else {"VersionId": version}
+        body = self.s3.get_object(Bucket=self.bucket, Key=key, **pinned)["Body"].read(self.max_bytes + 1)
+        if len(body) > self.max_bytes:
+            raise SyncRefused(f"The object is over {self.max_bytes} bytes.")
+        media_type = media_type_of(key, head["ContentType"])
+        try:
+            document = self.extract(body, media_type)
+        except (MalformedDocument, UnsupportedMediaType) as exc:
+            raise SyncRefused(str(exc)) from None
+        title = str(head["Metadata"].get("title") or PurePosixPath(key).name)[:300]
+        with self.connect() as conn:
+            result = ingest(conn, self.embedder, self.principal.groups, collection, title, document, media_type, source)
+            with conn.transaction():
+                record_ingest(audit, conn, collection, result, object_ref(self.bucket, key, version))
+        action = "unchanged" if not result.created else "replaced" if result.superseded else "ingested"
+        return Synced(key, action, version)
+
+    def _stored_version(self, collection: str, source: Source) -> str | None:
+        with self.connect() as conn, scoped(conn, self.principal.groups):
+            row = conn.execute(
+                "SELECT source_version FROM documents WHERE collection_id = %s AND source = %s",
+                (collection, source.ref),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def _remove(self, key: str, collection: str, audit: Audit) -> Synced:
+        with self.connect() as conn, conn.transaction():
+            removed = remove_source(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
+            if removed is None:
+                return Synced(key, "unchanged")
+            audit.record(
+                conn, Outcome.REMOVED, collection, [removed[0]], removed[1], source=object_ref(self.bucket, key, None)
+            )
+        return Synced(key, "removed")
+
+    def _failed(self, key: str, exc: SyncRefused, audit: Audit) -> None:
+        """A failed event naming the object; the superseded text of a key that no longer reads is removed too, so
+        no answer cites a version the bucket has replaced."""
+        version = None
+        try:
+            head = self._head(key)
+            version = str(head["VersionId"]) if head else None
+        except Exception as error:  # noqa: BLE001 - the refusal is what is reported; S3 may be the cause
+            log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
+        ref = object_ref(self.bucket, key, version)
+        with self.connect() as conn, conn.transaction():
+            removed = None
+            head_collection = key.partition("/")[0]
+            if exc.outcome is not Outcome.DENIED and COLLECTION.match(head_collection):
+                removed = remove_source(conn, self.principal.groups, head_collection, Source.s3(self.bucket, key, None))
+            audit.record(
+                conn,
+                exc.outcome,
+                head_collection if COLLECTION.match(head_collection) else None,
+                [removed[0]] if removed else [],
+                removed[1] if removed else (),
+                source=ref,
+            )
+        log.warning("sync refused an object: %s", exc)  # our own one-line message: names no content
+
+    def keys(self) -> Iterator[str]:
+        """Every key now in the bucket (its current versions; delete markers excluded)."""
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            for item in page.get("Contents", ()):
+                yield str(item["Key"])
+
+    def stored_keys(self) -> set[str]:
+        """The keys of the documents the store holds from this bucket, in the collections the service may write."""
+        prefix = f"s3://{self.bucket}/"
+        with self.connect() as conn, scoped(conn, self.principal.groups):
+            rows = conn.execute("SELECT source FROM documents WHERE starts_with(source, %s)", (prefix,)).fetchall()
+        return {str(r[0])[len(prefix) :] for r in rows}
+
+    def reconcile(self, on_result: Callable[[Synced], None] = lambda _: None) -> Tally:
+        """List the bucket and sync every key it holds or the store holds: missed events, deleted objects and
+        versions changed behind our back are all repaired. Safe to run at any time, and after a restore."""
+        tally = Tally()
+        for key in sorted(set(self.keys()) | self.stored_keys()):
+            try:
+                result = self.sync_key(key)
+            except SyncRefused as exc:
+                result = Synced(key, "failed", error=str(exc))
+            tally.add(result)
+            on_result(result)
+        return tally
+
+
+class QueueWorker:
+    """Consumes the bucket's event queue: each message's keys are synced; the message is deleted when every key is
+    settled (a refused key's record goes to the dead-letter queue first), and left for redelivery otherwise."""
+
+    def __init__(self, syncer: Syncer, sqs: Any, queue_url: str, dead_letter_url: str, wait_s: int = 20) -> None:
+        self.syncer, self.sqs, self.queue_url, self.dead_letter_url, self.wait_s = (
+            syncer,
+            sqs,
+            queue_url,
+            dead_letter_url,
+            wait_s,
+        )
+
+    def poll(self) -> Tally:
+        """One receive (long poll, up to 10 messages) and their processing."""
+        tally = Tally()
+        received = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_s
+        )
+        for message in received.get("Messages", ()):
+            if self._handle(message, tally):
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return tally
+
+    def _handle(self, message: dict[str, Any], tally: Tally) -> bool:
+        try:
+            keys = keys_in(str(message.get("Body", "")), self.syncer.bucket)
+        except SyncRefused as exc:
+            self._dead_letter({"error": str(exc), "message_id": message.get("MessageId")})
+            self._audit_unreadable_message(exc)
+            tally.add(Synced("", "failed", error=str(exc)))
+            return True
+        for key in dict.fromkeys(keys):  # a key named twice in one message is synced once
+            try:
+                tally.add(self.syncer.sync_key(key))
+            except SyncRefused as exc:
+                self._dead_letter({"error": str(exc), "bucket": self.syncer.bucket, "key": key})
+                tally.add(Synced(key, "failed", error=str(exc)))
+            except Exception as exc:  # noqa: BLE001 - ours (database, embedder, S3): SQS delivers it again
+                log.error("sync of an object failed; the event will be retried (%s)", exc.__class__.__name__)  # noqa: TRY400
+                return False
+        return True
+
+    def _dead_letter(self, body: dict[str, Any]) -> None:
+        self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(body))
+
+    def _audit_unreadable_message(self, exc: SyncRefused) -> None:
+        audit = Audit(self.syncer.principal, "sync")
+        with self.syncer.connect() as conn, conn.transaction():
+            audit.record(conn, Outcome.REFUSED, source=f"s3://{self.syncer.bucket}/")
+        log.warning("sync refused a message: %s", exc)
+
+    def run(self, stop: Callable[[], bool] = lambda: False, on_tally: Callable[[Tally], None] = lambda _: None) -> None:
+        """Poll until stop() says so; a failure to reach SQS waits and tries again."""
+        backoff = 1.0
+        while not stop():
+            try:
+                on_tally(self.poll())
+                backoff = 1.0
+            except Exception as exc:  # noqa: BLE001 - keep serving: SQS or the VPC endpoint may be back soon
+                log.error(
+                    "cannot receive from the event queue (%s); retrying in %.0f s", exc.__class__.__name__, backoff
+                )  # noqa: TRY400
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
