@@ -15,7 +15,9 @@ SIX_YEARS_DAYS: Final = 2192
 
 # The AWS APIs every stack reaches through interface endpoints (no internet path): SSM and its two channels for
 # Session Manager, EC2 and STS for the agents, KMS, CloudWatch Logs and metrics. S3 is a gateway endpoint.
-INTERFACE_ENDPOINTS: Final = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
+INTERFACE_ENDPOINTS: Final = (
+    "ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts", "sqs",
+)  # fmt: skip
 
 
 class StackContext(TypedDict):

@@ -18,6 +18,7 @@ from infra import naming
 from infra.catalog import VLLM_QUANTIZATION
 from infra.components.access import Access, AccessArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
+from infra.components.doc_events import DocumentEvents, DocumentEventsArgs
 from infra.components.endpoints import Endpoints, EndpointsArgs
 from infra.components.gpu_hosts import GpuHosts, GpuHostsArgs
 from infra.components.guardrails import AccountGuardrails, GuardrailsArgs
@@ -50,6 +51,11 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
     network = PrivateNetwork(f"{c}-network", PrivateNetworkArgs(cfg, keys.logs_key_arn), opts)
     audit = AuditLogging(f"{c}-audit", AuditLoggingArgs(cfg, keys.logs_key_arn), opts)
     storage = Storage(f"{c}-storage", StorageArgs(cfg, keys.data_key_arn, audit.access_log_bucket), opts)
+    events = DocumentEvents(
+        f"{c}-doc-events",
+        DocumentEventsArgs(cfg, keys.data_key_arn, storage.docs_bucket, storage.docs_bucket_arn),
+        opts,
+    )
     endpoints = Endpoints(
         f"{c}-endpoints",
         EndpointsArgs(
@@ -79,6 +85,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             storage.artifact_bucket_arn,
             storage.docs_bucket_arn,
             storage.transfer_bucket_arn,
+            (events.queue_arn, events.dead_letter_queue_arn),
             access.source_cidrs,
             access.source_security_group_id,
         ),
@@ -134,6 +141,8 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             "audit_logs": audit.archive_bucket,
             "access_logs": audit.access_log_bucket,
         },
+        # The rag_gateway role's sync service consumes these (through `phistack inventory`).
+        "docs_events": {"queue_url": events.queue_url, "dead_letter_queue_url": events.dead_letter_queue_url},
         "vpc_endpoint_ids": {"s3": endpoints.s3_endpoint_id, **endpoints.interface_endpoint_ids},
         "log_groups": {
             "cloudtrail": audit.trail_log_group,

@@ -34,6 +34,7 @@ class GpuHostsArgs:
     artifact_bucket_arn: pulumi.Input[str]
     docs_bucket_arn: pulumi.Input[str]
     transfer_bucket_arn: pulumi.Input[str]
+    docs_event_queue_arns: tuple[pulumi.Input[str], pulumi.Input[str]]  # the event queue, its dead-letter queue
     source_cidrs: list[str]
     source_security_group_id: pulumi.Input[str] | None
 
@@ -201,8 +202,25 @@ class GpuHosts(pulumi.ComponentResource):
                 {
                     "Sid": "ReadWriteDocuments",
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
                     "Resource": objects(args.docs_bucket_arn),
+                },
+                {
+                    "Sid": "ConsumeDocumentEvents",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ],
+                    "Resource": args.docs_event_queue_arns[0],
+                },
+                {
+                    "Sid": "DeadLetterUnreadableDocuments",
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                    "Resource": args.docs_event_queue_arns[1],
                 },
                 {
                     "Sid": "SsmFileTransfer",

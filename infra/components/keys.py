@@ -112,6 +112,19 @@ def log_key_statements(cfg: ClientConfig) -> list[policies.Statement]:
     ]
 
 
+def data_key_statements(cfg: ClientConfig) -> list[policies.Statement]:
+    """S3 encrypts the document bucket's events for their queue, which the data key protects."""
+    same_account = {"StringEquals": {"aws:SourceAccount": cfg.account_id}}
+    return [
+        _service(
+            "S3SendsDocumentEventsToEncryptedQueue",
+            "s3.amazonaws.com",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            same_account,
+        )
+    ]
+
+
 class Keys(pulumi.ComponentResource):
     data_key_arn: pulumi.Output[str]
     logs_key_arn: pulumi.Output[str]
@@ -120,7 +133,11 @@ class Keys(pulumi.ComponentResource):
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:keys:Keys", name, None, opts)
         cfg = args.cfg
-        extra: dict[KeyPurpose, list[policies.Statement]] = {"data": [], "logs": log_key_statements(cfg), "ebs": []}
+        extra: dict[KeyPurpose, list[policies.Statement]] = {
+            "data": data_key_statements(cfg),
+            "logs": log_key_statements(cfg),
+            "ebs": [],
+        }
         arns: dict[KeyPurpose, pulumi.Output[str]] = {}
         purposes: tuple[tuple[KeyPurpose, str], ...] = (
             ("data", "PHI at rest: document and artifact buckets, Aurora, secrets"),

@@ -1,4 +1,4 @@
-"""Creators for S3 buckets and their separate configuration resources."""
+"""Creators for S3 buckets, their separate configuration resources, and the document bucket's event queues."""
 
 from __future__ import annotations
 
@@ -132,6 +132,41 @@ def lifecycle(sb: Sandbox, name: str, i: Inputs) -> Created:
     return i["bucket"], {}
 
 
+def queue(sb: Sandbox, name: str, i: Inputs) -> Created:
+    names = {
+        "kmsMasterKeyId": "KmsMasterKeyId",
+        "kmsDataKeyReusePeriodSeconds": "KmsDataKeyReusePeriodSeconds",
+        "messageRetentionSeconds": "MessageRetentionSeconds",
+        "maxMessageSize": "MaximumMessageSize",
+        "visibilityTimeoutSeconds": "VisibilityTimeout",
+        "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+        "redrivePolicy": "RedrivePolicy",
+    }
+    # Pulumi hands numbers over as floats (300.0); SQS wants integers.
+    attributes = {
+        attr: str(int(i[key]) if isinstance(i[key], float) else i[key])
+        for key, attr in names.items()
+        if i.get(key) not in (None, "")
+    }
+    sqs = sb.client("sqs")
+    url = sqs.create_queue(QueueName=i["name"], Attributes=attributes, tags=i.get("tags") or {})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, {"arn": arn, "url": url, "name": i["name"]}
+
+
+def queue_policy(sb: Sandbox, name: str, i: Inputs) -> Created:
+    sb.client("sqs").set_queue_attributes(QueueUrl=i["queueUrl"], Attributes={"Policy": i["policy"]})
+    return i["queueUrl"], {}
+
+
+def notification(sb: Sandbox, name: str, i: Inputs) -> Created:
+    queues = [{"QueueArn": q["queueArn"], "Events": list(q["events"])} for q in i.get("queues") or []]
+    sb.client("s3").put_bucket_notification_configuration(
+        Bucket=i["bucket"], NotificationConfiguration={"QueueConfigurations": queues}
+    )
+    return i["bucket"], {}
+
+
 CREATORS: dict[str, Creator] = {
     "aws:s3/bucket:Bucket": bucket,
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ownership,
@@ -142,4 +177,7 @@ CREATORS: dict[str, Creator] = {
     "aws:s3/bucketLogging:BucketLogging": logging,
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": object_lock,
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": lifecycle,
+    "aws:s3/bucketNotification:BucketNotification": notification,
+    "aws:sqs/queue:Queue": queue,
+    "aws:sqs/queuePolicy:QueuePolicy": queue_policy,
 }

@@ -13,7 +13,7 @@ from infra.sandbox.engine import remove_default_vpcs
 
 REGION = "us-east-1"
 VPC_CIDR = "10.40.0.0/16"
-ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts")
+ENDPOINTS = ("ssm", "ssmmessages", "ec2messages", "ec2", "kms", "logs", "monitoring", "sts", "sqs")
 
 
 @dataclass

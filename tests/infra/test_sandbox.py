@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,18 +31,18 @@ HOST_EVIDENCE = dict.fromkeys((c.id for c in hosts.CONTROLS), Status.ERROR)
 
 
 @pytest.fixture(scope="module")
-def sandboxed(example_raw: dict[str, str]) -> Iterator[tuple[Any, Any, dict[str, Status]]]:
+def sandboxed(example_raw: dict[str, str]) -> Iterator[tuple[Any, ...]]:
     cfg = parse_client_config(example_raw, "example")
     with moto_server(account_id=cfg.account_id) as url:
         plan, sandbox = apply_to_emulator(cfg, example_raw, url)
         session = boto3.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name=cfg.region)
         facts, _ = collect(session, [cfg.region], url, max_attempts=1)
         live = {r.control.id: r.status for r in assess(facts, catalog(), [], "t").results if r.control.automated}
-        yield plan, sandbox, live
+        yield plan, sandbox, live, session, url
 
 
 def test_every_declared_resource_is_created_or_its_gap_reported(sandboxed: Any) -> None:
-    plan, sandbox, _ = sandboxed
+    plan, sandbox, *_ = sandboxed
     custom = [r for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")]
     gaps = {(g["type"], g["api"]) for g in sandbox.gaps}
     assert gaps == EXPECTED_GAPS
@@ -52,15 +53,40 @@ def test_every_declared_resource_is_created_or_its_gap_reported(sandboxed: Any) 
     assert plan.outputs["buckets"]["docs"] == "phistack-example-clinic-docs-111122223333"
 
 
+def test_the_document_bucket_sends_its_events_to_an_encrypted_tls_only_queue(sandboxed: Any) -> None:
+    """Issue 16: what `pulumi up` declares for the sync service exists in the emulated account and works: a put
+    into the document bucket arrives in the queue, which the data key encrypts, only the bucket may send to,
+    nothing reaches without TLS, and whose failures go to an encrypted dead-letter queue."""
+    plan, _, _, session, url = sandboxed
+    events = plan.outputs["docs_events"]
+    sqs, s3 = session.client("sqs", endpoint_url=url), session.client("s3", endpoint_url=url)
+    queue = sqs.get_queue_attributes(QueueUrl=events["queue_url"], AttributeNames=["All"])["Attributes"]
+    dead = sqs.get_queue_attributes(QueueUrl=events["dead_letter_queue_url"], AttributeNames=["All"])["Attributes"]
+    assert queue["KmsMasterKeyId"] == dead["KmsMasterKeyId"] == plan.outputs["kms_key_arns"]["data"]
+    assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dead["QueueArn"], "maxReceiveCount": 5}
+    for attributes in (queue, dead):
+        statements = json.loads(attributes["Policy"])["Statement"]
+        assert {"Bool": {"aws:SecureTransport": "false"}} in [
+            st.get("Condition") for st in statements if st["Effect"] == "Deny"
+        ]
+    sender = next(st for st in json.loads(queue["Policy"])["Statement"] if st["Effect"] == "Allow")
+    assert sender["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert sender["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{plan.outputs['buckets']['docs']}"
+    assert "sqs" in plan.outputs["vpc_endpoint_ids"]
+    s3.put_object(Bucket=plan.outputs["buckets"]["docs"], Key="cardiology/policy.txt", Body=b"Clinic hours.")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=events["queue_url"], MaxNumberOfMessages=10)["Messages"]]
+    assert any("ObjectCreated:Put" in b and "cardiology%2Fpolicy.txt" in b for b in bodies)
+
+
 def test_the_sandboxed_example_passes_every_control_moto_can_show(sandboxed: Any) -> None:
-    _, _, live = sandboxed
+    _, _, live, *_ = sandboxed
     failing = {cid: s for cid, s in live.items() if s in (Status.FAIL, Status.ERROR)}
     assert failing == MOTO_LIMITS | HOST_EVIDENCE
 
 
 def test_plan_and_live_agree_where_both_can_judge(sandboxed: Any, example_raw: dict[str, str]) -> None:
     """A control PASSes on the plan if and only if it PASSes live: a disagreement is a bug on one side."""
-    _, _, live = sandboxed
+    _, _, live, *_ = sandboxed
     cfg = parse_client_config(example_raw, "example")
     planned = {
         r.control.id: r.status

@@ -355,7 +355,9 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
         again = phistack("sandbox", "up", "--client", "example", env=env)
         assert again.returncode == 2 and "already up" in again.stderr
         status = phistack("sandbox", "status", env=env)
-        assert "example-clinic: 131 resources" in status.stdout
+        # 131 before issue 16 added the document event queue, its dead-letter queue, their policies, the
+        # bucket notification and the SQS endpoint
+        assert "example-clinic: 137 resources" in status.stdout
     finally:
         down = phistack("sandbox", "down", env=env)
     assert down.returncode == 0 and "stopped the embedded AWS emulator" in down.stdout
