@@ -138,6 +138,10 @@ def _print_answer(answer: Any) -> None:
             f"   [{citation.get('index')}] {citation.get('document')} (chunk {citation.get('chunk')}, "
             f"score {float(citation.get('score') or 0):.2f}, {marked})"
         )
+    if answer.synced:
+        lines.append(
+            f"synced: {answer.synced['source']} was retrievable {answer.synced['seconds']:.1f} s after its put"
+        )
     print("\n".join(lines))  # noqa: T201 - the demo's answer is its output
 
 

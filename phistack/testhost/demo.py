@@ -11,6 +11,7 @@ ERROR, with the reason)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -62,6 +63,7 @@ class Answer:
     question: str
     content: str
     citations: list[dict[str, Any]]
+    synced: dict[str, Any] | None = None  # the document put into the bucket: its key, citation source, seconds
 
 
 def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) -> tuple[Any, Any, Answer]:
@@ -96,6 +98,10 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             say(f"    {recap}")
             say("5/6 a clinic user, signed in with the stand-in IdP, asks the gateway on the host...")
             answer = _ask(f"https://{host.address}:{GATEWAY_PORT}", ca_pem, state)
+            say("    and a document dropped into the stack's document bucket, synced by the host's phistack-sync...")
+            synced = _sync_check(f"https://{host.address}:{GATEWAY_PORT}", ca_pem, state, session, url, outputs)
+            answer = dataclasses.replace(answer, synced=synced)
+            say(f"    retrievable {synced['seconds']:.1f} s after the put, cited as {synced['source']}")
             say("6/6 the host's evidence (playbooks/verify.yml), and the emulated account audited with it...")
             evidence = state / "evidence"
             _playbook(project, inventory, "verify.yml", state / "verify.log", {"verify_evidence_dir": str(evidence)})
@@ -154,6 +160,7 @@ def _stage(  # noqa: PLR0913 - one step's inputs, each used once
         "rag_gateway_oidc_issuer": idp.ISSUER,
         "rag_gateway_oidc_audience": idp.AUDIENCE,
         "rag_gateway_oidc_jwks": jwks,  # the stand-in IdP's public keys, published as a file (no egress)
+        "rag_gateway_sync_endpoint_url": url,  # the sync service reaches the emulated S3 and SQS there
         "llm_server_nvidia_enabled": False,  # no GPU here; the Molecule scenario proves the driver's DKMS build
         "ansible_host": host.address,
         "ansible_user": "root",
@@ -203,8 +210,12 @@ def _ask(base: str, ca_pem: str, state: Path) -> Answer:
     clinician = idp.token(state, idp.ISSUER, idp.AUDIENCE, "clinician@clinic.test", ["clinicians"])
     _wait_ready(context, base)
     try:
-        collection = {"id": COLLECTION, "title": "Clinic policies", "read_groups": ["clinicians"],
-                      "write_groups": ["kb-admins"]}  # fmt: skip
+        collection = {
+            "id": COLLECTION,
+            "title": "Clinic policies",
+            "read_groups": ["clinicians"],
+            "write_groups": ["kb-admins", "kb-sync"],
+        }  # fmt: skip  (kb-sync: the bucket's sync)
         _post(context, f"{base}/v1/collections", admin, json.dumps(collection).encode(), "application/json")
         document = resources.files("phistack").joinpath("data/demo-policy.txt").read_bytes()
         title = urllib.parse.quote(DOCUMENT_TITLE)
@@ -218,6 +229,39 @@ def _ask(base: str, ca_pem: str, state: Path) -> Answer:
     except (urllib.error.URLError, OSError) as exc:
         raise HostError(f"the gateway on the local host could not be reached at {base} ({exc})") from None
     return Answer(QUESTION, reply["choices"][0]["message"]["content"], list(reply.get("citations") or []))
+
+
+SYNCED_KEY = f"{COLLECTION}/visiting-hours.txt"
+SYNCED_TEXT = b"Visiting hours on the inpatient ward are 10 am to 8 pm; two visitors per patient at a time."
+
+
+def _sync_check(
+    base: str, ca_pem: str, state: Path, session: Any, url: str, outputs: dict[str, Any], timeout: float = 180.0
+) -> dict[str, Any]:
+    """A clinic's staff member puts a document into the document bucket; a clinician's retrieval finds it once the
+    host's sync service has taken the bucket's event. How long that took, and how the citation names it."""
+    from infra.hosts.bundle.presign import s3_client
+    from phistack.testhost import idp
+
+    context = ssl.create_default_context(cadata=ca_pem)
+    clinician = idp.token(state, idp.ISSUER, idp.AUDIENCE, "clinician@clinic.test", ["clinicians"])
+    s3 = s3_client(session, outputs["region"], url)
+    started = time.monotonic()
+    s3.put_object(Bucket=outputs["buckets"]["docs"], Key=SYNCED_KEY, Body=SYNCED_TEXT, ContentType="text/plain")
+    query = json.dumps({"query": "What are the ward's visiting hours?", "k": 3}).encode()
+    while time.monotonic() - started < timeout:
+        try:
+            found = _post(context, f"{base}/v1/retrieve", clinician, query, "application/json")["citations"]
+        except (urllib.error.URLError, OSError) as exc:
+            raise HostError(f"the gateway on the local host could not be reached at {base} ({exc})") from None
+        ours = [c for c in found if str(c.get("source", "")).endswith(SYNCED_KEY)]
+        if ours:
+            return {"key": SYNCED_KEY, "source": ours[0]["source"], "seconds": time.monotonic() - started}
+        time.sleep(0.5)
+    raise HostError(
+        f"s3://{outputs['buckets']['docs']}/{SYNCED_KEY} was not retrievable {timeout:.0f} s after it was put: "
+        "see `journalctl -u phistack-sync` on the host"
+    )
 
 
 def _wait_ready(context: ssl.SSLContext, base: str, timeout: float = 240.0) -> None:

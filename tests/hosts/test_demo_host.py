@@ -81,6 +81,9 @@ def test_the_whole_flow_onto_a_local_debian_13_host() -> None:
     # The clinician's question, answered from the administrator's document, with the citation shown.
     assert result.stdout.startswith(f"Q: {demo.QUESTION}\nA: ")
     assert f"   [1] {demo.DOCUMENT_TITLE} (chunk 0, score " in result.stdout
+    # A document put into the stack's document bucket, taken by the host's phistack-sync from the bucket's
+    # event queue, retrievable and cited by its S3 key and version (issue 16).
+    assert f"synced: s3://phistack-example-clinic-docs-111122223333/{demo.SYNCED_KEY}" in result.stdout
 
     report = json.loads((out / "report.json").read_text())
     controls = {c["id"]: c for c in report["controls"]}
