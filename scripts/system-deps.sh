@@ -31,6 +31,7 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v curl >/dev/null || missing+=(curl)
+command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)  # OCR of scanned PDFs
 command -v losetup >/dev/null || missing+=(mount)
 if ! command -v systemd-nspawn >/dev/null; then
   systemd_version="$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)"

@@ -1,5 +1,6 @@
-"""Text out of an uploaded document: plain text, Markdown, HTML or PDF. A document that cannot be read is refused
-whole (MalformedDocument, a 422), before anything is stored. HTML and PDF, whose parsers can be driven into
+"""Text out of an uploaded document: plain text, Markdown, HTML, PDF (scans with OCR, as a setting) or DOCX. A
+document that cannot be read is refused whole (MalformedDocument, a 422), before anything is stored. HTML, PDF and
+DOCX, whose parsers can be driven into
 exceptions, quadratic time or decompression bombs by a crafted file, are parsed in a separate process with hard
 limits on CPU time, memory, wall time and output size (stack.parse_worker); plain text is only decoded."""
 
@@ -12,8 +13,12 @@ from html.parser import HTMLParser
 
 from stack.errors import GatewayError
 
-MEDIA_TYPES = ("text/plain", "text/markdown", "text/html", "application/pdf")
-WORKER_TYPES = ("text/html", "application/pdf")  # parsed in a limited process (stack.parse_worker)
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+MEDIA_TYPES = ("text/plain", "text/markdown", "text/html", "application/pdf", DOCX)
+WORKER_TYPES = ("text/html", "application/pdf", DOCX)  # parsed in a limited process (stack.parse_worker)
+OCR_LANGUAGES = re.compile(r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$")  # tesseract's codes: eng, deu+eng
+OCR_PAGE_SECONDS = 60  # one page's OCR; the worker's own limits bound the whole document
+MAX_IMAGES_PER_PAGE = 8
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table", "ul", "ol"}
 _SKIP = {"script", "style", "head", "template", "noscript"}
 
@@ -78,7 +83,7 @@ def _decode(body: bytes, media_type: str) -> str:
         raise MalformedDocument(f"The {media_type} body is not UTF-8 (byte {exc.start}).") from None
 
 
-def _pdf(body: bytes) -> Extracted:
+def _pdf(body: bytes, ocr: str | None = None) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -86,28 +91,122 @@ def _pdf(body: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(body))
         if reader.is_encrypted:
             raise MalformedDocument("The PDF is encrypted; upload a decrypted copy.")
-        pages = [_tidy(page.extract_text() or "") for page in reader.pages]
+        pages = []
+        for page in reader.pages:
+            text = _tidy(page.extract_text() or "")
+            if not text and ocr:  # a scanned page: its text is only in its images
+                text = _tidy(_ocr_page(page, ocr))
+            pages.append(text)
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise MalformedDocument(f"The body is not a readable PDF ({exc.__class__.__name__}).") from None
     starts, text = [], ""
-    for page in pages:
+    for page_text in pages:
         if text:
             text += "\n\n"
         starts.append(len(text))
-        text += page
+        text += page_text
     if not text.strip():
-        raise MalformedDocument("The PDF has no extractable text (a scan? run OCR first).")
+        hint = "even with OCR" if ocr else "a scan? set PHISTACK_GATEWAY_OCR_LANGUAGES to read scans with OCR"
+        raise MalformedDocument(f"The PDF has no extractable text ({hint}).")
     return Extracted(text, tuple(starts))
 
 
-def extract(body: bytes, media_type: str) -> Extracted:
+def _ocr_page(page: object, languages: str) -> str:
+    """The text tesseract reads in a page's images (a scanner stores each page as one image)."""
+    import subprocess
+
+    texts = []
+    for number, image in enumerate(getattr(page, "images", ())):
+        if number >= MAX_IMAGES_PER_PAGE:
+            break
+        png = io.BytesIO()
+        image.image.save(png, "PNG")
+        try:
+            done = subprocess.run(
+                ["tesseract", "stdin", "stdout", "-l", languages],
+                input=png.getvalue(),
+                capture_output=True,
+                timeout=OCR_PAGE_SECONDS,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise MalformedDocument("OCR is on, but tesseract is not installed (Debian: tesseract-ocr).") from None
+        except subprocess.TimeoutExpired:
+            raise MalformedDocument("OCR of a page took longer than the gateway allows.") from None
+        if done.returncode != 0:
+            raise MalformedDocument(f"tesseract could not read a page's image (exit {done.returncode}).")
+        texts.append(done.stdout.decode("utf-8", "replace"))
+    return "\n".join(texts)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+MAX_DOCX_XML_BYTES = 50_000_000  # word/document.xml, uncompressed: a zip bomb stops here
+
+
+def _docx(body: bytes) -> Extracted:
+    """Paragraphs and table cells of a Word document, in order; headings (Heading 1-9, Title, or any paragraph
+    with an outline level) start sections, so chunks never cross one."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            info = archive.getinfo("word/document.xml")
+            if info.file_size > MAX_DOCX_XML_BYTES:
+                raise MalformedDocument("The DOCX's text is larger than any document the gateway indexes.")
+            with archive.open(info) as handle:
+                xml = handle.read(MAX_DOCX_XML_BYTES + 1)
+        root = ElementTree.fromstring(xml)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, EOFError, OSError) as exc:
+        raise MalformedDocument(f"The body is not a readable DOCX ({exc.__class__.__name__}).") from None
+    body_element = root.find(f"{_W}body")
+    if body_element is None:
+        raise MalformedDocument("The DOCX has no document body.")
+    text, sections = "", []
+    for paragraph in body_element.iter(f"{_W}p"):
+        line = _docx_text(paragraph)
+        if not line.strip():
+            continue
+        if text:
+            text += "\n\n"
+        if _is_heading(paragraph):
+            sections.append((len(text), line.strip()[:300]))
+        text += line
+    if not text.strip():
+        raise MalformedDocument("The document has no text to index.")
+    return Extracted(text, sections=tuple(sections))
+
+
+def _docx_text(paragraph: object) -> str:
+    parts = []
+    for node in paragraph.iter():  # type: ignore[attr-defined]
+        if node.tag == f"{_W}t" and node.text:
+            parts.append(node.text)
+        elif node.tag in (f"{_W}tab",):
+            parts.append("\t")
+        elif node.tag in (f"{_W}br", f"{_W}cr"):
+            parts.append("\n")
+    return re.sub(r"[ \t]+", " ", "".join(parts)).strip()
+
+
+def _is_heading(paragraph: object) -> bool:
+    properties = paragraph.find(f"{_W}pPr")  # type: ignore[attr-defined]
+    if properties is None:
+        return False
+    style = properties.find(f"{_W}pStyle")
+    name = (style.get(f"{_W}val") or "") if style is not None else ""
+    return bool(re.match(r"^(heading|title)\s?\d?$", name, re.I)) or properties.find(f"{_W}outlineLvl") is not None
+
+
+def extract(body: bytes, media_type: str, ocr: str | None = None) -> Extracted:
     """The document's text, by its media type (parameters such as charset are ignored: text must be UTF-8).
+    With ocr (tesseract's language codes, e.g. "eng"), scanned PDF pages are read with OCR.
     NUL characters are dropped: PostgreSQL text cannot hold them, and they carry no meaning in a document."""
     kind = media_type.split(";", 1)[0].strip().lower()
     if kind in WORKER_TYPES:
         from stack.parse_worker import parse_isolated
 
-        extracted = parse_isolated(body, kind)
+        extracted = parse_isolated(body, kind, ocr)
     else:
         extracted = parse(body, media_type)
     if "\x00" not in extracted.text:
@@ -135,15 +234,17 @@ def markdown_sections(text: str) -> tuple[tuple[int, str], ...]:
     return tuple((m.start(), m.group(1)[:300]) for m in _MD_HEADING.finditer(text))
 
 
-def parse(body: bytes, media_type: str) -> Extracted:
-    """In this process, without limits: plain text here, HTML and PDF in stack.parse_worker's child process."""
+def parse(body: bytes, media_type: str, ocr: str | None = None) -> Extracted:
+    """In this process, without limits: plain text here; HTML, PDF and DOCX in stack.parse_worker's child."""
     kind = media_type.split(";", 1)[0].strip().lower()
     if kind not in MEDIA_TYPES:
         raise UnsupportedMediaType(
             f"Media type {kind or '(none)'!r} is not indexed; send one of {', '.join(MEDIA_TYPES)}."
         )
     if kind == "application/pdf":
-        return _pdf(body)
+        return _pdf(body, ocr)
+    if kind == DOCX:
+        return _docx(body)
     text = _decode(body, kind)
     if kind == "text/html":
         parser = _HTMLText()

@@ -52,6 +52,7 @@ class Limits:
     # 0.44-0.92 against their passage here, and 0.23 at most against unrelated clinic text.
     min_relevance: float = 0.30
     hybrid: bool = True  # full-text search fused with the vector search; False: vectors alone
+    ocr: str | None = None  # tesseract's languages for scanned PDFs (e.g. "eng"); None: no OCR
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,20 @@ from stack.extract import Extracted, MalformedDocument, parse
 
 CPU_SECONDS = 20  # CPU time for one document (the kernel sends SIGXCPU, then SIGKILL)
 WALL_SECONDS = 40  # and wall time (a parser blocked on nothing still ends)
+OCR_WALL_SECONDS = 300  # with OCR on: tesseract reads a scanned page in seconds, and a scan has many pages
 MEMORY_BYTES = 1_536 * 1024 * 1024  # address space: a decompression bomb stops here
 MAX_TEXT_CHARS = 5_000_000  # extracted text; more is not a document a person wrote for a clinic
 UNREADABLE = "The document could not be read within the gateway's limits (time, memory or size)."
 
 
-def parse_isolated(body: bytes, media_type: str) -> Extracted:
+def parse_isolated(body: bytes, media_type: str, ocr: str | None = None) -> Extracted:
     """The document's text, parsed in a limited child process; MalformedDocument for anything else."""
     try:
         done = subprocess.run(
-            [sys.executable, "-I", "-m", "stack.parse_worker", media_type],
+            [sys.executable, "-I", "-m", "stack.parse_worker", media_type, *([f"--ocr={ocr}"] if ocr else [])],
             input=body,
             capture_output=True,
-            timeout=WALL_SECONDS,
+            timeout=OCR_WALL_SECONDS if ocr else WALL_SECONDS,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -54,7 +55,8 @@ def main(argv: list[str]) -> int:
     _limit()
     body = sys.stdin.buffer.read()
     try:
-        extracted = parse(body, argv[0])
+        ocr = next((a.removeprefix("--ocr=") for a in argv[1:] if a.startswith("--ocr=")), None)
+        extracted = parse(body, argv[0], ocr)
         if len(extracted.text) > MAX_TEXT_CHARS:
             raise MalformedDocument(f"The document's text is over {MAX_TEXT_CHARS} characters.")
         out = {

@@ -18,12 +18,14 @@ NO_SOURCES = "None of the documents you may read match this question, so I canno
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
-def select_sources(hits: Sequence[Hit], max_chars: int, min_score: float = -1.0) -> list[Hit]:
+def select_sources(hits: Sequence[Hit], max_chars: int, min_relevance: float = -1.0) -> list[Hit]:
     """The best hits that fit the context budget (the first always does, truncated if it must be), leaving out any
-    below the relevance floor: an unrelated chunk is noise the model would answer from, not a source."""
+    below the relevance floor: an unrelated chunk is noise the model would answer from, not a source. Relevance is
+    the cosine similarity, raised for a chunk holding the question's exact distinctive terms (a code, a drug name):
+    such a chunk is evidence even when its meaning is far from the question's wording."""
     chosen: list[Hit] = []
     used = 0
-    for hit in (h for h in hits if h.score >= min_score):
+    for hit in (h for h in hits if h.relevance >= min_relevance):
         if chosen and used + len(hit.text) > max_chars:
             break
         chosen.append(hit)

@@ -53,6 +53,12 @@ class GatewaySettings(BaseSettings):
     min_relevance: float = Field(
         0.30, ge=-1.0, le=1.0, description="Cosine similarity below which a chunk is never given to the model."
     )
+    ocr_languages: str | None = Field(
+        None,
+        pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$",
+        description="Read scanned PDF pages with OCR (tesseract-ocr), in these languages, e.g. eng or deu+eng; "
+        "unset: no OCR, and a scan is refused as having no text.",
+    )
     hybrid_retrieval: bool = Field(
         True, description="Fuse PostgreSQL full-text search with the vector search (exact codes, drug names)."
     )
@@ -98,6 +104,9 @@ class SyncSettings(BaseSettings):
     ca_file: Path | None = Field(None, description="CA that signed the embeddings engine's certificate.")
     max_document_bytes: int = Field(20_000_000, ge=1024, description="Larger objects are refused (dead-lettered).")
     wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait per receive.")
+    ocr_languages: str | None = Field(
+        None, pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$", description="As the gateway's: OCR for scanned PDFs."
+    )
 
     @field_validator("database_dsn", "bucket")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 from stack.auth import Authenticator, Principal
 from stack.db import pooled
 from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
+from stack.extract import Extracted, extract
 from stack.gateway import Gateway, Limits
 from stack.jwks import JwksKeys
 from stack.llm import OpenAIChatClient, tls_context
@@ -58,6 +59,7 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         settings.max_conversation_chars,
         min_relevance=settings.min_relevance,
         hybrid=settings.hybrid_retrieval,
+        ocr=settings.ocr_languages,
     )
     return Gateway(authenticate, connect, embedder, engine, sealer, settings.admin_groups, limits)
 
@@ -76,7 +78,12 @@ def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
         else MiniLMEmbedder()
     )
     _, connect = pooled(settings.database_dsn, 2)
-    syncer = Syncer(s3, connect, embedder, settings.bucket, settings.groups, settings.max_document_bytes)
+    ocr = settings.ocr_languages
+
+    def read(body: bytes, media_type: str) -> Extracted:
+        return extract(body, media_type, ocr)
+
+    syncer = Syncer(s3, connect, embedder, settings.bucket, settings.groups, settings.max_document_bytes, read)
     if not (settings.queue_url and settings.dead_letter_queue_url):
         return syncer, None
     sqs = session.client("sqs", endpoint_url=settings.endpoint_url)

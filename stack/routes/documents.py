@@ -147,7 +147,7 @@ def _ingest(
     title, source = named
     with parts.connect() as conn:
         try:
-            document = extract(data, media_type)
+            document = extract(data, media_type, parts.limits.ocr)
             kind = media_type.split(";")[0]
             result = ingest(conn, parts.embedder, caller.groups, collection, title, document, kind, source)
         except UnsupportedMediaType as exc:

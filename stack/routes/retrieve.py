@@ -37,6 +37,7 @@ class Citation(BaseModel):
     source: str | None = None  # what the document is a version of: s3://bucket/key, external:<id> or title:<title>
     version: str | None = None  # the S3 version id of the object the text came from
     score: float  # cosine similarity to the query
+    relevance: float  # what ranked it: score, raised when it holds the query's exact distinctive terms (hybrid)
     text: str
 
 
@@ -59,6 +60,7 @@ def citation(hit: Hit) -> Citation:
         source=hit.source,
         version=hit.source_version,
         score=round(hit.score, 4),
+        relevance=round(hit.relevance, 4),
         text=hit.text,
     )
 

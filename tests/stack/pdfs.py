@@ -37,3 +37,20 @@ def pdf_of_streams(streams: list[tuple[bytes, str]]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def scanned_pdf(pages: list[str]) -> bytes:
+    """A scan: each page only an image of its text (no text layer), as a document scanner writes it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=36)
+    images = []
+    for text in pages:
+        image = Image.new("L", (1700, 400), 255)
+        ImageDraw.Draw(image).text((60, 150), text, fill=0, font=font)
+        images.append(image)
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=200.0, save_all=True, append_images=images[1:])
+    return out.getvalue()

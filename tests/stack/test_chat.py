@@ -143,6 +143,9 @@ def test_the_floor_leaves_out_only_what_is_below_it() -> None:
     assert select_sources([near, far], 6000, 0.30) == [near]
     assert select_sources([near, far], 6000, 0.0) == [near, far]
     assert select_sources([far], 6000, 0.30) == []
+    # A chunk holding the question's exact code is evidence even when its wording is far from the question's.
+    exact = Hit(3, 2, "codes", "c", 0, 0, 10, "E11.641 Type 2 diabetes ...", 0.12, coverage=1.0)
+    assert exact.relevance == pytest.approx(0.62) and select_sources([exact, far], 6000, 0.30) == [exact]
 
 
 def test_models_and_a_wrong_model_name(api: TestClient, idp_key: rsa.RSAPrivateKey) -> None:

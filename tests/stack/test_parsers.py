@@ -5,13 +5,15 @@ crafted: a decompression bomb, an unknown filter, malformed objects, pathologica
 
 from __future__ import annotations
 
+import io
+import zipfile
 import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stack.extract import Extracted, MalformedDocument, extract
+from stack.extract import DOCX, Extracted, MalformedDocument, extract
 from stack.parse_worker import MAX_TEXT_CHARS, UNREADABLE
 from tests.stack.pdfs import pdf_of_streams, tiny_pdf
 
@@ -53,6 +55,21 @@ def test_a_valid_pdf_still_reads_with_its_pages() -> None:
     assert isinstance(result, Extracted) and "INR" in result.text and result.page_starts[0] == 0
 
 
+def zipped(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    + b"".join(b'<!ENTITY %c "%s">' % (c, (b"&%c;" % (c - 1)) * 10) for c in range(ord("c"), ord("k")))
+    + b']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
+    b"<w:t>&j;</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "body", "media_type"),
     [
@@ -64,11 +81,15 @@ def test_a_valid_pdf_still_reads_with_its_pages() -> None:
         ("nested tags", b"<div>" * 200_000, "text/html"),
         ("unclosed declarations", b"<!" * 300_000, "text/html"),
         ("oversize text", b"<p>" + b"a" * (MAX_TEXT_CHARS + 10) + b"</p>", "text/html"),
+        ("docx zip bomb", zipped("word/document.xml", b" " * 400_000_000), DOCX),
+        ("docx entity expansion", zipped("word/document.xml", LAUGHS), DOCX),
+        ("docx without a document", zipped("word/other.xml", b"<x/>"), DOCX),
+        ("docx not a zip", b"PK\x03\x04 not really", DOCX),
     ],
 )  # fmt: skip
 def test_crafted_documents_are_bounded_and_answered_in_one_line(name: str, body: bytes, media_type: str) -> None:
     result = outcome(body, media_type)
-    if name in ("decompression bomb", "oversize text", "unknown filter", "truncated"):
+    if name in ("decompression bomb", "oversize text", "unknown filter", "truncated") or name.startswith("docx"):
         assert isinstance(result, str), name  # refused
     if name == "oversize text":
         assert str(MAX_TEXT_CHARS) in str(result)

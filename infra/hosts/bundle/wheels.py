@@ -32,7 +32,10 @@ PORTABLE_LLAMA_CMAKE = (
 )
 ENGINES = ("llama_cpp", "vllm")
 # Debian packages the gateway's virtual environment takes from the system (the rag_gateway role installs the same).
-GATEWAY_DEBS = ("python3-venv", "python3-packaging", "python3-torch")
+# Debian's CPU PyTorch and Pillow (the venv sees them), and tesseract for OCR of scanned PDFs.
+GATEWAY_DEBS = (
+    "python3-venv", "python3-packaging", "python3-torch", "python3-pil", "tesseract-ocr", "tesseract-ocr-eng",
+)  # fmt: skip
 
 
 def default_wheelhouse() -> Path:
