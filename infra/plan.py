@@ -179,6 +179,10 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         elif token == "aws:sns/topic:Topic":
             rid = f"arn:{p}:sns:{region}:{account}:{state.get('name', args.name)}"
             state["arn"] = rid
+        elif token == "aws:sqs/queue:Queue":
+            name = state.get("name", args.name)
+            rid = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+            state |= {"arn": f"arn:{p}:sqs:{region}:{account}:{name}", "url": rid}
         elif token == "aws:lb/loadBalancer:LoadBalancer":
             rid = f"arn:{p}:elasticloadbalancing:{region}:{account}:loadbalancer/net/{state.get('name')}/0123456789"
             state |= {"arn": rid, "dnsName": f"internal-{state.get('name')}.elb.{region}.amazonaws.com"}

@@ -75,8 +75,9 @@ def test_client_reads_the_stack_outputs_through_the_pulumi_cli(
     for `stack output --json --stack clinic-a` and fails as the CLI does for an unknown stack."""
     groups = {k: f"/phistack/clinic-a/{k}" for k in ("hosts_journald", "hosts_auditd", "gateway_audit")}
     llm = {"served_name": "llama-3.1-8b-instruct", "quantization": "", "max_model_len": 8192, "tensor_parallel_size": 1}
-    outputs = {"client": "clinic-a", "region": "us-east-1", "buckets": {"ssm_transfer": "x", "artifacts": "a"},
-               "log_groups": groups, "llm": llm}  # fmt: skip
+    events = {"queue_url": "https://sqs/q", "dead_letter_queue_url": "https://sqs/dlq"}
+    outputs = {"client": "clinic-a", "region": "us-east-1", "llm": llm, "log_groups": groups, "docs_events": events,
+               "buckets": {"ssm_transfer": "x", "artifacts": "a", "docs": "d"}}  # fmt: skip
     fake = tmp_path / "bin" / "pulumi"
     fake.parent.mkdir()
     fake.write_text(

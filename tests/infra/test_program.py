@@ -88,6 +88,39 @@ def test_every_instance_is_private_imdsv2_and_encrypted(planned: Planned, varian
     assert all(v.inputs["encrypted"] is True and v.inputs["kmsKeyId"] == ebs_key for v in volumes)
 
 
+def test_the_document_bucket_feeds_an_encrypted_tls_only_event_queue(planned: Planned) -> None:
+    """Issue 16: created and removed objects (versions and delete markers too) go to a queue under the data key,
+    which only the document bucket may send to and nothing reaches without TLS; a dead-letter queue beside it; the
+    hosts may consume and dead-letter, nothing more; the data key lets S3 encrypt for the queue."""
+    _, plan = planned("example")
+    docs, data_key = plan.outputs["buckets"]["docs"], plan.outputs["kms_key_arns"]["data"]
+    queues = {q.inputs["name"]: q.inputs for q in plan.of_type("aws:sqs/queue:Queue")}
+    events, dead = queues["phistack-example-clinic-docs-events"], queues["phistack-example-clinic-docs-events-dlq"]
+    assert events["kmsMasterKeyId"] == dead["kmsMasterKeyId"] == data_key
+    redrive = json.loads(events["redrivePolicy"])
+    assert redrive["maxReceiveCount"] == 5 and redrive["deadLetterTargetArn"].endswith("-docs-events-dlq")
+    (notification,) = plan.of_type("aws:s3/bucketNotification:BucketNotification")
+    assert notification.inputs["bucket"] == docs
+    assert notification.inputs["queues"][0]["events"] == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    for policy in plan.of_type("aws:sqs/queuePolicy:QueuePolicy"):
+        found = statements(policy.inputs["policy"])
+        deny = [st for st in found if st["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for allow in (st for st in found if st["Effect"] == "Allow"):
+            assert allow["Principal"] == {"Service": "s3.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+            assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == f"arn:aws:s3:::{docs}"
+    host_policy = next(r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if "least-privilege" in r.name)
+    sids = {st["Sid"]: st for st in statements(host_policy.inputs["policy"])}
+    assert set(sids["ConsumeDocumentEvents"]["Action"]) == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
+    }  # fmt: skip
+    assert sids["DeadLetterUnreadableDocuments"]["Action"] == ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    data = next(k for k in plan.of_type("aws:kms/key:Key") if "data" in k.name)
+    s3_use = [st for st in statements(data.inputs["policy"]) if st.get("Principal") == {"Service": "s3.amazonaws.com"}]
+    assert s3_use and s3_use[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": plan.outputs["account_id"]}}
+    assert plan.outputs["docs_events"]["queue_url"].endswith("/phistack-example-clinic-docs-events")
+
+
 @pytest.mark.parametrize("variant", ["example", "aurora"])
 def test_every_bucket_is_hardened(planned: Planned, variant: str) -> None:
     _, plan = planned(variant)
