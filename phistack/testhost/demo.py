@@ -102,6 +102,7 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             synced = _sync_check(f"https://{host.address}:{GATEWAY_PORT}", ca_pem, state, session, url, outputs)
             answer = dataclasses.replace(answer, synced=synced)
             say(f"    retrievable {synced['seconds']:.1f} s after the put, cited as {synced['source']}")
+            say(f"    and the README's reconcile, run on the host: {_reconcile(host)}")
             say("6/6 the host's evidence (playbooks/verify.yml), and the emulated account audited with it...")
             evidence = state / "evidence"
             _playbook(project, inventory, "verify.yml", state / "verify.log", {"verify_evidence_dir": str(evidence)})
@@ -262,6 +263,27 @@ def _sync_check(
         f"s3://{outputs['buckets']['docs']}/{SYNCED_KEY} was not retrievable {timeout:.0f} s after it was put: "
         "see `journalctl -u phistack-sync` on the host"
     )
+
+
+# The README's command for a deploy engineer after a restore, as root on the host (README: "Keeping the knowledge
+# base current"); the demo runs it as written.
+RECONCILE_COMMAND = (
+    "runuser -u phistack-gateway -- sh -c 'set -a; . /etc/phistack/gateway/sync.env; "
+    "/opt/phistack/gateway/venv/bin/phistack-gateway sync reconcile'"
+)
+
+
+def _reconcile(host: Any) -> str:
+    """Run RECONCILE_COMMAND on the host over SSH; its summary line. HostError when it fails."""
+    done = subprocess.run(
+        ["ssh", *host.ssh_args(), f"root@{host.address}", RECONCILE_COMMAND],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HostError(f"sync reconcile on the local host exited {done.returncode}: {detail}")
+    return lines[-1]
 
 
 def _wait_ready(context: ssl.SSLContext, base: str, timeout: float = 240.0) -> None:

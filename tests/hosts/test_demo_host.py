@@ -30,6 +30,10 @@ def _phistack(*args: str, env: dict[str, str] | None = None, timeout: int = 120)
     )
 
 
+def test_the_readme_shows_the_reconcile_command_the_demo_runs() -> None:
+    assert demo.RECONCILE_COMMAND in (ROOT / "README.md").read_text()
+
+
 def test_without_its_tools_it_says_what_it_needs_in_one_line_and_creates_nothing(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -84,6 +88,9 @@ def test_the_whole_flow_onto_a_local_debian_13_host() -> None:
     # A document put into the stack's document bucket, taken by the host's phistack-sync from the bucket's
     # event queue, retrievable and cited by its S3 key and version (issue 16).
     assert f"synced: s3://phistack-example-clinic-docs-111122223333/{demo.SYNCED_KEY}" in result.stdout
+    # The README's reconcile command, run on the host as written: nothing left to repair.
+    assert "reconciled s3://phistack-example-clinic-docs-111122223333: 0 ingested" in result.stderr
+    assert "0 failed" in result.stderr.split("reconciled s3://")[1].splitlines()[0]
 
     report = json.loads((out / "report.json").read_text())
     controls = {c["id"]: c for c in report["controls"]}
