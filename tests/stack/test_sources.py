@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -223,3 +224,38 @@ def test_documents_stored_before_sources_existed_get_one(postgres: LocalPostgres
     with psycopg.connect(owner) as conn:
         rows = conn.execute("SELECT id, content_hash, source FROM documents ORDER BY id").fetchall()
     assert rows == [(rows[0][0], "h1", f"document:{rows[0][0]}"), (rows[1][0], "h2", "title:Hours")]
+
+
+def test_an_exact_code_question_reaches_the_model_and_an_unrelated_one_does_not(
+    database: Dsn, idp_key: rsa.RSAPrivateKey, embedder: MiniLMEmbedder, llm_url: str
+) -> None:
+    """The relevance floor with hybrid retrieval, through chat on the real engine: the passage holding the asked
+    code is the answer's source, its relevance raised by the exact match; an unrelated question is still the
+    plain 'cannot answer', with no source disclosed. (A cosine below the floor raised above it by the match is
+    tests/stack/test_chat.py's floor test.)"""
+    from stack.rag import NO_SOURCES
+    from tests.stack.test_chat import chat_client
+
+    with psycopg.connect(database(None)) as admin:
+        create_collection(admin, "codes", "Codes", ["clinicians"], ["editors"])
+    with psycopg.connect(database("phistack_app")) as app:
+        for code in CODES:
+            body = f"Billing code {code}: diabetes mellitus or atrial fibrillation with a specified complication."
+            ingest(app, embedder, ["editors"], "codes", f"Code {code}", body)
+    client = chat_client(database, idp_key, embedder, llm_url)
+
+    def chat(question: str) -> dict[str, Any]:
+        body = {"max_tokens": 24, "messages": [{"role": "user", "content": question}]}
+        response = client.post("/v1/chat/completions", json=body, headers=bearer(token(idp_key)))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    question = "Which condition is billed as E11.64?"
+    vector = embedder.embed([question])[0]
+    with psycopg.connect(database("phistack_app")) as app:
+        (top,) = retrieve(app, ["clinicians"], vector, k=1, query_text=question)
+    assert top.document_title == "Code E11.64" and top.coverage == 1.0 and top.relevance >= top.score + 0.5
+    answered = chat(question)
+    assert answered["citations"][0]["document"] == "Code E11.64"
+    unrelated = chat("What is the capital of France?")
+    assert unrelated["choices"][0]["message"]["content"] == NO_SOURCES and unrelated["citations"] == []
