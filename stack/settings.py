@@ -104,6 +104,7 @@ class SyncSettings(BaseSettings):
     ca_file: Path | None = Field(None, description="CA that signed the embeddings engine's certificate.")
     max_document_bytes: int = Field(20_000_000, ge=1024, description="Larger objects are refused (dead-lettered).")
     wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait per receive.")
+    concurrency: int = Field(2, ge=1, le=10, description="Documents processed at once (I/O overlaps embedding).")
     ocr_languages: str | None = Field(
         None, pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$", description="As the gateway's: OCR for scanned PDFs."
     )

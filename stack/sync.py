@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -72,9 +73,11 @@ class Synced:
 @dataclass
 class Tally:
     counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, result: Synced) -> None:
-        self.counts[result.action] = self.counts.get(result.action, 0) + 1
+        with self.lock:
+            self.counts[result.action] = self.counts.get(result.action, 0) + 1
 
     def __str__(self) -> str:
         order = ("ingested", "replaced", "removed", "unchanged", "failed")
@@ -105,9 +108,9 @@ def object_ref(bucket: str, key: str, version: str | None) -> str:
     return f"{ref}?versionId={quote(version, safe='')}" if version else ref
 
 
-def keys_in(body: str, bucket: str) -> list[str]:
-    """The keys an SQS message's S3 event records name (none for s3:TestEvent). SyncRefused for a message that
-    is not an S3 event for our bucket."""
+def keys_in(body: str, bucket: str) -> list[tuple[str, str | None]]:
+    """The (key, version id or None) an SQS message's S3 event records name (none for s3:TestEvent).
+    SyncRefused for a message that is not an S3 event for our bucket."""
     if len(body.encode("utf-8", "replace")) > MAX_MESSAGE_BYTES:
         raise SyncRefused("The message is larger than any S3 event.")
     try:
@@ -125,11 +128,14 @@ def keys_in(body: str, bucket: str) -> list[str]:
     for record in records:
         try:
             named, key = record["s3"]["bucket"]["name"], unquote_plus(str(record["s3"]["object"]["key"]))
-        except (KeyError, TypeError):
+            version = record["s3"]["object"].get("versionId")
+        except (KeyError, TypeError, AttributeError):
             raise SyncRefused("An event record names no bucket and key.") from None
         if named != bucket:
             raise SyncRefused(f"An event record is for bucket {str(named)[:63]!r}, not the document bucket.")
-        keys.append(key)
+        # A removal's version is the delete marker's or the deleted version's: never one to keep.
+        created = str(record.get("eventName", "")).startswith("ObjectCreated")
+        keys.append((key, str(version) if version and created else None))
     return keys
 
 
@@ -150,83 +156,92 @@ class Syncer:
         self.principal = Principal(f"sync:s3:{bucket}", groups, "service")
         self.max_bytes, self.extract = max_document_bytes, extractor
 
-    def sync_key(self, key: str) -> Synced:
-        """Bring one key's document in line with the object now in the bucket. SyncRefused (audited) when it
-        cannot be; other exceptions (database, embedder, S3 unreachable) are ours and propagate for a retry."""
+    def sync_key(self, key: str, hinted: str | None = None) -> Synced:
+        """Bring one key's document in line with the object now in the bucket. ``hinted``: the version id an
+        event named, if any (when the store already holds it, nothing is read from S3). SyncRefused (audited) when
+        it cannot be; other exceptions (database, embedder, S3 unreachable) are ours and propagate for a retry."""
         started = Audit(self.principal, "sync")
         try:
-            result = self._settle(key, started)
+            result = self._settle(key, hinted, started)
         except SyncRefused as exc:
             self._failed(key, exc, started)
             raise
         return result
 
-    def _settle(self, key: str, audit: Audit) -> Synced:
-        result = self._once(key, audit)
+    def _settle(self, key: str, hinted: str | None, audit: Audit) -> Synced:
+        result = self._once(key, hinted, audit)
+        if result.action == "unchanged" and hinted is not None and result.version == hinted:
+            return result  # the event's own version is the one stored: a newer one has an event of its own
         for _ in range(SETTLE_ROUNDS):  # another writer, or a newer object, may have landed meanwhile
             now = self._head(key)
             if (now["VersionId"] if now else None) == result.version:
                 return result
-            result = self._once(key, Audit(self.principal, "sync"))
+            result = self._once(key, None, Audit(self.principal, "sync"))
         return result
+
+    @staticmethod
+    def _version(response: dict[str, Any]) -> str:
+        # A versioned bucket (ours) names each version; an unversioned one only its content's ETag.
+        return str(response.get("VersionId") or f"etag:{str(response.get('ETag', '')).strip(chr(34))}")
+
+    def _gone(self, exc: Exception) -> bool:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        return code in ("404", "NoSuchKey", "405", "MethodNotAllowed")  # gone, or a delete marker is current
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except self.s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "405", "MethodNotAllowed"):
-                return None  # gone, or its current version is a delete marker
+            if self._gone(exc):
+                return None
             raise
-        return {
-            # A versioned bucket (ours) names each version; an unversioned one only its content's ETag.
-            "VersionId": head.get("VersionId") or f"etag:{str(head.get('ETag', '')).strip(chr(34))}",
-            "ContentLength": int(head.get("ContentLength", 0)),
-            "ContentType": head.get("ContentType"),
-            "Metadata": head.get("Metadata") or {},
-        }
+        return {"VersionId": self._version(head)}
 
-    def _once(self, key: str, audit: Audit) -> Synced:
+    def _once(self, key: str, hinted: str | None, audit: Audit) -> Synced:
         collection = collection_of(key)
-        with self.connect() as conn:
-            try:
-                require_writable(conn, self.principal.groups, collection)  # authorization before any work
+        with self.connect() as conn, scoped(conn, self.principal.groups):
+            try:  # authorization before any work on the object
+                require_writable(conn, self.principal.groups, collection)
             except NotFound:
                 raise SyncRefused(
                     f"No collection {collection!r} that the sync service may write to.", Outcome.DENIED
                 ) from None
-        head = self._head(key)
-        if head is None:
-            return self._remove(key, collection, audit)
-        version = str(head["VersionId"])
-        source = Source.s3(self.bucket, key, version)
-        if self._stored_version(collection, source) == version:
+            row = conn.execute(
+                "SELECT source_version FROM documents WHERE collection_id = %s AND source = %s",
+                (collection, Source.s3(self.bucket, key, None).ref),
+            ).fetchone()
+        stored = None if row is None else row[0]
+        if hinted is not None and hinted == stored:
+            return Synced(key, "unchanged", stored)
+        try:  # the current version, in one request: its id, size, type, metadata and body
+            got = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except self.s3.exceptions.ClientError as exc:
+            if self._gone(exc):
+                return self._remove(key, collection, audit)
+            raise
+        version, body = self._version(got), got["Body"]
+        if version == stored:
+            body.close()
             return Synced(key, "unchanged", version)
-        if head["ContentLength"] > self.max_bytes:
+        if int(got.get("ContentLength", 0)) > self.max_bytes:
+            body.close()
             raise SyncRefused(f"The object is over {self.max_bytes} bytes.")
-        pinned = {} if version.startswith("etag:") else {"VersionId": version}
-        body = self.s3.get_object(Bucket=self.bucket, Key=key, **pinned)["Body"].read(self.max_bytes + 1)
-        if len(body) > self.max_bytes:
+        data = body.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
             raise SyncRefused(f"The object is over {self.max_bytes} bytes.")
-        media_type = media_type_of(key, head["ContentType"])
+        media_type = media_type_of(key, got.get("ContentType"))
         try:
-            document = self.extract(body, media_type)
+            document = self.extract(data, media_type)
         except (MalformedDocument, UnsupportedMediaType) as exc:
             raise SyncRefused(str(exc)) from None
-        title = str(head["Metadata"].get("title") or PurePosixPath(key).name)[:300]
+        title = str((got.get("Metadata") or {}).get("title") or PurePosixPath(key).name)[:300]
+        source = Source.s3(self.bucket, key, version)
         with self.connect() as conn:
             result = ingest(conn, self.embedder, self.principal.groups, collection, title, document, media_type, source)
             with conn.transaction():
                 record_ingest(audit, conn, collection, result, object_ref(self.bucket, key, version))
         action = "unchanged" if not result.created else "replaced" if result.superseded else "ingested"
         return Synced(key, action, version)
-
-    def _stored_version(self, collection: str, source: Source) -> str | None:
-        with self.connect() as conn, scoped(conn, self.principal.groups):
-            row = conn.execute(
-                "SELECT source_version FROM documents WHERE collection_id = %s AND source = %s",
-                (collection, source.ref),
-            ).fetchone()
-        return None if row is None else row[0]
 
     def _remove(self, key: str, collection: str, audit: Audit) -> Synced:
         with self.connect() as conn, conn.transaction():
@@ -294,24 +309,26 @@ class QueueWorker:
     """Consumes the bucket's event queue: each message's keys are synced; the message is deleted when every key is
     settled (a refused key's record goes to the dead-letter queue first), and left for redelivery otherwise."""
 
-    def __init__(self, syncer: Syncer, sqs: Any, queue_url: str, dead_letter_url: str, wait_s: int = 20) -> None:
-        self.syncer, self.sqs, self.queue_url, self.dead_letter_url, self.wait_s = (
-            syncer,
-            sqs,
-            queue_url,
-            dead_letter_url,
-            wait_s,
-        )
+    def __init__(
+        self, syncer: Syncer, sqs: Any, queue_url: str, dead_letter_url: str, wait_s: int = 20, concurrency: int = 2
+    ) -> None:
+        self.syncer, self.sqs, self.queue_url, self.dead_letter_url = syncer, sqs, queue_url, dead_letter_url
+        self.wait_s, self.concurrency = wait_s, concurrency
 
     def poll(self) -> Tally:
-        """One receive (long poll, up to 10 messages) and their processing."""
+        """One receive (long poll, up to 10 messages) and their processing, in order."""
         tally = Tally()
         received = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.wait_s
         )
-        for message in received.get("Messages", ()):
-            if self._handle(message, tally):
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        messages = received.get("Messages", [])
+        settled = [
+            {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+            for n, message in enumerate(messages)
+            if self._handle(message, tally)
+        ]
+        if settled:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=settled)
         return tally
 
     def _handle(self, message: dict[str, Any], tally: Tally) -> bool:
@@ -322,9 +339,9 @@ class QueueWorker:
             self._audit_unreadable_message(exc)
             tally.add(Synced("", "failed", error=str(exc)))
             return True
-        for key in dict.fromkeys(keys):  # a key named twice in one message is synced once
+        for key, hinted in dict.fromkeys(keys):  # a key named twice in one message is synced once
             try:
-                tally.add(self.syncer.sync_key(key))
+                tally.add(self.syncer.sync_key(key, hinted))
             except SyncRefused as exc:
                 self._dead_letter({"error": str(exc), "bucket": self.syncer.bucket, "key": key})
                 tally.add(Synced(key, "failed", error=str(exc)))
@@ -343,7 +360,20 @@ class QueueWorker:
         log.warning("sync refused a message: %s", exc)
 
     def run(self, stop: Callable[[], bool] = lambda: False, on_tally: Callable[[Tally], None] = lambda _: None) -> None:
-        """Poll until stop() says so; a failure to reach SQS waits and tries again."""
+        """`concurrency` consumers, each polling until stop() says so, so one document's S3 and database round
+        trips overlap another's embedding. Two messages for one key are safe together: the store lets one writer
+        at a time change a source, and each settles on the object's current version. A failure to reach SQS
+        waits and tries again."""
+        consumers = [
+            threading.Thread(target=self._consume, args=(stop, on_tally), name=f"sync-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for consumer in consumers:
+            consumer.start()
+        for consumer in consumers:
+            consumer.join()
+
+    def _consume(self, stop: Callable[[], bool], on_tally: Callable[[Tally], None]) -> None:
         backoff = 1.0
         while not stop():
             try:

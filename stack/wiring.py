@@ -77,7 +77,7 @@ def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
         if settings.embeddings_url
         else MiniLMEmbedder()
     )
-    _, connect = pooled(settings.database_dsn, 2)
+    _, connect = pooled(settings.database_dsn, settings.concurrency + 1)
     ocr = settings.ocr_languages
 
     def read(body: bytes, media_type: str) -> Extracted:
@@ -87,4 +87,6 @@ def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
     if not (settings.queue_url and settings.dead_letter_queue_url):
         return syncer, None
     sqs = session.client("sqs", endpoint_url=settings.endpoint_url)
-    return syncer, QueueWorker(syncer, sqs, settings.queue_url, settings.dead_letter_queue_url, settings.wait_s)
+    return syncer, QueueWorker(
+        syncer, sqs, settings.queue_url, settings.dead_letter_queue_url, settings.wait_s, settings.concurrency
+    )
