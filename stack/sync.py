@@ -263,15 +263,21 @@ class Syncer:
         except Exception as error:  # noqa: BLE001 - the refusal is what is reported; S3 may be the cause
             log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
         ref = object_ref(self.bucket, key, version)
+        try:
+            collection: str | None = collection_of(key)
+        except SyncRefused:
+            collection = None  # the key is outside the layout: no collection holds anything from it
         with self.connect() as conn, conn.transaction():
             removed = None
-            head_collection = key.partition("/")[0]
-            if exc.outcome is not Outcome.DENIED and COLLECTION.match(head_collection):
-                removed = remove_source(conn, self.principal.groups, head_collection, Source.s3(self.bucket, key, None))
+            if collection is not None and exc.outcome is not Outcome.DENIED:
+                try:
+                    removed = remove_source(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
+                except NotFound:
+                    removed = None
             audit.record(
                 conn,
                 exc.outcome,
-                head_collection if COLLECTION.match(head_collection) else None,
+                collection,
                 [removed[0]] if removed else [],
                 removed[1] if removed else (),
                 source=ref,

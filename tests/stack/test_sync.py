@@ -194,9 +194,10 @@ def test_an_unreadable_document_is_dead_lettered_and_never_blocks_the_queue(
     kb.put("cardiology/warfarin.txt", WARFARIN_V1)
     kb.put("billing/invoice.txt", "Invoice 12")  # a collection the sync service may not write to
     kb.put("loose-file.txt", "no collection prefix")
-    assert kb.drain() == {"ingested": 1, "failed": 3}
+    kb.put("billing", "a key named like a collection, with no file under it")
+    assert kb.drain() == {"ingested": 1, "failed": 4}
     dead = kb.dead()
-    assert sorted(d["key"] for d in dead) == ["billing/invoice.txt", "cardiology/scan.pdf", "loose-file.txt"]
+    assert sorted(d["key"] for d in dead) == ["billing", "billing/invoice.txt", "cardiology/scan.pdf", "loose-file.txt"]
     assert all("error" in d and "Invoice" not in d["error"] for d in dead)
     outcomes = {(e[2], e[5].split("?")[0]) for e in kb.events()}
     assert ("refused", f"s3://{BUCKET}/cardiology/scan.pdf") in outcomes
