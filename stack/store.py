@@ -307,25 +307,26 @@ TEXT_WEIGHT = 0.5
 # the caller may read (up to COMMON, cheaply, on the GIN index); words in none are dropped, and so is every word
 # more than RARITY_SPREAD times as frequent as the rarest one, keeping at most MAX_TERMS. "What is code E11.641?"
 # searches for 'e11.641', not for 'code'; a question with no distinctive word is left to the vectors.
-COMMON = 1000
+COMMON = 200
 RARITY_SPREAD = 10
 MAX_TERMS = 4
-_ACL = """col.read_groups && %(groups)s
-      AND (%(collections)s::text[] IS NULL OR c.collection_id = ANY(%(collections)s))"""
+MAX_LOOKUPS = 12  # words counted per question: those with digits (codes, doses), then the longest
+# The ACL: the collections the caller may read, resolved first (_READABLE), so that each search is a plain filter
+# the planner estimates well (a join to collections made it choose a sequential scan over the HNSW index).
+_READABLE = """SELECT id FROM collections WHERE read_groups && %(groups)s
+    AND (%(collections)s::text[] IS NULL OR id = ANY(%(collections)s))"""
+_ACL = "c.collection_id = ANY(%(allowed)s)"
 _VECTOR_LEG = f"""
-    SELECT c.id FROM chunks c JOIN collections col ON col.id = c.collection_id
-    WHERE {_ACL}
-    ORDER BY c.embedding <=> %(v)s::vector LIMIT %(n)s"""
+    SELECT c.id FROM chunks c WHERE {_ACL} ORDER BY c.embedding <=> %(v)s::vector LIMIT %(n)s"""
 _FREQUENCIES = f"""
     SELECT t.lexeme, (SELECT count(*) FROM (
-        SELECT 1 FROM chunks c JOIN collections col ON col.id = c.collection_id
-        WHERE c.lexemes @@ t.query AND {_ACL} LIMIT {COMMON}) x)
+        SELECT 1 FROM chunks c WHERE c.lexemes @@ t.query AND {_ACL} LIMIT {COMMON}) x)
     FROM (SELECT lexeme, CAST(%(quote)s || replace(replace(lexeme, '\\', '\\\\'), %(quote)s, %(quote)s || %(quote)s)
                               || %(quote)s AS tsquery) AS query  -- the lexeme as is, never re-parsed
-          FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS lexeme) t"""
+          FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS lexeme
+          ORDER BY lexeme ~ '[0-9]' DESC, length(lexeme) DESC, lexeme LIMIT {MAX_LOOKUPS}) t"""
 _TEXT_LEG = f"""
-    SELECT c.id FROM chunks c JOIN collections col ON col.id = c.collection_id
-    WHERE c.lexemes @@ %(any_term)s::tsquery AND {_ACL}
+    SELECT c.id FROM chunks c WHERE c.lexemes @@ %(any_term)s::tsquery AND {_ACL}
     ORDER BY ts_rank_cd(c.lexemes, %(any_term)s::tsquery) DESC, c.id LIMIT %(n)s"""
 _HIT_COLUMNS = """c.id, c.document_id, d.title, c.collection_id, c.ordinal, c.start_offset, c.end_offset, c.text,
     1 - (c.embedding <=> %(v)s::vector) AS score, c.page_start, c.page_end, c.section, d.source, d.source_version"""
@@ -382,6 +383,9 @@ def retrieve(
             "q": (query_text or "").replace("\x00", " "),  # PostgreSQL text holds no NUL
             "quote": "'",
         }
+        params["allowed"] = [r[0] for r in conn.execute(_READABLE, params)]
+        if not params["allowed"]:
+            return []
         hybrid = bool(query_text) and _distinctive(conn, params)
         if hybrid:
             params["n"] = max(k, CANDIDATES)
