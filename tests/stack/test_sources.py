@@ -166,14 +166,20 @@ def test_section_chunking_keeps_offsets_and_text_before_the_first_heading() -> N
 CODES = [f"E11.6{n}" for n in range(10)] + [f"E11.3{n}" for n in range(10)] + [f"I48.{n}" for n in range(10)]
 
 
-def test_hybrid_retrieval_finds_an_exact_code_that_vectors_alone_miss(database: Dsn, embedder: MiniLMEmbedder) -> None:
-    """Thirty near-identical code passages: meaning cannot tell E11.64 from E11.65, the code itself can."""
+def code_passages(database: Dsn, embedder: MiniLMEmbedder, readers: str) -> None:
+    """Thirty near-identical passages in collection 'codes', one per code: only the code tells them apart."""
     with psycopg.connect(database(None)) as admin:
-        create_collection(admin, "codes", "Codes", ["staff"], ["editors"])
+        create_collection(admin, "codes", "Codes", [readers], ["editors"])
     with psycopg.connect(database("phistack_app")) as app:
         for code in CODES:
             body = f"Billing code {code}: diabetes mellitus or atrial fibrillation with a specified complication."
             ingest(app, embedder, ["editors"], "codes", f"Code {code}", body)
+
+
+def test_hybrid_retrieval_finds_an_exact_code_that_vectors_alone_miss(database: Dsn, embedder: MiniLMEmbedder) -> None:
+    """Thirty near-identical code passages: meaning cannot tell E11.64 from E11.65, the code itself can."""
+    code_passages(database, embedder, "staff")
+    with psycopg.connect(database("phistack_app")) as app:
         question = "Which condition is billed as E11.64?"
         vector = embedder.embed([question])[0]
         alone = [h.document_title for h in retrieve(app, ["staff"], vector, k=5)]
@@ -236,12 +242,7 @@ def test_an_exact_code_question_reaches_the_model_and_an_unrelated_one_does_not(
     from stack.rag import NO_SOURCES
     from tests.stack.test_chat import chat_client
 
-    with psycopg.connect(database(None)) as admin:
-        create_collection(admin, "codes", "Codes", ["clinicians"], ["editors"])
-    with psycopg.connect(database("phistack_app")) as app:
-        for code in CODES:
-            body = f"Billing code {code}: diabetes mellitus or atrial fibrillation with a specified complication."
-            ingest(app, embedder, ["editors"], "codes", f"Code {code}", body)
+    code_passages(database, embedder, "clinicians")
     client = chat_client(database, idp_key, embedder, llm_url)
 
     def chat(question: str) -> dict[str, Any]:
