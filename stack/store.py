@@ -99,6 +99,15 @@ def _current(conn: psycopg.Connection[Any], collection: str, source: Source) -> 
     return None if row is None else (int(row[0]), str(row[1]), row[2])
 
 
+def _drop(conn: psycopg.Connection[Any], document_id: int) -> tuple[int, ...]:
+    """Delete a document and its chunks (inside the caller's transaction); the chunk ids removed."""
+    chunk_ids = tuple(
+        int(r[0]) for r in conn.execute("DELETE FROM chunks WHERE document_id = %s RETURNING id", (document_id,))
+    )
+    conn.execute("DELETE FROM documents WHERE id = %s", (document_id,))
+    return chunk_ids
+
+
 def _unchanged(conn: psycopg.Connection[Any], collection: str, source: Source, digest: str) -> Ingested | None:
     """The stored document when this source already holds this content (its version id is brought up to date)."""
     current = _current(conn, collection, source)
@@ -142,13 +151,7 @@ def ingest(
         if same is not None:
             return same
         previous = _current(conn, collection, source)
-        old_chunks: tuple[int, ...] = ()
-        if previous is not None:
-            old_chunks = tuple(
-                int(r[0])
-                for r in conn.execute("DELETE FROM chunks WHERE document_id = %s RETURNING id", (previous[0],))
-            )
-            conn.execute("DELETE FROM documents WHERE id = %s", (previous[0],))
+        old_chunks = _drop(conn, previous[0]) if previous is not None else ()
         row = conn.execute(
             "INSERT INTO documents (collection_id, title, media_type, content_hash, source, source_version) "
             "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
@@ -255,6 +258,22 @@ def delete_document(
     return chunk_ids
 
 
+def stored_version(conn: psycopg.Connection[Any], groups: Sequence[str], collection: str, source: Source) -> str | None:
+    """The version the collection holds from this source (None: nothing from it). NotFound unless the groups may
+    write to the collection: a writer asks before it does any work on the source."""
+    with scoped(conn, groups):
+        _require(conn, groups, collection, "write")
+        current = _current(conn, collection, source)
+    return None if current is None else current[2]
+
+
+def sources_under(conn: psycopg.Connection[Any], groups: Sequence[str], prefix: str) -> set[str]:
+    """The sources starting with prefix (e.g. s3://bucket/) held in the collections the groups may see."""
+    with scoped(conn, groups):
+        rows = conn.execute("SELECT source FROM documents WHERE starts_with(source, %s)", (prefix,)).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def remove_source(
     conn: psycopg.Connection[Any], groups: Sequence[str], collection: str, source: Source
 ) -> tuple[int, tuple[int, ...]] | None:
@@ -266,10 +285,7 @@ def remove_source(
         current = _current(conn, collection, source)
         if current is None:
             return None
-        chunk_ids = tuple(
-            int(r[0]) for r in conn.execute("DELETE FROM chunks WHERE document_id = %s RETURNING id", (current[0],))
-        )
-        conn.execute("DELETE FROM documents WHERE id = %s", (current[0],))
+        chunk_ids = _drop(conn, current[0])
     return current[0], chunk_ids
 
 
@@ -319,7 +335,7 @@ _ACL = "c.collection_id = ANY(%(allowed)s)"
 _VECTOR_LEG = f"""
     SELECT c.id FROM chunks c WHERE {_ACL} ORDER BY c.embedding <=> %(v)s::vector LIMIT %(n)s"""
 _FREQUENCIES = f"""
-    SELECT t.lexeme, (SELECT count(*) FROM (
+    SELECT t.query::text, (SELECT count(*) FROM (
         SELECT 1 FROM chunks c WHERE c.lexemes @@ t.query AND {_ACL} LIMIT {COMMON}) x)
     FROM (SELECT lexeme, CAST(%(quote)s || replace(replace(lexeme, '\\', '\\\\'), %(quote)s, %(quote)s || %(quote)s)
                               || %(quote)s AS tsquery) AS query  -- the lexeme as is, never re-parsed
@@ -346,13 +362,13 @@ _HYBRID = f"""
 def _distinctive(conn: psycopg.Connection[Any], params: dict[str, Any]) -> bool:
     """Find the question's distinctive terms (see COMMON) and put them in params, with their rarity weights
     summing to 1; False when it has none."""
-    counted = [(int(n), str(lexeme)) for lexeme, n in conn.execute(_FREQUENCIES, params) if 0 < n < COMMON]
+    counted = [(int(n), str(term)) for term, n in conn.execute(_FREQUENCIES, params) if 0 < n < COMMON]
     if not counted:
         return False
     rarest = min(n for n, _ in counted)
-    kept = sorted((n, lexeme) for n, lexeme in counted if n <= rarest * RARITY_SPREAD)[:MAX_TERMS]
+    kept = sorted((n, term) for n, term in counted if n <= rarest * RARITY_SPREAD)[:MAX_TERMS]
     rarity = [math.log(COMMON / n) for n, _ in kept]
-    params["terms"] = ["'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for _, lexeme in kept]
+    params["terms"] = [term for _, term in kept]  # each a one-lexeme tsquery, quoted by PostgreSQL
     params["weights"] = [r / sum(rarity) for r in rarity]
     params["any_term"] = " | ".join(params["terms"])
     return True

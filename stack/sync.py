@@ -35,7 +35,7 @@ from stack.embeddings import Embedder
 from stack.errors import GatewayError
 from stack.extract import MEDIA_TYPES, MalformedDocument, UnsupportedMediaType, extract
 from stack.gateway import Audit, record_ingest
-from stack.store import NotFound, Source, ingest, remove_source, require_writable, scoped
+from stack.store import NotFound, Source, ingest, remove_source, sources_under, stored_version
 
 log = logging.getLogger(__name__)
 COLLECTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -199,18 +199,13 @@ class Syncer:
 
     def _once(self, key: str, hinted: str | None, audit: Audit) -> Synced:
         collection = collection_of(key)
-        with self.connect() as conn, scoped(conn, self.principal.groups):
+        with self.connect() as conn:
             try:  # authorization before any work on the object
-                require_writable(conn, self.principal.groups, collection)
+                stored = stored_version(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
             except NotFound:
                 raise SyncRefused(
                     f"No collection {collection!r} that the sync service may write to.", Outcome.DENIED
                 ) from None
-            row = conn.execute(
-                "SELECT source_version FROM documents WHERE collection_id = %s AND source = %s",
-                (collection, Source.s3(self.bucket, key, None).ref),
-            ).fetchone()
-        stored = None if row is None else row[0]
         if hinted is not None and hinted == stored:
             return Synced(key, "unchanged", stored)
         try:  # the current version, in one request: its id, size, type, metadata and body
@@ -293,9 +288,8 @@ class Syncer:
     def stored_keys(self) -> set[str]:
         """The keys of the documents the store holds from this bucket, in the collections the service may write."""
         prefix = f"s3://{self.bucket}/"
-        with self.connect() as conn, scoped(conn, self.principal.groups):
-            rows = conn.execute("SELECT source FROM documents WHERE starts_with(source, %s)", (prefix,)).fetchall()
-        return {str(r[0])[len(prefix) :] for r in rows}
+        with self.connect() as conn:
+            return {source.removeprefix(prefix) for source in sources_under(conn, self.principal.groups, prefix)}
 
     def reconcile(self, on_result: Callable[[Synced], None] = lambda _: None) -> Tally:
         """List the bucket and sync every key it holds or the store holds: missed events, deleted objects and
