@@ -182,7 +182,7 @@ def _docx_text(paragraph: object) -> str:
     for node in paragraph.iter():  # type: ignore[attr-defined]
         if node.tag == f"{_W}t" and node.text:
             parts.append(node.text)
-        elif node.tag in (f"{_W}tab",):
+        elif node.tag == f"{_W}tab":
             parts.append("\t")
         elif node.tag in (f"{_W}br", f"{_W}cr"):
             parts.append("\n")

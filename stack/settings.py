@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stack.extract import OCR_LANGUAGES
+
 
 def not_placeholder(value: str) -> str:
     if not value or "changeme" in value.lower() or value.strip() in ("TODO", "xxx"):
@@ -55,7 +57,7 @@ class GatewaySettings(BaseSettings):
     )
     ocr_languages: str | None = Field(
         None,
-        pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$",
+        pattern=OCR_LANGUAGES.pattern,
         description="Read scanned PDF pages with OCR (tesseract-ocr), in these languages, e.g. eng or deu+eng; "
         "unset: no OCR, and a scan is refused as having no text.",
     )
@@ -106,7 +108,7 @@ class SyncSettings(BaseSettings):
     wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait per receive.")
     concurrency: int = Field(2, ge=1, le=10, description="Documents processed at once (I/O overlaps embedding).")
     ocr_languages: str | None = Field(
-        None, pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8}){0,4}$", description="As the gateway's: OCR for scanned PDFs."
+        None, pattern=OCR_LANGUAGES.pattern, description="As the gateway's: OCR for scanned PDFs."
     )
 
     @field_validator("database_dsn", "bucket")

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 from stack.auth import Authenticator, Principal
 from stack.db import pooled
 from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
-from stack.extract import Extracted, extract
+from stack.extract import extract
 from stack.gateway import Gateway, Limits
 from stack.jwks import JwksKeys
 from stack.llm import OpenAIChatClient, tls_context
 from stack.sealing import AesGcmSealer, HashSealer, Sealer
 from stack.settings import GatewaySettings, SyncSettings
 from stack.sync import QueueWorker, Syncer
+
+
+def _embedder(url: str | None, model: str, verify: ssl.SSLContext | bool) -> Embedder:
+    """An OpenAI-compatible embeddings endpoint when one is set, else MiniLM in-process."""
+    return OpenAIEmbedder(url, model, verify=verify) if url else MiniLMEmbedder()
 
 
 def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
@@ -45,11 +52,7 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
         if settings.llm_url
         else None
     )
-    embedder: Embedder = (
-        OpenAIEmbedder(settings.embeddings_url, settings.embeddings_model, verify=verify)
-        if settings.embeddings_url
-        else MiniLMEmbedder()
-    )
+    embedder = _embedder(settings.embeddings_url, settings.embeddings_model, verify)
     limits = Limits(
         settings.max_body_bytes,
         settings.max_document_bytes,
@@ -72,17 +75,9 @@ def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
     session = boto3.session.Session(region_name=settings.region)
     s3 = session.client("s3", endpoint_url=settings.endpoint_url)
     verify = tls_context(str(settings.ca_file) if settings.ca_file else None, None, None)
-    embedder: Embedder = (
-        OpenAIEmbedder(settings.embeddings_url, settings.embeddings_model, verify=verify)
-        if settings.embeddings_url
-        else MiniLMEmbedder()
-    )
+    embedder = _embedder(settings.embeddings_url, settings.embeddings_model, verify)
     _, connect = pooled(settings.database_dsn, settings.concurrency + 1)
-    ocr = settings.ocr_languages
-
-    def read(body: bytes, media_type: str) -> Extracted:
-        return extract(body, media_type, ocr)
-
+    read = functools.partial(extract, ocr=settings.ocr_languages)
     syncer = Syncer(s3, connect, embedder, settings.bucket, settings.groups, settings.max_document_bytes, read)
     if not (settings.queue_url and settings.dead_letter_queue_url):
         return syncer, None
