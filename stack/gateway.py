@@ -48,8 +48,9 @@ class Limits:
     max_context_chars: int = 6000  # retrieved text put in front of the model
     max_tokens: int = 512  # the default answer length; callers may ask for less or more, up to 4096
     max_conversation_chars: int = 16_000  # a conversation's text in all: with the sources, inside an 8k context
-    # Cosine similarity below which a chunk is never given to the model: with all-MiniLM-L6-v2, questions scored
-    # 0.44-0.92 against their passage here, and 0.23 at most against unrelated clinic text.
+    # Relevance (cosine similarity, raised for a chunk holding the question's exact terms: stack.store.Hit) below
+    # which a chunk is never given to the model: with all-MiniLM-L6-v2, questions scored 0.44-0.92 against their
+    # passage here, and 0.23 at most against unrelated clinic text.
     min_relevance: float = 0.30
     hybrid: bool = True  # full-text search fused with the vector search; False: vectors alone
     ocr: str | None = None  # tesseract's languages for scanned PDFs (e.g. "eng"); None: no OCR

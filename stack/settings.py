@@ -53,7 +53,10 @@ class GatewaySettings(BaseSettings):
     )
     llm_deadline_s: float = Field(300.0, gt=0, description="Longest one answer may take, a stream included.")
     min_relevance: float = Field(
-        0.30, ge=-1.0, le=1.0, description="Cosine similarity below which a chunk is never given to the model."
+        0.30,
+        ge=-1.0,
+        le=1.0,
+        description="Relevance (cosine, raised by exact terms) below which a chunk is never given to the model.",
     )
     ocr_languages: str | None = Field(
         None,
