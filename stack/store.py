@@ -331,19 +331,18 @@ MAX_LOOKUPS = 12  # words counted per question: those with digits (codes, doses)
 # the planner estimates well (a join to collections made it choose a sequential scan over the HNSW index).
 _READABLE = """SELECT id FROM collections WHERE read_groups && %(groups)s
     AND (%(collections)s::text[] IS NULL OR id = ANY(%(collections)s))"""
+# The text search and its counts call chunks_matching[_count] (migration 0005), which apply the same ACL as owner:
+# under RLS, PostgreSQL would not use the GIN index for @@, which is not leakproof.
 _ACL = "c.collection_id = ANY(%(allowed)s)"
 _VECTOR_LEG = f"""
     SELECT c.id FROM chunks c WHERE {_ACL} ORDER BY c.embedding <=> %(v)s::vector LIMIT %(n)s"""
 _FREQUENCIES = f"""
-    SELECT t.query::text, (SELECT count(*) FROM (
-        SELECT 1 FROM chunks c WHERE c.lexemes @@ t.query AND {_ACL} LIMIT {COMMON}) x)
+    SELECT t.query::text, chunks_matching_count(t.query, %(allowed)s, {COMMON})
     FROM (SELECT lexeme, CAST(%(quote)s || replace(replace(lexeme, '\\', '\\\\'), %(quote)s, %(quote)s || %(quote)s)
                               || %(quote)s AS tsquery) AS query  -- the lexeme as is, never re-parsed
           FROM unnest(tsvector_to_array(to_tsvector('english', %(q)s))) AS lexeme
           ORDER BY lexeme ~ '[0-9]' DESC, length(lexeme) DESC, lexeme LIMIT {MAX_LOOKUPS}) t"""
-_TEXT_LEG = f"""
-    SELECT c.id FROM chunks c WHERE c.lexemes @@ %(any_term)s::tsquery AND {_ACL}
-    ORDER BY ts_rank_cd(c.lexemes, %(any_term)s::tsquery) DESC, c.id LIMIT %(n)s"""
+_TEXT_LEG = "SELECT id FROM chunks_matching(%(any_term)s::tsquery, %(allowed)s, %(n)s)"
 _HIT_COLUMNS = """c.id, c.document_id, d.title, c.collection_id, c.ordinal, c.start_offset, c.end_offset, c.text,
     1 - (c.embedding <=> %(v)s::vector) AS score, c.page_start, c.page_end, c.section, d.source, d.source_version"""
 _VECTOR_ONLY = f"""

@@ -29,7 +29,7 @@ def local_postgres(prefix: str) -> Iterator[LocalPostgres]:
     """A PostgreSQL cluster of its own on a free loopback port, stopped at the end."""
     base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)  # traversable by the database's system user when root
-    server = LocalPostgres(base, free_port()).start()
+    server = LocalPostgres(base, free_port(), durable=False).start()
     try:
         yield server
     finally:

@@ -18,7 +18,7 @@ from stack.dev.postgres import LocalPostgres
 from stack.embeddings import MiniLMEmbedder
 from stack.extract import Extracted, extract
 from stack.migrate import migrate
-from stack.store import Source, create_collection, ingest, remove_source, retrieve
+from stack.store import Source, create_collection, ingest, remove_source, retrieve, scoped
 from tests.stack.pdfs import tiny_pdf
 from tests.stack.test_app import bearer, token
 from tests.stack.test_documents import counts, events, upload
@@ -198,6 +198,63 @@ def test_hybrid_retrieval_keeps_the_acl(database: Dsn, embedder: MiniLMEmbedder)
         question = "metformin MRN-0012345"
         hits = retrieve(app, ["staff"], embedder.embed([question])[0], k=10, query_text=question)
     assert [h.document_title for h in hits] == ["Public"]
+
+
+def text_index_scans(owner: str) -> int:
+    with psycopg.connect(owner) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'chunks_lexemes_gin'")
+        found = row.fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_the_text_search_uses_its_index_under_row_level_security(database: Dsn, embedder: MiniLMEmbedder) -> None:
+    """Under RLS the planner may not use the GIN index for @@ (not leakproof) and reads every chunk; the text leg
+    and its term counts run in owner functions with the ACL in their WHERE clause, and so use the index."""
+    code_passages(database, embedder, "staff")
+    with psycopg.connect(database(None)) as owner:  # 5,000 more chunks, so that an index is worth its while
+        (document,) = owner.execute(
+            "INSERT INTO documents (collection_id, title, media_type, content_hash, source) "
+            "VALUES ('codes', 'Filler', 'text/plain', 'x', 'title:Filler') RETURNING id"
+        ).fetchone() or (None,)
+        owner.execute(
+            "INSERT INTO chunks (document_id, collection_id, ordinal, start_offset, end_offset, text, embedding) "
+            "SELECT %s, 'codes', n, 0, 40, 'Clinic note ' || n || ' on scheduling and billing.', "
+            "array_fill(0.05, ARRAY[384])::vector FROM generate_series(1, 5000) AS n",
+            (document,),
+        )
+        owner.execute("ANALYZE chunks")
+    before = text_index_scans(database(None))
+    question = "Which condition is billed as E11.64?"
+    with psycopg.connect(database("phistack_app")) as app:
+        (top,) = retrieve(app, ["staff"], embedder.embed([question])[0], k=1, query_text=question)
+        app.execute("SELECT pg_stat_force_next_flush()")
+        with scoped(app, ["staff"]):  # the same match, as the app role's plain query: the index is not used
+            plain = app.execute("EXPLAIN SELECT id FROM chunks WHERE lexemes @@ 'e11.64'::tsquery").fetchall()
+    assert top.document_title == "Code E11.64"
+    assert not any("chunks_lexemes_gin" in line for (line,) in plain), plain  # the reason the functions exist
+    assert text_index_scans(database(None)) > before
+
+
+def test_only_the_application_may_call_the_text_search(database: Dsn) -> None:
+    with psycopg.connect(database("phistack_auditor")) as auditor:
+        for call in ("chunks_matching('x', NULL, 5)", "chunks_matching_count('x', NULL, 5)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), auditor.transaction():
+                auditor.execute(f"SELECT * FROM {call}")
+
+
+def test_the_text_search_without_groups_finds_nothing(database: Dsn, embedder: MiniLMEmbedder) -> None:
+    code_passages(database, embedder, "staff")
+    with psycopg.connect(database("phistack_app")) as app:
+        for groups in ([], ["billing"]):
+            with scoped(app, groups):
+                ids = app.execute("SELECT id FROM chunks_matching('e11.64', NULL, 10)").fetchall()
+                count = app.execute("SELECT chunks_matching_count('e11.64', '{codes}', 10)").fetchone()
+            assert ids == [] and count == (0,)
+        with scoped(app, ["staff"]):
+            count = app.execute("SELECT chunks_matching_count('e11.64', '{codes}', 10)").fetchone()
+    assert count == (1,)  # the same call, with a group that may read: it was the ACL that said no
 
 
 @pytest.mark.parametrize("query", ["\x00", "&|!():*<->", "'", "   ", "a & b | !c", "E11.9 <-> 'x'"])

@@ -115,6 +115,16 @@ def test_no_chunk_from_a_forbidden_collection_ever(
             ingest(app, RandomEmbedder(), ["writer"], cid, cid, f"text of {cid} " * rng.randint(1, 200))
         hits = retrieve(app, user_groups, RandomEmbedder().embed(["q"])[0], k=50)
         asked = retrieve(app, user_groups, RandomEmbedder().embed(["q"])[0], collections=list(acl), k=50)
+        # Hybrid: every collection's own word is a distinctive term, searched by the owner-run text functions.
+        words = " ".join(acl)
+        hybrid = retrieve(app, user_groups, RandomEmbedder().embed(["q"])[0], k=50, query_text=words)
+        with scoped(app, user_groups):
+            any_word = app.execute("SELECT to_tsquery('simple', %s)", (" | ".join(acl),)).fetchone()
+            assert any_word is not None
+            anywhere = [r[0] for r in app.execute("SELECT id FROM chunks_matching(%s, NULL, 1000)", any_word)]
+            named = [
+                r[0] for r in app.execute("SELECT id FROM chunks_matching(%s, %s, 1000)", (any_word[0], list(acl)))
+            ]
     # The oracle, independent of the code under test: every collection's ACL, read as the superuser.
     with psycopg.connect(database(None)) as admin:
         everything = admin.execute("SELECT id, read_groups FROM collections").fetchall()
@@ -127,3 +137,15 @@ def test_no_chunk_from_a_forbidden_collection_ever(
     assert {h.collection for h in hits} <= allowed
     assert {h.collection for h in asked} <= allowed & set(acl)
     assert visible_chunks is not None and len(hits) == min(50, visible_chunks[0])  # nothing readable is hidden
+    assert {h.collection for h in hybrid} <= allowed and len(hybrid) == min(50, visible_chunks[0])
+    with psycopg.connect(database(None)) as admin:  # the text function's ids, and what it should have found
+        found = [
+            admin.execute("SELECT collection_id FROM chunks WHERE id = ANY(%s)", (ids,)).fetchall()
+            for ids in (anywhere, named)
+        ]
+        expected = admin.execute(
+            "SELECT count(*) FROM chunks WHERE collection_id = ANY(%s)", (sorted(allowed & set(acl)),)
+        ).fetchone()
+    assert expected is not None
+    for ids, collections in zip((anywhere, named), found, strict=True):
+        assert {c for (c,) in collections} == allowed & set(acl) and len(ids) == expected[0]

@@ -1,0 +1,40 @@
+-- Full-text search under the ACL, on its GIN index.
+--
+-- Under row-level security PostgreSQL evaluates the policies before any condition that is not leakproof, and the
+-- text-match operator (@@) is not: a query on chunks as the application role never uses chunks_lexemes_gin and
+-- reads every row the policy admits (measured: 163 ms p50 for the text leg on 30k chunks, 36x the vector leg).
+-- These two functions run as the tables' owner, which RLS does not restrict, and put the same ACL in their own
+-- WHERE clause instead: the collections whose read_groups meet phistack_groups(), the caller's groups in this
+-- transaction, exactly as the read policies decide (see 0002). They return chunk ids and a count only; the
+-- caller reads the chunks themselves through RLS. Execute is granted to the application role alone.
+
+CREATE FUNCTION chunks_matching(p_query tsquery, p_collections text[], p_limit integer)
+RETURNS TABLE (id bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
+                                AND (p_collections IS NULL OR c.id = ANY(p_collections)));
+BEGIN
+  RETURN QUERY
+    SELECT ch.id FROM chunks ch
+    WHERE ch.lexemes @@ p_query AND ch.collection_id = ANY(readable)
+    ORDER BY ts_rank_cd(ch.lexemes, p_query) DESC, ch.id
+    LIMIT least(greatest(p_limit, 0), 1000);
+END $$;
+
+CREATE FUNCTION chunks_matching_count(p_query tsquery, p_collections text[], p_cap integer)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+  readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
+                                AND (p_collections IS NULL OR c.id = ANY(p_collections)));
+BEGIN
+  RETURN (SELECT count(*) FROM (
+    SELECT 1 FROM chunks ch WHERE ch.lexemes @@ p_query AND ch.collection_id = ANY(readable)
+    LIMIT least(greatest(p_cap, 0), 10000)) capped);
+END $$;
+
+REVOKE ALL ON FUNCTION chunks_matching(tsquery, text[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION chunks_matching_count(tsquery, text[], integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chunks_matching(tsquery, text[], integer) TO phistack_app;
+GRANT EXECUTE ON FUNCTION chunks_matching_count(tsquery, text[], integer) TO phistack_app;
