@@ -5,7 +5,8 @@ and the real PostgreSQL + pgvector, with the real MiniLM embedder, in one run:
    service's throughput), the service consuming the bucket's event queue; for each, the time from the put
    returning to the document being retrievable (its chunks committed). p50/p95 over --documents (>= 200).
 2. Throughput: the same number of new documents put at once; documents and chunks synced per second, as a ratio
-   to the baseline, the embedder's own throughput on the same chunks, measured in the same run. Target: >= 0.8x.
+   to the baseline, the embedder's own throughput on the same chunks, measured in the same run (before and after
+   the sync run, the faster of the two). Target: >= 0.8x.
 
 The documents are ICD-10-CM passages (bench/evalset.py, public domain), five to a document (2-3 chunks each).
 
@@ -116,6 +117,15 @@ def cpu_s(*needles: bytes) -> float:
     return total
 
 
+def embedder_alone(embedder: MiniLMEmbedder, texts: list[str]) -> float:
+    """The baseline: seconds for the embedder alone on the documents' chunks, one call per document as
+    ingestion makes it (measured before and after the sync run; the faster counts)."""
+    started = time.perf_counter()
+    for text in texts:
+        embedder.embed([c.text for c in chunk_text(text)])
+    return time.perf_counter() - started
+
+
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
@@ -131,6 +141,7 @@ def main() -> int:
     embedder.embed(["warm"])
     paced, burst = documents(args.documents), documents(args.documents, offset=args.documents)
     chunks = sum(len(chunk_text(t)) for t in burst)
+    before_run = embedder_alone(embedder, burst)
     with tempfile.TemporaryDirectory(prefix="phistack-bench-") as tmp, moto_server() as url:
         os.chmod(tmp, 0o755)
         pg = LocalPostgres(Path(tmp) / "pg", free_port()).start()
@@ -156,10 +167,7 @@ def main() -> int:
         finally:
             stop.set()
             pg.stop()
-    started = time.perf_counter()
-    for text in burst:  # the baseline: the embedder alone, one call per document as ingestion makes it
-        embedder.embed([c.text for c in chunk_text(text)])
-    alone = time.perf_counter() - started
+    alone = min(before_run, embedder_alone(embedder, burst))  # the faster of two: the stricter baseline
     print(f"{args.documents} documents of {chunks / len(burst):.1f} chunks on average; emulated S3 + SQS "
           f"(moto server over HTTP), real PostgreSQL + pgvector, MiniLM on the CPU")  # fmt: skip
     print(f"\n1. put -> retrievable, one put every {PACE:.0f} s: p50 {pct(waited, 50):.2f} s  "

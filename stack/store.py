@@ -91,6 +91,21 @@ def _lock_source(conn: psycopg.Connection[Any], collection: str, source: Source)
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 716))", (f"{collection}\x1f{source.ref}",))
 
 
+@contextmanager
+def claimed(conn: psycopg.Connection[Any], collection: str, source: Source) -> Iterator[None]:
+    """The source for this connection alone, across its transactions, until the block ends: a syncer reads the
+    object now current in the bucket and stores it while no other syncer (thread, process or host) may, so the
+    last to store a source is the last to have read it. A session lock: it ends with the connection."""
+    name = f"{collection}\x1f{source.ref}"
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 717))", (name,))
+    try:
+        yield
+    finally:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 717))", (name,))
+
+
 def _current(conn: psycopg.Connection[Any], collection: str, source: Source) -> tuple[int, str, str | None] | None:
     row = conn.execute(
         "SELECT id, content_hash, source_version FROM documents WHERE collection_id = %s AND source = %s",

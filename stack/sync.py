@@ -6,12 +6,12 @@ collection ``cardiology``), which must grant the sync service's groups write acc
 object's ``title`` metadata (``x-amz-meta-title``) when set, else its file name.
 
 An event is only a hint that a key changed. For each key the service reads the object's *current* state from
-S3 (head_object) and ingests, replaces or removes the document to match it, so duplicates, reordering, events
-without a version id and missed events all end the same way; the object's version id makes a repeat cheap (no
-download). A document that cannot be read (malformed, too large, a collection that is not there) is audited as a
-failed sync and its event goes to the dead-letter queue, never blocking the queue; a failure of our own (the
-database or embedder unreachable) leaves the message for SQS to deliver again, and SQS moves it to the
-dead-letter queue after its receive limit. ``reconcile`` lists the bucket and repairs drift both ways.
+S3 (one get_object, the key claimed meanwhile) and ingests, replaces or removes the document to match it, so
+duplicates, reordering, events without a version id and missed events all end the same way; the object's version
+id makes a repeat cheap (no download). A document that cannot be read (malformed, too large, a collection that
+is not there) is audited as a failed sync and its event goes to the dead-letter queue, never blocking the queue;
+a failure of our own (the database or embedder unreachable) leaves the message for SQS to deliver again, and SQS
+moves it to the dead-letter queue after its receive limit. ``reconcile`` lists the bucket and repairs drift both ways.
 
 No document content is ever logged or put in an audit event: events name the bucket, key and version."""
 
@@ -28,6 +28,8 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
+import psycopg
+
 from stack.audit import Outcome
 from stack.auth import Principal
 from stack.db import Connect
@@ -35,7 +37,7 @@ from stack.embeddings import Embedder
 from stack.errors import GatewayError
 from stack.extract import MEDIA_TYPES, MalformedDocument, UnsupportedMediaType, extract
 from stack.gateway import Audit, record_ingest
-from stack.store import NotFound, Source, ingest, remove_source, sources_under, stored_version
+from stack.store import NotFound, Source, claimed, ingest, remove_source, sources_under, stored_version
 
 log = logging.getLogger(__name__)
 COLLECTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -49,7 +51,6 @@ SUFFIXES = {
     ".pdf": "application/pdf",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
-SETTLE_ROUNDS = 3  # re-reads of a key whose version changed while it was being ingested
 
 
 class SyncRefused(GatewayError):
@@ -159,25 +160,24 @@ class Syncer:
     def sync_key(self, key: str, hinted: str | None = None) -> Synced:
         """Bring one key's document in line with the object now in the bucket. ``hinted``: the version id an
         event named, if any (when the store already holds it, nothing is read from S3). SyncRefused (audited) when
-        it cannot be; other exceptions (database, embedder, S3 unreachable) are ours and propagate for a retry."""
-        started = Audit(self.principal, "sync")
-        try:
-            result = self._settle(key, hinted, started)
-        except SyncRefused as exc:
-            self._failed(key, exc, started)
-            raise
-        return result
+        it cannot be; other exceptions (database, embedder, S3 unreachable) are ours and propagate for a retry.
 
-    def _settle(self, key: str, hinted: str | None, audit: Audit) -> Synced:
-        result = self._once(key, hinted, audit)
-        if result.action == "unchanged" and hinted is not None and result.version == hinted:
-            return result  # the event's own version is the one stored: a newer one has an event of its own
-        for _ in range(SETTLE_ROUNDS):  # another writer, or a newer object, may have landed meanwhile
-            now = self._head(key)
-            if (now["VersionId"] if now else None) == result.version:
-                return result
-            result = self._once(key, None, Audit(self.principal, "sync"))
-        return result
+        The key is claimed in the database (store.claimed) from before its object is read until the document is
+        stored: syncers on any thread or host take their turns, each reads the object current at its turn, and
+        every put has an event read after it, so the last turn stores the newest version: no re-read is needed."""
+        audit = Audit(self.principal, "sync")
+        with self.connect() as conn:
+            try:
+                collection = collection_of(key)
+            except SyncRefused as exc:
+                self._failed(conn, key, None, exc, audit)
+                raise
+            with claimed(conn, collection, Source.s3(self.bucket, key, None)):
+                try:
+                    return self._once(conn, key, collection, hinted, audit)
+                except SyncRefused as exc:
+                    self._failed(conn, key, collection, exc, audit)
+                    raise
 
     @staticmethod
     def _version(response: dict[str, Any]) -> str:
@@ -188,31 +188,22 @@ class Syncer:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         return code in ("404", "NoSuchKey", "405", "MethodNotAllowed")  # gone, or a delete marker is current
 
-    def _head(self, key: str) -> dict[str, Any] | None:
-        try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        except self.s3.exceptions.ClientError as exc:
-            if self._gone(exc):
-                return None
-            raise
-        return {"VersionId": self._version(head)}
-
-    def _once(self, key: str, hinted: str | None, audit: Audit) -> Synced:
-        collection = collection_of(key)
-        with self.connect() as conn:
-            try:  # authorization before any work on the object
-                stored = stored_version(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
-            except NotFound:
-                raise SyncRefused(
-                    f"No collection {collection!r} that the sync service may write to.", Outcome.DENIED
-                ) from None
+    def _once(
+        self, conn: psycopg.Connection[Any], key: str, collection: str, hinted: str | None, audit: Audit
+    ) -> Synced:
+        try:  # authorization before any work on the object
+            stored = stored_version(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
+        except NotFound:
+            raise SyncRefused(
+                f"No collection {collection!r} that the sync service may write to.", Outcome.DENIED
+            ) from None
         if hinted is not None and hinted == stored:
             return Synced(key, "unchanged", stored)
         try:  # the current version, in one request: its id, size, type, metadata and body
             got = self.s3.get_object(Bucket=self.bucket, Key=key)
         except self.s3.exceptions.ClientError as exc:
             if self._gone(exc):
-                return self._remove(key, collection, audit)
+                return self._remove(conn, key, collection, audit)
             raise
         version, body = self._version(got), got["Body"]
         if version == stored:
@@ -231,15 +222,14 @@ class Syncer:
             raise SyncRefused(str(exc)) from None
         title = str((got.get("Metadata") or {}).get("title") or PurePosixPath(key).name)[:300]
         source = Source.s3(self.bucket, key, version)
-        with self.connect() as conn:
-            result = ingest(conn, self.embedder, self.principal.groups, collection, title, document, media_type, source)
-            with conn.transaction():
-                record_ingest(audit, conn, collection, result, object_ref(self.bucket, key, version))
+        result = ingest(conn, self.embedder, self.principal.groups, collection, title, document, media_type, source)
+        with conn.transaction():
+            record_ingest(audit, conn, collection, result, object_ref(self.bucket, key, version))
         action = "unchanged" if not result.created else "replaced" if result.superseded else "ingested"
         return Synced(key, action, version)
 
-    def _remove(self, key: str, collection: str, audit: Audit) -> Synced:
-        with self.connect() as conn, conn.transaction():
+    def _remove(self, conn: psycopg.Connection[Any], key: str, collection: str, audit: Audit) -> Synced:
+        with conn.transaction():
             removed = remove_source(conn, self.principal.groups, collection, Source.s3(self.bucket, key, None))
             if removed is None:
                 return Synced(key, "unchanged")
@@ -248,21 +238,22 @@ class Syncer:
             )
         return Synced(key, "removed")
 
-    def _failed(self, key: str, exc: SyncRefused, audit: Audit) -> None:
+    def _failed(
+        self, conn: psycopg.Connection[Any], key: str, collection: str | None, exc: SyncRefused, audit: Audit
+    ) -> None:
         """A failed event naming the object; the superseded text of a key that no longer reads is removed too, so
-        no answer cites a version the bucket has replaced."""
+        no answer cites a version the bucket has replaced. (collection None: the key is outside the layout, and
+        no collection holds anything from it.)"""
         version = None
         try:
-            head = self._head(key)
-            version = str(head["VersionId"]) if head else None
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+            version = self._version(head)
+        except self.s3.exceptions.ClientError as error:
+            if not self._gone(error):
+                log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
         except Exception as error:  # noqa: BLE001 - the refusal is what is reported; S3 may be the cause
             log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
-        ref = object_ref(self.bucket, key, version)
-        try:
-            collection: str | None = collection_of(key)
-        except SyncRefused:
-            collection = None  # the key is outside the layout: no collection holds anything from it
-        with self.connect() as conn, conn.transaction():
+        with conn.transaction():
             removed = None
             if collection is not None and exc.outcome is not Outcome.DENIED:
                 try:
@@ -275,7 +266,7 @@ class Syncer:
                 collection,
                 [removed[0]] if removed else [],
                 removed[1] if removed else (),
-                source=ref,
+                source=object_ref(self.bucket, key, version),
             )
         log.warning("sync refused an object: %s", exc)  # our own one-line message: names no content
 
@@ -361,9 +352,9 @@ class QueueWorker:
 
     def run(self, stop: Callable[[], bool] = lambda: False, on_tally: Callable[[Tally], None] = lambda _: None) -> None:
         """`concurrency` consumers, each polling until stop() says so, so one document's S3 and database round
-        trips overlap another's embedding. Two messages for one key are safe together: the store lets one writer
-        at a time change a source, and each settles on the object's current version. A failure to reach SQS
-        waits and tries again."""
+        trips overlap another's embedding. Two messages for one key are safe together: they take turns on the
+        key (store.claimed), and each stores the version current at its turn. A failure to reach SQS waits and
+        tries again."""
         consumers = [
             threading.Thread(target=self._consume, args=(stop, on_tally), name=f"sync-{n}", daemon=True)
             for n in range(self.concurrency)

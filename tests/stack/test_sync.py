@@ -5,6 +5,7 @@ failures; every action audited with the object's bucket, key and version, never 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -173,6 +174,49 @@ def test_duplicate_and_reordered_events_change_nothing(kb: Kb) -> None:
     outcomes = [e[2] for e in kb.events()]
     # One ingestion. Two deliveries handled at once may both read v2: the second finds it stored (unchanged).
     assert outcomes.count("ok") == 1 and set(outcomes) <= {"ok", "unchanged"}
+
+
+def test_two_syncers_racing_on_a_key_end_on_its_newest_version(kb: Kb) -> None:
+    """Two services (threads, processes or hosts) sync one key at once. A reads v1; before A stores it, v2 is put
+    and B syncs it. Unless B waits for A's turn on the key, B stores v2 first and A then stores the older v1 over
+    it, and nothing would ever correct it (v2's event is spent)."""
+    kb.put("cardiology/warfarin.txt", WARFARIN_V1)
+    kb.lose_events()
+    read, go_on = threading.Event(), threading.Event()
+
+    class Slow:  # A's S3 client: returns the object it read, but only once told to
+        def __init__(self, s3: Any) -> None:
+            self.s3, self.exceptions = s3, s3.exceptions
+
+        def get_object(self, **kwargs: Any) -> Any:
+            got = self.s3.get_object(**kwargs)
+            read.set()
+            go_on.wait(timeout=30)
+            return got
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.s3, name)
+
+    a = Syncer(Slow(kb.s3), connector(kb.database), kb.embedder, BUCKET, SYNC_GROUPS, 2_000_000)
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(a=a.sync_key("cardiology/warfarin.txt")))
+    first.start()
+    assert read.wait(timeout=30)
+    v2 = kb.put("cardiology/warfarin.txt", WARFARIN_V2)
+    second = threading.Thread(target=lambda: results.update(b=kb.syncer.sync_key("cardiology/warfarin.txt", v2)))
+    second.start()
+    with psycopg.connect(kb.database(None), autocommit=True) as watcher:  # until B is done or waits for a lock
+        for _ in range(600):
+            waiting = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if "b" in results or (waiting.fetchone() or (0,))[0]:
+                break
+            time.sleep(0.05)
+    go_on.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert (results["a"].action, results["b"].action, results["b"].version) == ("ingested", "replaced", v2)
+    texts = kb.texts("warfarin INR range")
+    assert any("2.5 and 3.5" in t for t in texts) and not any("2.0 and 3.0" in t for t in texts)
 
 
 def test_a_removed_object_is_removed_from_the_knowledge_base(kb: Kb) -> None:
