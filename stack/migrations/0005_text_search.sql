@@ -7,10 +7,13 @@
 -- WHERE clause instead: the collections whose read_groups meet phistack_groups(), the caller's groups in this
 -- transaction, exactly as the read policies decide (see 0002). They return chunk ids and a count only; the
 -- caller reads the chunks themselves through RLS. Execute is granted to the application role alone.
+-- Measured on 100k chunks: with sequential scans allowed, a common word's capped count read the table until it
+-- had 200 matches (up to 20 ms); the index answers it in about a millisecond. ROWS 40 (a typical limit, not the
+-- default 1000) keeps the caller's join to chunks on its primary key instead of a scan of the whole table.
 
 CREATE FUNCTION chunks_matching(p_query tsquery, p_collections text[], p_limit integer)
 RETURNS TABLE (id bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 40 SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
   readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
                                 AND (p_collections IS NULL OR c.id = ANY(p_collections)));
@@ -24,7 +27,7 @@ END $$;
 
 CREATE FUNCTION chunks_matching_count(p_query tsquery, p_collections text[], p_cap integer)
 RETURNS bigint
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
   readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
                                 AND (p_collections IS NULL OR c.id = ANY(p_collections)));
