@@ -88,7 +88,11 @@ class Ingested:
 
 def _lock_source(conn: psycopg.Connection[Any], collection: str, source: Source) -> None:
     """One writer per source at a time, until the transaction ends: two versions never race to be current."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 716))", (f"{collection}\x1f{source.ref}",))
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 716))", (_lock_name(collection, source),))
+
+
+def _lock_name(collection: str, source: Source) -> str:
+    return f"{collection}\x1f{source.ref}"
 
 
 @contextmanager
@@ -96,7 +100,7 @@ def claimed(conn: psycopg.Connection[Any], collection: str, source: Source) -> I
     """The source for this connection alone, across its transactions, until the block ends: a syncer reads the
     object now current in the bucket and stores it while no other syncer (thread, process or host) may, so the
     last to store a source is the last to have read it. A session lock: it ends with the connection."""
-    name = f"{collection}\x1f{source.ref}"
+    name = _lock_name(collection, source)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 717))", (name,))
     try:

@@ -248,11 +248,9 @@ class Syncer:
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=key)
             version = self._version(head)
-        except self.s3.exceptions.ClientError as error:
-            if not self._gone(error):
-                log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
         except Exception as error:  # noqa: BLE001 - the refusal is what is reported; S3 may be the cause
-            log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
+            if not self._gone(error):  # gone: the refusal names the key without a version
+                log.warning("could not read the version of a refused object (%s)", error.__class__.__name__)
         with conn.transaction():
             removed = None
             if collection is not None and exc.outcome is not Outcome.DENIED:
