@@ -11,12 +11,18 @@
 -- had 200 matches (up to 20 ms); the index answers it in about a millisecond. ROWS 40 (a typical limit, not the
 -- default 1000) keeps the caller's join to chunks on its primary key instead of a scan of the whole table.
 
+-- The ACL both apply: the collections (of those asked, or all) whose read_groups meet the caller's groups.
+CREATE FUNCTION readable_collections(p_collections text[]) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+  SELECT ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
+                 AND (p_collections IS NULL OR c.id = ANY(p_collections)))
+$$;
+
 CREATE FUNCTION chunks_matching(p_query tsquery, p_collections text[], p_limit integer)
 RETURNS TABLE (id bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 40 SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
-  readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
-                                AND (p_collections IS NULL OR c.id = ANY(p_collections)));
+  readable text[] := readable_collections(p_collections);
 BEGIN
   RETURN QUERY
     SELECT ch.id FROM chunks ch
@@ -29,14 +35,14 @@ CREATE FUNCTION chunks_matching_count(p_query tsquery, p_collections text[], p_c
 RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
-  readable text[] := ARRAY(SELECT c.id FROM collections c WHERE c.read_groups && phistack_groups()
-                                AND (p_collections IS NULL OR c.id = ANY(p_collections)));
+  readable text[] := readable_collections(p_collections);
 BEGIN
   RETURN (SELECT count(*) FROM (
     SELECT 1 FROM chunks ch WHERE ch.lexemes @@ p_query AND ch.collection_id = ANY(readable)
     LIMIT least(greatest(p_cap, 0), 10000)) capped);
 END $$;
 
+REVOKE ALL ON FUNCTION readable_collections(text[]) FROM PUBLIC;  -- called only inside the two, as owner
 REVOKE ALL ON FUNCTION chunks_matching(tsquery, text[], integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION chunks_matching_count(tsquery, text[], integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chunks_matching(tsquery, text[], integer) TO phistack_app;
