@@ -209,6 +209,14 @@ class ClientConfig(Section):
                 key="phistack:gateway_certificate_arn",
                 seen=None,
             )
+        if self.gpu.count > 1 and self.vector_store.engine == "host":
+            raise problem(
+                "shared_store",
+                f"cannot serve gpu.count {self.gpu.count}: each host would keep its own knowledge base and audit "
+                "trail; set vector_store.engine: aurora so the hosts share one",
+                key="phistack:vector_store.engine",
+                seen="host",
+            )
         access_networks = [("phistack:access.client_cidrs", c) for c in self.access.client_cidrs]
         if self.access.client_vpn:
             access_networks.append(("phistack:access.client_vpn.client_cidr", self.access.client_vpn.client_cidr))

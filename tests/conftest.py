@@ -27,6 +27,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "aurora": {"phistack:vector_store": {"engine": "aurora", "aurora_max_acu": 16}},
     "multi-host": {
         "phistack:gpu": {"instance_type": "g6e.xlarge", "count": 3},
+        "phistack:vector_store": {"engine": "aurora"},
         "phistack:az_count": "3",
         "phistack:gateway_certificate_arn": CERT,
     },

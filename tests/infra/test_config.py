@@ -13,6 +13,7 @@ from infra.catalog import GPU_TYPES, MODELS, fits, types_that_fit
 from infra.config import SIX_YEARS_DAYS, ClientConfig, parse_client_config
 from infra.errors import ConfigError
 from infra.stackfile import read_stack_config
+from tests.conftest import CERT
 
 Configure = Callable[..., ClientConfig]
 
@@ -127,6 +128,18 @@ def test_model_must_fit_the_gpu_and_the_error_names_types_that_can(configure: Co
 def test_several_nodes_need_a_certificate_and_small_vpcs_need_room(configure: Configure) -> None:
     with pytest.raises(ConfigError, match="phistack:gateway_certificate_arn is not set, and gpu.count is 2"):
         configure(**{"phistack:gpu": {"instance_type": "g6e.xlarge", "count": 2}})
+    # Several hosts behind one load balancer share one knowledge base and one audit trail: never a store per host.
+    with pytest.raises(ConfigError, match="phistack:vector_store.engine = 'host': cannot serve gpu.count 3") as caught:
+        configure(**{"phistack:gpu": {"instance_type": "g6e.xlarge", "count": 3}, "phistack:gateway_certificate_arn": CERT})
+    assert len(caught.value.render().splitlines()) == 1 and "engine: aurora" in caught.value.render()
+    shared = configure(
+        **{
+            "phistack:gpu": {"instance_type": "g6e.xlarge", "count": 3},
+            "phistack:gateway_certificate_arn": CERT,
+            "phistack:vector_store": {"engine": "aurora"},
+        }
+    )
+    assert shared.gpu.count == 3
     # The bounds (/16-/24, 2-6 AZs) guarantee room: the worst case still gets AWS's smallest subnet, /28.
     worst = configure(
         **{"phistack:vpc_cidr": "10.1.0.0/24", "phistack:az_count": "6", "phistack:allow_internet_egress": "true"}
