@@ -15,12 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ModelName = Literal["llama-3.1-8b-instruct", "llama-3.1-70b-instruct"]
+ModelName = Literal["llama-3.1-8b-instruct", "llama-3.1-70b-instruct", "llama-3.1-405b-instruct"]
 Quantization = Literal["none", "fp8", "awq-int4"]
 
 GPU_MEMORY_UTILIZATION = 0.90
 PER_GPU_OVERHEAD_GB = 1.5
 MIN_CONCURRENT_SEQUENCES = 2
+# Disk beside the weights: the root volume also holds Debian, the bundle's wheels and its copy of the weights; the
+# data volume also holds PostgreSQL (engine host) and the engine's caches.
+ROOT_VOLUME_HEADROOM_GB = 50
+DATA_VOLUME_HEADROOM_GB = 100
 
 # How vLLM is told each weights format (`--quantization`): bf16 needs no flag; fp8 works for FP8 checkpoints and
 # quantizes bf16 weights at load; AWQ checkpoints run fastest on the Marlin kernels (plain "awq" would force the
@@ -61,6 +65,11 @@ MODELS: dict[ModelName, ModelSpec] = {
     "llama-3.1-70b-instruct": ModelSpec(
         "llama-3.1-70b-instruct", "meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8, 128, 8192
     ),
+    # In fp8 its weights are ~406 GB: one 8-GPU H100 or H200 host (tensor parallel 8). Serving across hosts
+    # (pipeline parallel over the network) is out of scope: see the README.
+    "llama-3.1-405b-instruct": ModelSpec(
+        "llama-3.1-405b-instruct", "meta-llama/Llama-3.1-405B-Instruct", 405.85, 126, 8, 128, 16384
+    ),
 }
 
 
@@ -74,6 +83,12 @@ class GpuInstanceType:
     @property
     def total_gpu_memory_gb(self) -> int:
         return self.gpus * self.gpu_memory_gb
+
+    @property
+    def size(self) -> int:
+        """The size's multiple of an xlarge (vCPUs / 4): within a GPU count, a smaller size is cheaper."""
+        suffix = self.name.split(".")[1]
+        return int(suffix.removesuffix("xlarge") or 1)
 
     @property
     def usable_gb(self) -> float:
@@ -95,6 +110,8 @@ GPU_TYPES: dict[str, GpuInstanceType] = {
     **_family("p4d", "NVIDIA A100 40GB", 40, {"24xlarge": 8}),
     **_family("p4de", "NVIDIA A100 80GB", 80, {"24xlarge": 8}),
     **_family("p5", "NVIDIA H100", 80, {"48xlarge": 8}),
+    **_family("p5e", "NVIDIA H200", 141, {"48xlarge": 8}),
+    **_family("p5en", "NVIDIA H200", 141, {"48xlarge": 8}),
 }
 
 
@@ -103,7 +120,8 @@ def fits(gpu_type: GpuInstanceType, model: ModelSpec, quantization: Quantization
 
 
 def types_that_fit(model: ModelSpec, quantization: Quantization, max_model_len: int) -> list[str]:
-    """Fitting types, smallest total GPU memory first (then by name), so the first is the cheapest fit."""
+    """Fitting types, smallest total GPU memory first (then fewest GPUs, smallest size), so the first is the cheapest
+    fit (g5.xlarge before g5.16xlarge, which has the same GPU)."""
     candidates = [t for t in GPU_TYPES.values() if fits(t, model, quantization, max_model_len)]
-    candidates.sort(key=lambda t: (t.total_gpu_memory_gb, t.gpus, t.name))
+    candidates.sort(key=lambda t: (t.total_gpu_memory_gb, t.gpus, t.size, t.name))
     return [t.name for t in candidates]

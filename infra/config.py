@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from contract import INTERFACE_ENDPOINTS, SIX_YEARS_DAYS, StackContext
-from infra.catalog import GPU_TYPES, MODELS, fits, types_that_fit
+from infra.catalog import DATA_VOLUME_HEADROOM_GB, GPU_TYPES, MODELS, ROOT_VOLUME_HEADROOM_GB, fits, types_that_fit
 from infra.config_sections import (
     ACM_ARN,
     CLOUDWATCH_RETENTION_DAYS,
@@ -193,6 +193,17 @@ class ClientConfig(Section):
                 key="phistack:gpu.instance_type",
                 seen=self.gpu.instance_type,
             )
+        weights = model.weights_gb(self.model.quantization)
+        for volume, headroom in (("root", ROOT_VOLUME_HEADROOM_GB), ("data", DATA_VOLUME_HEADROOM_GB)):
+            size = getattr(self.gpu, f"{volume}_volume_gb")
+            if size < weights + headroom:
+                raise problem(
+                    "volume_fit",
+                    f"is {size} GB, but {model.name}'s {self.model.quantization} weights are {weights:.0f} GB and "
+                    f"the {volume} volume needs {headroom} GB beside them: set at least {weights + headroom:.0f}",
+                    key=f"phistack:gpu.{volume}_volume_gb",
+                    seen=size,
+                )
         retention = self.retention_days
         if retention is not None and retention < SIX_YEARS_DAYS and not self.allow_short_log_retention:
             raise problem(

@@ -121,9 +121,12 @@ class ModelConfig(Section):
 class GpuConfig(Section):
     """The GPU hosts that run vLLM, the gateway and (by default) PostgreSQL."""
 
-    instance_type: str = Field(description="A g5, g6, g6e, p4d, p4de or p5 type that can hold the model.")
+    instance_type: str = Field(description="A g5, g6, g6e, p4d, p4de, p5, p5e or p5en type that can hold the model.")
     count: int = Field(
-        1, ge=1, le=16, description="Number of hosts; more than one puts an internal TLS NLB in front and needs engine aurora."
+        1,
+        ge=1,
+        le=16,
+        description="Number of hosts; more than one puts an internal TLS NLB in front and needs engine aurora.",
     )
     root_volume_gb: int = Field(200, ge=100, le=4096, description="Root volume size (CMK-encrypted gp3).")
     data_volume_gb: int = Field(500, ge=100, le=16384, description="Data volume for weights and PostgreSQL.")

@@ -125,12 +125,37 @@ def test_model_must_fit_the_gpu_and_the_error_names_types_that_can(configure: Co
     assert "llama-3.1-70b-instruct" in message and "types that can hold it: g6e.12xlarge" in message
 
 
+def test_405b_fits_one_8_gpu_h100_or_h200_host_in_fp8_with_room_on_disk(configure: Configure) -> None:
+    model = {"name": "llama-3.1-405b-instruct", "quantization": "fp8"}
+    with pytest.raises(ConfigError) as caught:
+        configure(**{"phistack:model": model, "phistack:gpu": {"instance_type": "g6e.48xlarge"}})
+    assert "needs 414 GB; types that can hold it: p4de.24xlarge, p5.48xlarge, p5e.48xlarge" in caught.value.render()
+    with pytest.raises(ConfigError, match=r"phistack:gpu.data_volume_gb = 500: is 500 GB, but .* 406 GB .* 506"):
+        configure(**{"phistack:model": model, "phistack:gpu": {"instance_type": "p5.48xlarge", "root_volume_gb": 460}})
+    with pytest.raises(ConfigError, match=r"phistack:gpu.root_volume_gb = 200: .* set at least 456"):
+        configure(**{"phistack:model": model, "phistack:gpu": {"instance_type": "p5.48xlarge", "data_volume_gb": 600}})
+    for instance_type in ("p5.48xlarge", "p5e.48xlarge"):
+        gpu = {"instance_type": instance_type, "root_volume_gb": 460, "data_volume_gb": 600}
+        cfg = configure(**{"phistack:model": model, "phistack:gpu": gpu})
+        assert cfg.gpu_type.gpus == 8  # tensor parallel 8 on one host
+    # bf16 (812 GB of weights) fits only the H200 hosts.
+    with pytest.raises(ConfigError, match="types that can hold it: p5e.48xlarge, p5en.48xlarge"):
+        configure(
+            **{
+                "phistack:model": {"name": "llama-3.1-405b-instruct"},
+                "phistack:gpu": {"instance_type": "p5.48xlarge", "root_volume_gb": 900, "data_volume_gb": 1000},
+            }
+        )
+
+
 def test_several_nodes_need_a_certificate_and_small_vpcs_need_room(configure: Configure) -> None:
     with pytest.raises(ConfigError, match="phistack:gateway_certificate_arn is not set, and gpu.count is 2"):
         configure(**{"phistack:gpu": {"instance_type": "g6e.xlarge", "count": 2}})
     # Several hosts behind one load balancer share one knowledge base and one audit trail: never a store per host.
     with pytest.raises(ConfigError, match="phistack:vector_store.engine = 'host': cannot serve gpu.count 3") as caught:
-        configure(**{"phistack:gpu": {"instance_type": "g6e.xlarge", "count": 3}, "phistack:gateway_certificate_arn": CERT})
+        configure(
+            **{"phistack:gpu": {"instance_type": "g6e.xlarge", "count": 3}, "phistack:gateway_certificate_arn": CERT}
+        )
     assert len(caught.value.render().splitlines()) == 1 and "engine: aurora" in caught.value.render()
     shared = configure(
         **{
@@ -235,3 +260,20 @@ class TestGpuSizing:
         assert names[0] == "g6e.12xlarge"
         assert all(fits(GPU_TYPES[n], spec, "none", 8192) for n in names)
         assert "g5.12xlarge" not in names
+
+
+def test_the_readme_sizing_table_is_the_catalogs() -> None:
+    """Each row of the README's table: the needed size and the smallest fitting types, as catalog.py computes them."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| Llama 3.1 ")]
+    assert len(rows) == 4
+    for row in rows:
+        name, formats, needs, fitting = (cell.strip() for cell in row.strip("|").split("|"))
+        model = MODELS[f"llama-3.1-{name.split()[-1].lower()}-instruct"]  # type: ignore[index]
+        for i, fmt in enumerate(formats.split(" / ")):
+            quantization = "none" if fmt == "bf16" else fmt
+            assert f"{model.needed_gb(quantization, 8192):.0f}" == needs.split(" / ")[i].split()[0], row  # type: ignore[arg-type]
+            first = fitting.split(" / ")[i] if " / " in fitting else fitting.split(" (")[0].replace("*", "")
+            named = [t.strip() for t in first.split(",")]
+            assert named[0] in types_that_fit(model, quantization, 8192)[:4], row  # type: ignore[arg-type]
+            assert all(fits(GPU_TYPES[t], model, quantization, 8192) for t in named), row  # type: ignore[arg-type]

@@ -39,6 +39,19 @@ def test_the_configured_model_in_its_format_passes(tmp_path: Path) -> None:
     check(folder(tmp_path, awq, "awq"), MODELS["llama-3.1-8b-instruct"], "awq-int4")
 
 
+FOUR_HUNDRED_FIVE_B = {**EIGHT_B, "hidden_size": 16384, "num_hidden_layers": 126, "num_attention_heads": 128}
+
+
+def test_405b_fp8_is_a_compressed_tensors_checkpoint_not_metas_deprecated_fbgemm(tmp_path: Path) -> None:
+    model = MODELS["llama-3.1-405b-instruct"]
+    quantized = {"quant_method": "compressed-tensors", "format": "float-quantized"}
+    check(folder(tmp_path, {**FOUR_HUNDRED_FIVE_B, "quantization_config": quantized}, "ct"), model, "fp8")
+    meta = {"quant_method": "fbgemm_fp8", "activation_scale_ub": 1200.0}
+    with pytest.raises(BundleError, match="fbgemm_fp8 weights, which vLLM no longer serves by default") as raised:
+        check(folder(tmp_path, {**FOUR_HUNDRED_FIVE_B, "quantization_config": meta}, "meta"), model, "fp8")
+    assert "compressed-tensors" in str(raised.value) and "\n" not in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("config", "model", "quantization", "message"),
     [

@@ -17,6 +17,7 @@ ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 def render(role: str, template: str, **overrides: Any) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROLES / role / "templates"), keep_trailing_newline=True)
     env.filters["to_nice_json"] = lambda value: json.dumps(value, indent=4, sort_keys=True)
+    env.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
     return env.get_template(template).render(ansible_managed="managed", **{**defaults, **overrides})
 
@@ -69,7 +70,7 @@ def test_the_client_config_reaches_the_vllm_unit_through_outputs_and_inventory(
     from infra.plan import run_plan
     from tests.conftest import encode
 
-    def unit_for(**overrides: Any) -> dict[str, str]:
+    def unit_for(prequantized: bool = False, **overrides: Any) -> dict[str, str]:
         raw = {**example_raw, **{k: encode(v) for k, v in overrides.items()}}
         plan = run_plan(parse_client_config(raw, "test.yaml"), raw)
         composed = yaml.safe_load(inventory(plan.outputs))["compose"]
@@ -77,17 +78,35 @@ def test_the_client_config_reaches_the_vllm_unit_through_outputs_and_inventory(
         assert ast.literal_eval(composed["rag_gateway_llm_model"]) == host_vars["llm_server_served_name"]
         # As the role's service task does: the GPU count is the tensor-parallel size the inventory gives.
         gpus = host_vars["llm_server_tensor_parallel"]
-        unit = render("llm_server", "phistack-llm.service.j2", llm_server_gpu_count=gpus, **host_vars)
+        unit = render(
+            "llm_server",
+            "phistack-llm.service.j2",
+            llm_server_gpu_count=gpus,
+            llm_server_prequantized=str(prequantized),  # as the role's task gives it: a template's string
+            **host_vars,
+        )
         return _unit_args(unit)
 
     default = unit_for()  # llama-3.1-8b-instruct, bf16, 8192 tokens on a g6e.xlarge (1 GPU)
     assert default["--max-model-len"] == "8192" and default["--tensor-parallel-size"] == "1"
     assert "--quantization" not in default and default["--served-model-name"] == "llama-3.1-8b-instruct"
-    changed = unit_for(**{
+    awq_70b = {
         "phistack:model": {"name": "llama-3.1-70b-instruct", "quantization": "awq-int4", "max_model_len": 16384},
         "phistack:gpu": {"instance_type": "g6e.12xlarge"},
-    })  # fmt: skip
+    }
+    changed = unit_for(**awq_70b)
     assert changed["--max-model-len"] == "16384" and changed["--tensor-parallel-size"] == "4"
     assert changed["--quantization"] == "awq_marlin" and changed["--served-model-name"] == "llama-3.1-70b-instruct"
+    # An AWQ checkpoint names its own format: vLLM refuses a --quantization that differs from it, so none is given.
+    assert "--quantization" not in unit_for(prequantized=True, **awq_70b)
     fp8 = unit_for(**{"phistack:model": {"quantization": "fp8"}})
-    assert fp8["--quantization"] == "fp8"
+    assert fp8["--quantization"] == "fp8"  # bf16 weights, quantized by vLLM as it loads them
+    big = unit_for(
+        prequantized=True,
+        **{
+            "phistack:model": {"name": "llama-3.1-405b-instruct", "quantization": "fp8"},
+            "phistack:gpu": {"instance_type": "p5e.48xlarge", "root_volume_gb": 460, "data_volume_gb": 600},
+        },
+    )
+    assert big["--tensor-parallel-size"] == "8" and "--quantization" not in big
+    assert big["--served-model-name"] == "llama-3.1-405b-instruct"

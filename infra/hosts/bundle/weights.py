@@ -22,6 +22,9 @@ QUANT_METHODS: dict[Quantization, tuple[str | None, ...]] = {
     "awq-int4": ("awq",),
 }
 
+# Formats vLLM deprecated and refuses without --allow-deprecated-quantization; Meta's own 405B FP8 is one.
+DEPRECATED_IN_VLLM = ("fbgemm_fp8",)
+
 
 def _config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
@@ -59,6 +62,11 @@ def check(folder: Path, model: ModelSpec, quantization: Quantization) -> None:
             )
     quant = config.get("quantization_config")
     method = quant.get("quant_method") if isinstance(quant, dict) else None
+    if method in DEPRECATED_IN_VLLM:
+        raise BundleError(
+            f"--model: {folder} holds {method} weights, which vLLM no longer serves by default; use an FP8 checkpoint "
+            f"in compressed-tensors format (e.g. RedHatAI's FP8 build of {model.hf_repo.split('/')[-1]})."
+        )
     if method not in QUANT_METHODS[quantization]:
         raise BundleError(
             f"--model: {folder} holds {method or 'unquantized (bf16)'} weights, but the client config says "
