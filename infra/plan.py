@@ -195,6 +195,14 @@ class _RecordingMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:{p}:rds:{region}:{account}:cluster:{rid}",
                 "endpoint": f"{rid}.cluster-plan.{region}.rds.amazonaws.com",
                 "readerEndpoint": f"{rid}.cluster-ro-plan.{region}.rds.amazonaws.com",
+                "clusterResourceId": "cluster-" + hashlib.sha256(rid.encode()).hexdigest()[:26].upper(),
+                "masterUserSecrets": [
+                    {
+                        "secretArn": f"arn:{p}:secretsmanager:{region}:{account}:secret:rds!cluster-{rid}-AbCdEf",
+                        "kmsKeyId": state.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                    }
+                ],
             }
         elif token in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
             rid = state.get("name", args.name)

@@ -25,7 +25,7 @@ from infra.components.guardrails import AccountGuardrails, GuardrailsArgs
 from infra.components.keys import Keys, KeysArgs
 from infra.components.network import PrivateNetwork, PrivateNetworkArgs
 from infra.components.storage import Storage, StorageArgs
-from infra.components.vector_db import VectorDatabase, VectorDatabaseArgs
+from infra.components.vector_db import POSTGRES_PORT, VectorDatabase, VectorDatabaseArgs
 from infra.config import ClientConfig
 
 
@@ -102,6 +102,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
                 keys.data_key_arn,
                 keys.logs_key_arn,
                 hosts.security_group_id,
+                hosts.role_name,
             ),
             opts,
         )
@@ -155,6 +156,12 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
         "vector_store": cfg.vector_store.engine,
         "aurora_endpoint": database.endpoint if database else None,
         "aurora_cluster_arn": database.cluster_arn if database else None,
+        # The gateways' wiring to Aurora (through `phistack inventory`): where, and the owner's secret for migrations.
+        "aurora": (
+            {"endpoint": database.endpoint, "port": POSTGRES_PORT, "owner_secret_arn": database.owner_secret_arn}
+            if database
+            else None
+        ),
         "guardduty_detector_id": guardrails.guardduty_detector_id,
         "attestations": json.loads(cfg.attestations.model_dump_json()),
         "tags": naming.tags(cfg, "stack"),

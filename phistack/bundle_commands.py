@@ -36,7 +36,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         python = Python(Path(args.source).resolve(), args.engine, Path(args.model), wheelhouse)
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y.%m.%d-%H%M%S")
     extra = tuple(Path(d) for d in args.deb or [])
-    built = build(Path(args.out), args.client, version, Path(args.image_cache), roles, python, extra)
+    rds_ca = Path(args.rds_ca) if args.rds_ca else None
+    built = build(Path(args.out), args.client, version, Path(args.image_cache), roles, python, extra, rds_ca)
     print(json.dumps({"bundle": str(built.root), "version": version, "files": built.files,  # noqa: T201
                       "manifest_sha256": built.manifest_sha256}))  # fmt: skip
     return EXIT_OK
@@ -201,6 +202,11 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--model", help="model weights: a GGUF file (llama_cpp) or a Hugging Face folder (vllm)")
     b.add_argument("--source", default=".", help="the phistack checkout the gateway's wheel is built from")
     b.add_argument("--deb", action="append", help="an extra .deb to serve, e.g. amazon-cloudwatch-agent.deb (repeat)")
+    b.add_argument(
+        "--rds-ca",
+        help="AWS's RDS CA bundle (global-bundle.pem), for a stack on Aurora: the gateways "
+        "verify the database's certificate against it",
+    )
     b.add_argument("--wheelhouse", help="where the portable llama.cpp wheel is kept (default ~/.cache/phistack)")
     b.add_argument("--image-cache", default="/var/cache/phistack-testhost", help="where the OS image is kept")
     b.add_argument("--config", help="the client's stack file (default: Pulumi.CLIENT.yaml in the project); vLLM "

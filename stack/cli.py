@@ -66,9 +66,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from stack.dbauth import owner_credentials
     from stack.migrate import migrate
 
-    applied = migrate(args.dsn)
+    credentials = owner_credentials(args.owner_secret, args.region) if args.owner_secret else None
+    applied = migrate(args.dsn, credentials=credentials)
     print("\n".join(f"applied {name}" for name in applied) or "up to date")  # noqa: T201
     return EXIT_OK
 
@@ -219,7 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--llm-url", help="use this OpenAI-compatible engine instead of starting llama.cpp")
     dev.set_defaults(func=cmd_dev)
     migrate = sub.add_parser("migrate", help="apply the schema migrations (as the database owner)")
-    migrate.add_argument("--dsn", required=True)
+    migrate.add_argument("--dsn", required=True, help="the database (TLS settings included), without a password")
+    migrate.add_argument(
+        "--owner-secret",
+        help="Secrets Manager id of the owner's credentials (Aurora's managed master secret); default: the DSN's",
+    )
+    migrate.add_argument("--region", help="the secret's region (default: the instance's)")
     migrate.set_defaults(func=cmd_migrate)
     keys = sub.add_parser("keys", help="service API keys (as the database owner)")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")

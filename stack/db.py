@@ -13,11 +13,18 @@ from psycopg_pool import ConnectionPool
 Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 
-def pooled(dsn: str, max_size: int = 10, timeout: float = 10.0) -> tuple[ConnectionPool[Any], Connect]:
+def pooled(
+    dsn: str,
+    max_size: int = 10,
+    timeout: float = 10.0,
+    connect_kwargs: Callable[[], dict[str, Any]] | None = None,
+) -> tuple[ConnectionPool[Any], Connect]:
     """A pool kept open for the gateway's life; a request waits at most `timeout` seconds for a connection, then
-    fails as the database being unreachable (psycopg_pool.PoolTimeout is a psycopg.OperationalError)."""
+    fails as the database being unreachable (psycopg_pool.PoolTimeout is a psycopg.OperationalError).
+    connect_kwargs, when given, is called for each new connection (an IAM token as its password)."""
     pool: ConnectionPool[Any] = ConnectionPool(
         dsn,
+        kwargs=connect_kwargs,
         min_size=min(2, max_size),
         max_size=max_size,
         timeout=timeout,

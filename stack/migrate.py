@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from stack.errors import DatabaseError
 
@@ -18,12 +20,19 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-def migrate(dsn: str, upto: int | None = None) -> list[str]:
+# Held for a whole run: migrations started at once (several hosts, a retried deploy) run one after another, and
+# each later one finds the work done, instead of two applying the same file and one failing.
+LOCK_KEY = "phistack:migrate"
+
+
+def migrate(dsn: str, upto: int | None = None, credentials: Mapping[str, str] | None = None) -> list[str]:
     """Apply what is missing (up to version `upto`, by default all); return the files applied. Run as the
-    database owner, never as the app role."""
+    database owner, never as the app role; credentials (user, password) are added to the DSN's, e.g. the owner's
+    from Secrets Manager."""
     applied = []
     try:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with psycopg.connect(make_conninfo(dsn, **(credentials or {})), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (LOCK_KEY,))
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"

@@ -28,6 +28,12 @@ class GatewaySettings(BaseSettings):
     )
     oidc_jwks_refresh_s: float = Field(300.0, ge=10, le=86400, description="Seconds between re-reads of the JWKS.")
     db_pool_size: int = Field(10, ge=1, le=200, description="Most database connections the gateway holds open.")
+    database_iam_auth: bool = Field(
+        False, description="Log in with an RDS IAM token (Aurora), signed per connection and renewed before expiry."
+    )
+    database_region: str | None = Field(
+        None, description="The database's region, for IAM tokens (default: the instance's)."
+    )
     groups_claim: str = Field("groups", description="Token claim listing the caller's groups.")
     admin_groups: tuple[str, ...] = Field((), description="Groups that may create collections (JSON list).")
     llm_url: str | None = Field(None, description="OpenAI-compatible engine (vLLM), e.g. https://10.0.1.5:8000.")
@@ -89,6 +95,7 @@ class SyncSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHISTACK_SYNC_", frozen=True)
 
     database_dsn: str = Field(description="PostgreSQL DSN of the app role (phistack_app), as the gateway's.")
+    database_iam_auth: bool = Field(False, description="As the gateway's: RDS IAM tokens instead of a password.")
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="The document bucket.")
     queue_url: str | None = Field(None, description="The bucket's event queue (needed by `sync run`).")
     dead_letter_queue_url: str | None = Field(None, description="Where unreadable documents' events go.")

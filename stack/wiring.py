@@ -9,6 +9,7 @@ from typing import Any
 
 from stack.auth import Authenticator, Principal
 from stack.db import pooled
+from stack.dbauth import IamTokens
 from stack.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder
 from stack.extract import extract
 from stack.gateway import Gateway, Limits
@@ -24,6 +25,11 @@ def _embedder(url: str | None, model: str, verify: ssl.SSLContext | bool) -> Emb
     return OpenAIEmbedder(url, model, verify=verify) if url else MiniLMEmbedder()
 
 
+def _credentials(dsn: str, iam_auth: bool, region: str | None) -> Callable[[], dict[str, Any]] | None:
+    """Aurora: each new connection's password is an IAM token (renewed before expiry); else the DSN's passfile."""
+    return IamTokens(dsn, region).connect_kwargs if iam_auth else None
+
+
 def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] | None = None) -> Gateway:
     """signing_key maps a token to its verification key; by default the IdP's JWKS, read from its source now (a
     source that cannot be read raises JwksUnavailable) and re-read on a timer."""
@@ -32,7 +38,11 @@ def build_gateway(settings: GatewaySettings, signing_key: Callable[[str], Any] |
     if signing_key is None:
         signing_key = JwksKeys(settings.oidc_jwks_url, settings.oidc_jwks_refresh_s).start().signing_key
 
-    _, connect = pooled(settings.database_dsn, settings.db_pool_size)
+    _, connect = pooled(
+        settings.database_dsn,
+        settings.db_pool_size,
+        connect_kwargs=_credentials(settings.database_dsn, settings.database_iam_auth, settings.database_region),
+    )
     authenticate: Callable[[str | None], Principal] = Authenticator(
         settings.oidc_issuer, settings.oidc_audience, signing_key, settings.groups_claim, connect
     )
@@ -76,7 +86,11 @@ def build_sync(settings: SyncSettings) -> tuple[Syncer, QueueWorker | None]:
     s3 = session.client("s3", endpoint_url=settings.endpoint_url)
     verify = tls_context(str(settings.ca_file) if settings.ca_file else None, None, None)
     embedder = _embedder(settings.embeddings_url, settings.embeddings_model, verify)
-    _, connect = pooled(settings.database_dsn, settings.concurrency + 1)
+    _, connect = pooled(
+        settings.database_dsn,
+        settings.concurrency + 1,
+        connect_kwargs=_credentials(settings.database_dsn, settings.database_iam_auth, settings.region),
+    )
     read = functools.partial(extract, ocr=settings.ocr_languages)
     syncer = Syncer(s3, connect, embedder, settings.bucket, settings.groups, settings.max_document_bytes, read)
     if not (settings.queue_url and settings.dead_letter_queue_url):

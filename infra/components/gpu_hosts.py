@@ -53,6 +53,7 @@ class GpuHosts(pulumi.ComponentResource):
     instance_ids: list[pulumi.Output[str]]
     private_ips: list[pulumi.Output[str]]
     role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     load_balancer_dns: pulumi.Output[str] | None
     log_groups: dict[str, pulumi.Output[str]]
@@ -98,12 +99,14 @@ class GpuHosts(pulumi.ComponentResource):
 
         self.load_balancer_dns = self._load_balancer(name, cfg, sg, args) if cfg.gpu.count > 1 else None
         self.role_arn = role.arn
+        self.role_name = role.name
         self.security_group_id = sg.id
         self.register_outputs(
             {
                 "instance_ids": self.instance_ids,
                 "private_ips": self.private_ips,
                 "role_arn": self.role_arn,
+                "role_name": self.role_name,
                 "security_group_id": self.security_group_id,
                 "load_balancer_dns": self.load_balancer_dns,
                 "log_groups": self.log_groups,
@@ -374,7 +377,17 @@ class GpuHosts(pulumi.ComponentResource):
             protocol="TLS",
             vpc_id=args.vpc_id,
             target_type="instance",
-            health_check={"protocol": "HTTPS", "path": "/healthz", "port": "traffic-port"},
+            # Readiness, not liveness: a host whose gateway cannot reach the database or its engine answers 503
+            # and leaves rotation after two checks (20 s), and returns after three good ones.
+            health_check={
+                "protocol": "HTTPS",
+                "path": "/readyz",
+                "port": "traffic-port",
+                "matcher": "200",
+                "interval": 10,
+                "healthy_threshold": 3,
+                "unhealthy_threshold": 2,
+            },
             tags=naming.tags(cfg, "gpu_hosts"),
             opts=child,
         )

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import naming
+from infra import naming, policies
 from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
 
 POSTGRES_PORT = 5432
+APP_USER = "phistack_app"  # the gateway's database role (stack/migrations): IAM tokens only, through rds_iam
 
 
 @dataclass
@@ -31,6 +32,7 @@ class VectorDatabaseArgs:
     data_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     host_security_group_id: pulumi.Input[str]
+    host_role_name: pulumi.Input[str]
 
 
 class VectorDatabase(pulumi.ComponentResource):
@@ -38,6 +40,8 @@ class VectorDatabase(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
+    owner_secret_arn: pulumi.Output[str]
+    resource_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: VectorDatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:vector_db:VectorDatabase", name, None, opts)
@@ -46,6 +50,9 @@ class VectorDatabase(pulumi.ComponentResource):
         sg = self._firewall()
         cluster, subnets = self._cluster(sg, self._parameters())
         self._instances(cluster, subnets)
+        self.owner_secret_arn = cluster.master_user_secrets.apply(lambda secrets: (secrets or [{}])[0]["secret_arn"])
+        self.resource_id = cluster.cluster_resource_id
+        self._host_access(cluster)
 
         self.cluster_arn = cluster.arn
         self.endpoint = cluster.endpoint
@@ -57,7 +64,36 @@ class VectorDatabase(pulumi.ComponentResource):
                 "endpoint": self.endpoint,
                 "reader_endpoint": self.reader_endpoint,
                 "security_group_id": self.security_group_id,
+                "owner_secret_arn": self.owner_secret_arn,
+                "resource_id": self.resource_id,
             }
+        )
+
+    def _host_access(self, cluster: aws.rds.Cluster) -> None:
+        """The GPU hosts log in as phistack_app with IAM tokens (rds-db:connect on that one database user), and
+        read the owner's secret to run the migrations (once per deploy, from one host); nothing else of RDS."""
+        cfg, p = self._cfg, self._cfg.partition
+        app_user = pulumi.Output.concat(
+            f"arn:{p}:rds-db:{cfg.region}:{cfg.account_id}:dbuser:", cluster.cluster_resource_id, f"/{APP_USER}"
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-host-access",
+            role=self._args.host_role_name,
+            policy=policies.document(
+                {
+                    "Sid": "ConnectAsTheApplicationRole",
+                    "Effect": "Allow",
+                    "Action": "rds-db:connect",
+                    "Resource": app_user,
+                },
+                {
+                    "Sid": "ReadTheOwnerSecretForMigrations",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": self.owner_secret_arn,
+                },
+            ),
+            opts=self._child,
         )
 
     def _firewall(self) -> aws.ec2.SecurityGroup:

@@ -54,6 +54,20 @@ def stack_vars(outputs: dict[str, Any]) -> dict[str, Any]:
         "llm_server_quantization": str(outputs["llm"].get("quantization") or ""),
         "llm_server_max_model_len": int(_need(outputs, "llm", "max_model_len")),
         "llm_server_tensor_parallel": int(_need(outputs, "llm", "tensor_parallel_size")),
+        **database_vars(outputs),
+    }
+
+
+def database_vars(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Aurora (several hosts share it): each gateway logs in with IAM tokens and runs the migrations once, as the
+    owner from the cluster's managed secret. The host engine needs nothing here: the role's defaults are local."""
+    if outputs.get("vector_store", "host") != "aurora":
+        return {}
+    return {
+        "rag_gateway_db_host": _need(outputs, "aurora", "endpoint"),
+        "rag_gateway_db_port": int(_need(outputs, "aurora", "port")),
+        "rag_gateway_db_iam_auth": True,
+        "rag_gateway_db_owner_secret": _need(outputs, "aurora", "owner_secret_arn"),
     }
 
 

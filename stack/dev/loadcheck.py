@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,15 +65,16 @@ class DevGateway:
 
 @contextmanager
 def dev_gateway(
-    app_dsn: str, workdir: Path, cwd: Path, extra_env: dict[str, str] | None = None
+    app_dsn: str, workdir: Path, cwd: Path, extra_env: dict[str, str] | None = None, key: Any = None
 ) -> Iterator[DevGateway]:
-    """The dev gateway on a free loopback port, trusting a fresh dev IdP key; stopped (or killed) on exit."""
+    """The dev gateway on a free loopback port, trusting the dev IdP key given (gateways behind one load balancer
+    share one IdP) or a fresh one; stopped (or killed) on exit."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from stack.dev.net import free_port
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = workdir / "dev-idp.pub.pem"
     pem.write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -102,20 +103,12 @@ class LoadResult:
         return statistics.quantiles(self.latencies_ms, n=100)[int(q) - 1]
 
 
-def load_then_kill(
-    server: subprocess.Popen[bytes],
-    url: str,
-    token: str,
-    queries: Sequence[str],
-    clients: int,
-    kill_after: float,
-    k: int = 3,
-) -> LoadResult:
-    """`clients` threads post /v1/retrieve in a loop; after kill_after seconds the server gets SIGKILL. Bounded: the
-    clients stop at kill_after + 5 s whatever happens."""
+def _clients(
+    url: str, token: str, queries: Sequence[str], clients: int, stop: float, alive: Callable[[], bool], k: int
+) -> tuple[LoadResult, list[threading.Thread]]:
+    """`clients` threads posting /v1/retrieve in a loop until the monotonic time `stop` (or until a transport error
+    finds the server gone); started, not joined."""
     result, lock = LoadResult(), threading.Lock()
-    started = time.monotonic()
-    stop = started + kill_after + 5.0
 
     def client(n: int) -> None:
         with httpx.Client(base_url=url, timeout=5, headers={"Authorization": f"Bearer {token}"}) as http:
@@ -127,7 +120,7 @@ def load_then_kill(
                 except httpx.HTTPError:
                     with lock:
                         result.errors += 1
-                    if server.poll() is not None:
+                    if not alive():
                         return
                     continue
                 with lock:
@@ -141,6 +134,34 @@ def load_then_kill(
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
+    return result, threads
+
+
+def load_for(url: str, token: str, queries: Sequence[str], clients: int, seconds: float, k: int = 3) -> LoadResult:
+    """The same load as load_then_kill, on a server left running, for `seconds`."""
+    started = time.monotonic()
+    result, threads = _clients(url, token, queries, clients, started + seconds, lambda: True, k)
+    for t in threads:
+        t.join(timeout=seconds + 10)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def load_then_kill(
+    server: subprocess.Popen[bytes],
+    url: str,
+    token: str,
+    queries: Sequence[str],
+    clients: int,
+    kill_after: float,
+    k: int = 3,
+) -> LoadResult:
+    """`clients` threads post /v1/retrieve in a loop; after kill_after seconds the server gets SIGKILL. Bounded: the
+    clients stop at kill_after + 5 s whatever happens."""
+    started = time.monotonic()
+    result, threads = _clients(
+        url, token, queries, clients, started + kill_after + 5.0, lambda: server.poll() is None, k
+    )
     time.sleep(kill_after)
     os.kill(server.pid, signal.SIGKILL)  # mid-load, no chance to flush anything
     for t in threads:

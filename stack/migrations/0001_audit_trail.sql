@@ -11,6 +11,9 @@ DO $$ BEGIN
     CREATE ROLE phistack_app LOGIN; END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'phistack_auditor') THEN
     CREATE ROLE phistack_auditor LOGIN; END IF;
+  -- An owner that is not a superuser (Aurora's master user) gives objects to a role only as a member of it.
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    EXECUTE format('GRANT phistack_audit_writer TO %I', current_user); END IF;
 END $$;
 
 CREATE TABLE audit_events (
@@ -30,6 +33,9 @@ CREATE TABLE audit_events (
   hash         text NOT NULL UNIQUE
 );
 REVOKE ALL ON audit_events FROM PUBLIC;
+-- Only a superuser may give objects to a role that cannot create in their schema; an owner that is not one
+-- (Aurora's) lends the writer CREATE on public for the hand-over and takes it back at the end of this file.
+GRANT CREATE ON SCHEMA public TO phistack_audit_writer;
 ALTER TABLE audit_events OWNER TO phistack_audit_writer;
 
 -- The exact bytes hashed. Fields are joined by the unit separator (U+001F), arrays by the record separator
@@ -75,3 +81,4 @@ CREATE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP; END $$;
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
   FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+REVOKE CREATE ON SCHEMA public FROM phistack_audit_writer;

@@ -67,8 +67,10 @@ BEGIN
           coalesce(p_chunk_ids, '{}'), p_outcome, p_latency_ms, p_query_ref, p_answer_ref, v_prev, v_hash, p_source);
   RETURN QUERY SELECT v_seq, v_hash;
 END $$;
+GRANT CREATE ON SCHEMA public TO phistack_audit_writer;  -- for the hand-over, as in 0001
 ALTER FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text, text)
   OWNER TO phistack_audit_writer;
+REVOKE CREATE ON SCHEMA public FROM phistack_audit_writer;
 REVOKE ALL ON FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text, text)
   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_append(text, text[], text, text, bigint[], bigint[], text, integer, text, text, text)

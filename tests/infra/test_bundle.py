@@ -179,3 +179,26 @@ def test_every_package_a_role_installs_is_in_that_roles_part_of_the_bundle() -> 
                 assert not missing, f"{role}/{tasks.name}: {sorted(missing)} not in the bundle's {role} packages"
                 checked += len(wanted)
     assert checked >= 15
+
+
+def test_the_rds_ca_bundle_is_pem_ca_certificates_or_refused_in_one_line(tmp_path: Path) -> None:
+    from infra.hosts.bundle.build import read_ca_bundle
+    from infra.hosts.ca import issue, new_ca
+
+    roots = [new_ca(f"rds-{region}").cert_pem for region in ("us-east-1", "us-west-2")]
+    bundle = tmp_path / "global-bundle.pem"
+    bundle.write_text("".join(roots))
+    assert read_ca_bundle(bundle) == bundle.read_bytes()
+    leaf = issue(new_ca("x"), "db.example", ["db.example"], [], ["server"]).cert_pem
+    cases = {
+        "leaf.pem": (roots[0] + leaf, r"holds a certificate that is not a CA \(CN=db.example\)"),
+        "html.pem": ("<html>Access denied</html>", "holds no PEM certificates"),
+        "big.pem": ("x" * 1_000_001, "is over 1000000 bytes"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(BundleError, match=message) as raised:
+            read_ca_bundle(tmp_path / name)
+        assert "\n" not in str(raised.value)
+    with pytest.raises(BundleError, match="missing.pem: No such file"):
+        read_ca_bundle(tmp_path / "missing.pem")

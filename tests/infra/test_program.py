@@ -335,8 +335,20 @@ def test_aurora_vector_store(planned: Planned) -> None:
     assert sorted(subnet_group.inputs["subnetIds"]) == sorted(plan.outputs["data_subnet_ids"])
     rds_logs = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"].startswith("/aws/rds/")]
     assert len(rds_logs) == 1
+    # The hosts may log in as phistack_app (IAM) and read the owner's secret for migrations, and nothing else of RDS.
+    (access,) = [r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if r.name.endswith("-vector-db-host-access")]
+    statements = {s["Sid"]: s for s in json.loads(access.inputs["policy"])["Statement"]}
+    connect, secret = statements["ConnectAsTheApplicationRole"], statements["ReadTheOwnerSecretForMigrations"]
+    assert connect["Action"] == "rds-db:connect" and connect["Resource"].startswith(
+        f"arn:aws:rds-db:{cfg.region}:{cfg.account_id}:dbuser:cluster-"
+    )
+    assert connect["Resource"].endswith("/phistack_app") and "*" not in connect["Resource"]
+    assert secret["Action"] == "secretsmanager:GetSecretValue"
+    assert secret["Resource"] == plan.outputs["aurora"]["owner_secret_arn"] and len(statements) == 2
+    assert access.inputs["role"] == plan.outputs["gpu_role_arn"].rsplit("/", 1)[1]
     _, host_plan = planned("example")
     assert not host_plan.of_type("aws:rds/cluster:Cluster") and host_plan.outputs["aurora_endpoint"] is None
+    assert host_plan.outputs["aurora"] is None
 
 
 def test_multi_host_has_internal_tls_load_balancer(planned: Planned) -> None:
@@ -347,6 +359,11 @@ def test_multi_host_has_internal_tls_load_balancer(planned: Planned) -> None:
     assert listener.inputs["protocol"] == "TLS" and listener.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
     assert listener.inputs["certificateArn"] == cfg.gateway_certificate_arn
     assert len(plan.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == cfg.gpu.count
+    # A host leaves rotation when its gateway is not ready (database or engine unreachable: /readyz is 503).
+    (targets,) = plan.of_type("aws:lb/targetGroup:TargetGroup")
+    check = targets.inputs["healthCheck"]
+    assert (check["protocol"], check["path"], check["matcher"]) == ("HTTPS", "/readyz", "200")
+    assert check["unhealthyThreshold"] * check["interval"] <= 30
     assert len({i.inputs["subnetId"] for i in plan.of_type(INSTANCE)}) == 3  # spread over the AZs
     _, single = planned("example")
     assert not single.of_type("aws:lb/loadBalancer:LoadBalancer")

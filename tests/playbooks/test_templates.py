@@ -17,6 +17,7 @@ ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 def render(role: str, template: str, **overrides: Any) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROLES / role / "templates"), keep_trailing_newline=True)
     env.filters["to_nice_json"] = lambda value: json.dumps(value, indent=4, sort_keys=True)
+    env.filters["to_json"] = json.dumps
     env.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
     return env.get_template(template).render(ansible_managed="managed", **{**defaults, **overrides})
@@ -110,3 +111,43 @@ def test_the_client_config_reaches_the_vllm_unit_through_outputs_and_inventory(
     )
     assert big["--tensor-parallel-size"] == "8" and "--quantization" not in big
     assert big["--served-model-name"] == "llama-3.1-405b-instruct"
+
+
+def _env_file(text: str) -> dict[str, str]:
+    """KEY=value lines as systemd's EnvironmentFile reads them (quotes removed)."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith(("#", "{")))
+    return {k: v.strip("\"'") for k, v in pairs}
+
+
+def test_on_aurora_the_outputs_wire_every_gateway_to_the_cluster_by_iam_token(planned: Any, monkeypatch: Any) -> None:
+    """Config (multi-host, engine aurora) → stack outputs → `phistack inventory`'s variables → the gateway's and
+    the sync service's environment → their settings: the cluster's endpoint, verify-full against the bundle's RDS
+    CA, an IAM token per connection, no password anywhere; the migrations run once, as the owner's secret."""
+    from infra.hosts.inventory import stack_vars
+    from stack.dbauth import IamTokens
+    from stack.settings import GatewaySettings, SyncSettings
+
+    _, plan = planned("multi-host")
+    host_vars = {k: v for k, v in stack_vars(plan.outputs).items() if k.startswith("rag_gateway_")}
+    assert host_vars["rag_gateway_db_iam_auth"] is True and stack_vars(plan.outputs)["vector_store_enabled"] is False
+    assert host_vars["rag_gateway_db_owner_secret"] == plan.outputs["aurora"]["owner_secret_arn"]
+    gateway = _env_file(render("rag_gateway", "gateway.env.j2", **host_vars))
+    sync = _env_file(render("rag_gateway", "sync.env.j2", **host_vars))
+    for env, prefix in ((gateway, "PHISTACK_GATEWAY_"), (sync, "PHISTACK_SYNC_")):
+        dsn = env[f"{prefix}DATABASE_DSN"]
+        assert f"host={plan.outputs['aurora']['endpoint']} " in dsn and "passfile" not in dsn
+        assert "sslmode=verify-full sslrootcert=/etc/phistack/tls/rds-ca.pem" in dsn
+        assert env[f"{prefix}DATABASE_IAM_AUTH"] == "true"
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PHISTACK_GATEWAY_OIDC_JWKS_URL", "file:///etc/phistack/gateway/idp-jwks.json")
+    settings = GatewaySettings(oidc_issuer="https://idp", oidc_audience="phistack")  # type: ignore[call-arg]
+    assert settings.database_iam_auth and settings.database_region == plan.outputs["region"]
+    assert SyncSettings().database_iam_auth  # type: ignore[call-arg]
+    tokens = IamTokens(settings.database_dsn, settings.database_region)  # the DSN can carry tokens: no password
+    assert tokens.host == plan.outputs["aurora"]["endpoint"] and tokens.user == "phistack_app"
+    # The host engine keeps its local, password-file wiring.
+    _, single = planned("example")
+    local = _env_file(render("rag_gateway", "gateway.env.j2", **stack_vars(single.outputs)))
+    assert "passfile=/etc/phistack/gateway/pgpass" in local["PHISTACK_GATEWAY_DATABASE_DSN"]
+    assert "PHISTACK_GATEWAY_DATABASE_IAM_AUTH" not in local

@@ -25,11 +25,11 @@ _names = itertools.count()
 
 
 @contextlib.contextmanager
-def local_postgres(prefix: str) -> Iterator[LocalPostgres]:
-    """A PostgreSQL cluster of its own on a free loopback port, stopped at the end."""
+def local_postgres(prefix: str, **options: Any) -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster of its own on a free loopback port, stopped at the end (options: LocalPostgres's)."""
     base = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(base, 0o755)  # traversable by the database's system user when root
-    server = LocalPostgres(base, free_port(), durable=False).start()
+    server = LocalPostgres(base, free_port(), durable=False, **options).start()
     try:
         yield server
     finally:

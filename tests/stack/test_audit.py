@@ -236,7 +236,7 @@ def test_events_from_before_the_source_field_still_verify_and_a_source_is_hashed
                 "p_outcome => 'ok', p_latency_ms => 12, p_query_ref => NULL, p_answer_ref => NULL)",
                 ([n],),
             )
-    assert migrate(owner) == ["0004_sources.sql", "0005_text_search.sql"]
+    assert migrate(owner) == ["0004_sources.sql", "0005_text_search.sql", "0006_managed_database.sql"]
     synced = AuditEvent(
         actor="sync:s3", groups=("kb-sync",), action="sync-ingest", collection="cardiology", outcome=Outcome.OK,
         latency_ms=40, document_ids=(7,), source="s3://docs/cardiology/warfarin.pdf?versionId=v2",

@@ -70,6 +70,7 @@ def build(
     roles: tuple[str, ...] = tuple(ROLE_PACKAGES),
     python: Python | None = None,
     extra_debs: tuple[Path, ...] = (),
+    rds_ca: Path | None = None,
 ) -> Built:
     """Build into out (which must not exist yet, or be empty): nothing half-made is left on failure."""
     unknown = sorted(set(roles) - set(ROLE_PACKAGES))
@@ -79,6 +80,7 @@ def build(
         raise BundleError(f"roles {', '.join(PYTHON_ROLES)} need the gateway's source, an engine and a model.")
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out}: not empty; give a new folder for the bundle.")
+    rds_ca_pem = read_ca_bundle(rds_ca) if rds_ca else None  # checked before minutes of building
     image = debootstrap(image_cache / SUITE)
     work = out.with_name(out.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -90,6 +92,9 @@ def build(
                 raise BundleError(f"--deb: {deb} is not a .deb file.")
             shutil.copy2(deb, work / "debs" / deb.name)
         debs.index(work / "debs")
+        if rds_ca_pem is not None:  # the gateways verify Aurora's certificate against it (sslmode=verify-full)
+            (work / "tls").mkdir()
+            (work / "tls" / RDS_CA_NAME).write_bytes(rds_ca_pem)
         if python is not None:
             wheels.collect(image, work / "wheels", python.source, python.engine, python.wheelhouse)
             if python.model is not None:
@@ -102,3 +107,34 @@ def build(
         out.rmdir()
     work.rename(out)
     return Built(out, len(manifest.entries), digest)
+
+
+RDS_CA_NAME = "rds-ca.pem"  # in the bundle's tls/ folder; the rag_gateway role installs it
+MAX_CA_BUNDLE_BYTES = 1_000_000  # AWS's global bundle is about 160 kB
+
+
+def read_ca_bundle(path: Path) -> bytes:
+    """AWS's RDS CA bundle as the engineer downloaded it (truststore.pki.rds.amazonaws.com, global or the region's):
+    PEM certificates, each a CA. Refused in one line when it is anything else."""
+    from cryptography import x509
+
+    try:
+        if path.stat().st_size > MAX_CA_BUNDLE_BYTES:
+            raise BundleError(f"--rds-ca: {path} is over {MAX_CA_BUNDLE_BYTES} bytes; not a CA bundle.")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"--rds-ca: {path}: {exc.strerror or exc.__class__.__name__}.") from None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise BundleError(f"--rds-ca: {path} holds no PEM certificates.") from None
+    for cert in certs:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise BundleError(
+                f"--rds-ca: {path} holds a certificate that is not a CA ({cert.subject.rfc4514_string()})."
+            )
+    return data
