@@ -159,7 +159,12 @@ class VectorStoreConfig(Section):
     aurora_engine_version: str = Field("16.6", description="Aurora PostgreSQL version (pgvector ships with it).")
     aurora_min_acu: float = Field(0.5, ge=0.5, le=256, description="Aurora Serverless v2 minimum capacity.")
     aurora_max_acu: float = Field(8, ge=1, le=256, description="Aurora Serverless v2 maximum capacity.")
-    backup_retention_days: int = Field(35, ge=7, le=35, description="Automated backup retention (days).")
+    backup_retention_days: int = Field(
+        35,
+        ge=7,
+        le=35,
+        description="Backup retention (days): Aurora's automated backups, the hosts' AWS Backup.",
+    )
 
     @model_validator(mode="after")
     def _capacity_order(self) -> VectorStoreConfig:

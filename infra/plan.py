@@ -16,6 +16,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -204,6 +205,12 @@ class _RecordingMocks(pulumi.runtime.Mocks):
                     }
                 ],
             }
+        elif token == "aws:backup/vault:Vault":
+            rid = state.get("name", args.name)
+            state["arn"] = f"arn:{p}:backup:{region}:{account}:backup-vault:{rid}"
+        elif token == "aws:backup/plan:Plan":
+            rid = str(uuid.UUID(hashlib.md5(args.name.encode()).hexdigest()))  # noqa: S324 - an id, not a secret
+            state |= {"arn": f"arn:{p}:backup:{region}:{account}:backup-plan:{rid}", "version": "1"}
         elif token in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/clusterParameterGroup:ClusterParameterGroup"):
             rid = state.get("name", args.name)
         state.setdefault("arn", f"arn:{p}:{module}:{region}:{account}:{token.split(':')[-1].lower()}/{rid}")

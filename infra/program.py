@@ -18,6 +18,7 @@ from infra import naming
 from infra.catalog import VLLM_QUANTIZATION
 from infra.components.access import Access, AccessArgs
 from infra.components.audit_logging import AuditLogging, AuditLoggingArgs
+from infra.components.backups import HostBackups, HostBackupsArgs
 from infra.components.doc_events import DocumentEvents, DocumentEventsArgs
 from infra.components.endpoints import Endpoints, EndpointsArgs
 from infra.components.gpu_hosts import GpuHosts, GpuHostsArgs
@@ -106,6 +107,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             ),
             opts,
         )
+    backups = HostBackups(f"{c}-backups", HostBackupsArgs(cfg, keys.data_key_arn), opts)
     guardrails = AccountGuardrails(
         f"{c}-guardrails", GuardrailsArgs(cfg, keys.ebs_key_arn, audit.archive_bucket, keys.logs_key_arn), opts
     )
@@ -162,6 +164,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             if database
             else None
         ),
+        "backups": {"vault_arn": backups.vault_arn, "plan_id": backups.plan_id},
         "guardduty_detector_id": guardrails.guardduty_detector_id,
         "attestations": json.loads(cfg.attestations.model_dump_json()),
         "tags": naming.tags(cfg, "stack"),

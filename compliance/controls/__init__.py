@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from compliance.controls import (
+    backup,
     cloudtrail,
     ec2,
     hosts,
@@ -18,7 +19,7 @@ from compliance.controls import (
 )
 from compliance.model import Control
 
-_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, services, hosts, manual)
+_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, backup, services, hosts, manual)
 
 
 def catalog() -> tuple[Control, ...]:

@@ -40,6 +40,7 @@ class Volume(TypedDict):
     region: str
     encrypted: bool
     kms_key_id: str | None
+    tags: dict[str, str]
 
 
 class Snapshot(TypedDict):

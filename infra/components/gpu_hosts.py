@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import bootstrap, naming, policies
+from infra.components.backups import BACKUP_TAG
 from infra.components.firewall import allow_tcp
 from infra.components.logs import log_group
 from infra.config import ClientConfig
@@ -144,7 +145,7 @@ class GpuHosts(pulumi.ComponentResource):
                 "delete_on_termination": True,
             },
             tags=naming.tags(cfg, "gpu_hosts", host_name) | {"phistack:role": "gpu-host"},
-            volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root"),
+            volume_tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-root") | {"phistack:volume": "root"},
             # A newer Debian AMI must not replace a running host: hosts are patched in place
             # by Ansible, and replaced deliberately (pulumi up --replace).
             # The user data only runs at first boot: a changed script (a rotated key) must not stop or replace a
@@ -158,7 +159,9 @@ class GpuHosts(pulumi.ComponentResource):
             type="gp3",
             encrypted=True,
             kms_key_id=args.ebs_key_arn,
-            tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-data"),
+            # The host's PHI store (PostgreSQL with engine host, the audit spool): AWS Backup selects it by this tag.
+            tags=naming.tags(cfg, "gpu_hosts", f"{host_name}-data")
+            | {"phistack:volume": "data", BACKUP_TAG[0]: BACKUP_TAG[1]},
             opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         aws.ec2.VolumeAttachment(

@@ -13,7 +13,7 @@ from pulumi.runtime.mocks import MockResourceArgs
 from infra.config import ClientConfig
 from infra.errors import PlanError
 from infra.plan import Plan, _json_safe, _RecordingMocks
-from infra.sandbox import compute, monitoring, network, security, storage
+from infra.sandbox import backup, compute, monitoring, network, security, storage
 from infra.sandbox.engine import Creator, EmulatorGap, Sandbox, SandboxError, remove_default_vpcs
 
 CREATORS: dict[str, Creator] = {
@@ -22,6 +22,7 @@ CREATORS: dict[str, Creator] = {
     **storage.CREATORS,
     **monitoring.CREATORS,
     **compute.CREATORS,
+    **backup.CREATORS,
 }
 SANDBOX_AMI = "ami-0a1b2c3d4e5f60718"  # what the sandbox answers for the Debian 13 AMI parameter
 

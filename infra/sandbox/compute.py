@@ -27,7 +27,9 @@ def instance(sb: Sandbox, name: str, i: Inputs) -> Created:
             }
         ],
         "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]}
+            {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in (i.get(key) or {}).items()]}
+            for kind, key in (("instance", "tags"), ("volume", "volumeTags"))
+            if i.get(key)
         ],
     }
     if meta:
@@ -66,6 +68,9 @@ def volume(sb: Sandbox, name: str, i: Inputs) -> Created:
         VolumeType=i.get("type", "gp3"),
         Encrypted=bool(i.get("encrypted")),
         KmsKeyId=i.get("kmsKeyId", ""),
+        TagSpecifications=[
+            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]}
+        ],
     )
     return v["VolumeId"], {"arn": f"arn:aws:ec2:{sb.cfg.region}:{sb.account}:volume/{v['VolumeId']}"}
 

@@ -137,6 +137,25 @@ def _compute(acct: Account) -> None:
     )["Instances"][0]["InstanceId"]
     ec2.create_launch_template(LaunchTemplateName="gpu", LaunchTemplateData={"MetadataOptions": metadata})
     ec2.enable_ebs_encryption_by_default()
+    tags = {"data-classification": "phi", "phistack:volume": "data", "phistack:backup": "daily"}
+    ec2.create_volume(
+        AvailabilityZone=f"{REGION}a",
+        Size=500,
+        Encrypted=True,
+        KmsKeyId=acct.key_arn,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    )
+
+
+def _backups(acct: Account) -> None:
+    """The stack's AWS Backup vault (data key, locked) and daily plan. moto has no selections: the plan's cannot be
+    made or read, so backup-phi-volumes is ERROR here (MOTO_LIMITS)."""
+    backup = acct.client("backup")
+    backup.create_backup_vault(BackupVaultName="phistack-backups", EncryptionKeyArn=acct.key_arn)
+    backup.put_backup_vault_lock_configuration(BackupVaultName="phistack-backups", MinRetentionDays=35)
+    rule = {"RuleName": "daily", "TargetBackupVaultName": "phistack-backups",
+            "ScheduleExpression": "cron(0 5 * * ? *)", "Lifecycle": {"DeleteAfterDays": 35}}  # fmt: skip
+    backup.create_backup_plan(BackupPlan={"BackupPlanName": "phistack-daily", "Rules": [rule]})
 
 
 def _bucket(acct: Account, purpose: str, lock: bool = False, log_to: str | None = None) -> str:
@@ -348,4 +367,5 @@ def build_compliant(session: boto3.Session) -> Account:
     _full_policy_on_access_logs(acct)
     _audit(acct)
     _account_guardrails(acct)
+    _backups(acct)
     return acct

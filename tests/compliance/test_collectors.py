@@ -20,6 +20,7 @@ from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant
 MOTO_LIMITS = {
     "ec2-ssm-managed": Status.ERROR,  # ssm:DescribeInstanceInformation is not implemented
     "iam-root-mfa": Status.FAIL,  # moto has no way to give the root user an MFA device
+    "backup-phi-volumes": Status.ERROR,  # backup:ListBackupSelections is not implemented
 }
 NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups"}
 # Judged from playbooks/verify.yml's evidence files, not the AWS API: ERROR in an AWS-only collection.
@@ -251,6 +252,29 @@ def _instance(a: Account, **extra: Any) -> None:
 
 MUTATIONS.update(
     {
+        # No plan at all: nothing can cover the PHI volume, whatever selections moto cannot show.
+        "backup-phi-volumes": lambda a: [
+            a.client("backup").delete_backup_plan(BackupPlanId=p["BackupPlanId"])
+            for p in a.client("backup").list_backup_plans()["BackupPlansList"]
+        ],
+        "backup-vault-locked": lambda a: a.client("backup").delete_backup_vault_lock_configuration(
+            BackupVaultName="phistack-backups"
+        ),
+        "backup-vault-encrypted-cmk": lambda a: (
+            a.client("backup").create_backup_vault(BackupVaultName="aws-managed"),
+            a.client("backup").create_backup_plan(
+                BackupPlan={
+                    "BackupPlanName": "other",
+                    "Rules": [
+                        {
+                            "RuleName": "r",
+                            "TargetBackupVaultName": "aws-managed",
+                            "ScheduleExpression": "cron(0 6 * * ? *)",
+                        }
+                    ],
+                }  # fmt: skip
+            ),
+        ),
         "net-no-egress-only-gateway": lambda a: _ec2(a).create_egress_only_internet_gateway(VpcId=a.vpc_id),
         "net-subnets-no-public-ip": lambda a: _ec2(a).modify_subnet_attribute(
             SubnetId=a.subnet_ids[0], MapPublicIpOnLaunch={"Value": True}

@@ -219,6 +219,15 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         "accepts connections without TLS",
     ),
     "rds-backups": (lambda f: f.items["db_clusters"][0].update(backup_retention_days=1), "1 days, under 7"),
+    "backup-phi-volumes": (
+        lambda f: f.items["volumes"][-1]["tags"].pop("phistack:backup"),
+        "holds PHI and no backup plan selects it",
+    ),
+    "backup-vault-encrypted-cmk": (
+        lambda f: f.items["backup_vaults"][0].update(kms_key_arn="arn:aws:kms:us-east-1:111122223333:alias/aws/backup"),
+        "not a customer-managed key",
+    ),
+    "backup-vault-locked": (lambda f: f.items["backup_vaults"][0].update(min_retention_days=None), "is not locked"),
     "services-hipaa-eligible": (
         lambda f: f.items["services_in_use"].append({"service": "gamelift", "region": "global", "evidence": "test"}),
         "gamelift is in use but not on",
@@ -364,3 +373,20 @@ def test_unknown_kind_is_error_not_pass() -> None:
         facts.get("buckets")
     status, _, note = run("s3-versioning", facts)
     assert status is Status.ERROR and "no collector produced buckets" in note
+
+
+def test_a_backup_plan_counts_only_with_retention_and_readable_selections(compliant: MakeFacts) -> None:
+    control = by_id()["backup-phi-volumes"]
+    short = compliant()
+    short.items["backup_plans"][0]["rules"][0]["delete_after_days"] = 1  # a plan that keeps a day is no plan
+    assert evaluate_control(control, short, TODAY).status == Status.FAIL
+    blind = compliant()
+    blind.items["backup_plans"][0]["selections"] = unreadable_marker("backup:ListBackupSelections", "AccessDenied")
+    result = evaluate_control(control, blind, TODAY)
+    assert result.status == Status.ERROR and "backup:ListBackupSelections answered AccessDenied" in str(result)
+    elsewhere = compliant()  # a selection by ARN that names another volume does not cover this one
+    elsewhere.items["backup_plans"][0]["selections"][0]["resources"] = ["arn:aws:ec2:*:*:volume/vol-other"]
+    assert evaluate_control(control, elsewhere, TODAY).status == Status.FAIL
+    roots = compliant()  # root volumes hold Debian and the bundle, no PHI: not judged
+    judged = {f.resource_id for f in evaluate_control(control, roots, TODAY).findings}
+    assert judged and not any(r.endswith("-root") for r in judged)

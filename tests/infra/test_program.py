@@ -453,3 +453,25 @@ def test_preview_declares_the_same_resources(example_raw: dict[str, str], planne
     cfg, plan = planned(variant)
     preview = run_plan(cfg, variant_raw(example_raw, variant), preview=True)
     assert sorted(r.urn for r in preview.resources) == sorted(r.urn for r in plan.resources)
+
+
+@pytest.mark.parametrize("variant", ["example", "aurora"])
+def test_the_hosts_data_volumes_are_in_a_locked_daily_backup_plan(planned: Planned, variant: str) -> None:
+    cfg, plan = planned(variant)
+    retention = cfg.vector_store.backup_retention_days
+    (vault,) = plan.of_type("aws:backup/vault:Vault")
+    assert vault.inputs["kmsKeyArn"] == plan.outputs["kms_key_arns"]["data"]
+    (lock,) = plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    assert lock.inputs["minRetentionDays"] == retention and "changeableForDays" not in lock.inputs  # governance
+    (backup_plan,) = plan.of_type("aws:backup/plan:Plan")
+    (rule,) = backup_plan.inputs["rules"]
+    assert rule["targetVaultName"] == vault.inputs["name"] and rule["lifecycle"]["deleteAfter"] == retention
+    (selection,) = plan.of_type("aws:backup/selection:Selection")
+    assert selection.inputs["resources"] == [f"arn:aws:ec2:{cfg.region}:{cfg.account_id}:volume/*"]
+    (condition,) = selection.inputs["conditions"][0]["stringEquals"]
+    key = condition["key"].removeprefix("aws:ResourceTag/")
+    data_volumes = plan.of_type("aws:ebs/volume:Volume")
+    assert len(data_volumes) == cfg.gpu.count
+    assert all(v.inputs["tags"][key] == condition["value"] for v in data_volumes)  # every data volume is selected
+    assert all(i.inputs["volumeTags"].get(key) is None for i in plan.of_type(INSTANCE))  # root volumes are not
+    assert plan.outputs["backups"]["vault_arn"].endswith(f":backup-vault:{vault.inputs['name']}")

@@ -85,7 +85,13 @@ def ebs_encryption_defaults(scan: Scan, region: str, account: str) -> list[EbsEn
 
 def volumes(scan: Scan, region: str, account: str) -> list[Volume]:
     return [
-        {"id": v["VolumeId"], "region": region, "encrypted": bool(v.get("Encrypted")), "kms_key_id": v.get("KmsKeyId")}
+        {
+            "id": v["VolumeId"],
+            "region": region,
+            "encrypted": bool(v.get("Encrypted")),
+            "kms_key_id": v.get("KmsKeyId"),
+            "tags": {t["Key"]: t.get("Value", "") for t in v.get("Tags", [])},
+        }
         for v in scan.pages(_ec2(scan, region), "describe_volumes", "Volumes")
     ]
 

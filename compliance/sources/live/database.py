@@ -1,11 +1,20 @@
-"""RDS/Aurora facts: clusters with their instances' exposure and their cluster parameters."""
+"""RDS/Aurora facts (clusters with their instances' exposure and their cluster parameters) and AWS Backup's vaults
+and plans (with their rules and selections)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from compliance.facts import unreadable_marker
-from compliance.facts.database import DB_CLUSTERS, DbCluster
+from compliance.facts.database import (
+    BACKUP_PLANS,
+    BACKUP_VAULTS,
+    DB_CLUSTERS,
+    BackupPlan,
+    BackupSelection,
+    BackupVault,
+    DbCluster,
+)
 from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task
 
@@ -45,4 +54,66 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
     return out
 
 
-TASKS: tuple[Task[Any], ...] = (Task(DB_CLUSTERS, "regional", db_clusters),)
+def backup_vaults(scan: Scan, region: str, account: str) -> list[BackupVault]:
+    return [
+        {
+            "name": v["BackupVaultName"],
+            "arn": v["BackupVaultArn"],
+            "region": region,
+            "kms_key_arn": v.get("EncryptionKeyArn"),
+            "min_retention_days": v.get("MinRetentionDays") if v.get("Locked") else None,
+        }
+        for v in scan.pages(scan.client("backup", region), "list_backup_vaults", "BackupVaultList")
+    ]
+
+
+def _selections(scan: Scan, backup: Any, plan_id: str) -> Any:
+    """A plan's selections (resources and StringEquals tag conditions), or an unreadable marker."""
+    try:
+        out: list[BackupSelection] = []
+        for entry in scan.pages(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan_id):
+            body = scan.call(backup, "get_backup_selection", BackupPlanId=plan_id, SelectionId=entry["SelectionId"])
+            chosen = body["BackupSelection"]
+            tags = {t["ConditionKey"]: t["ConditionValue"] for t in chosen.get("ListOfTags") or []
+                    if t.get("ConditionType") == "STRINGEQUALS"}  # fmt: skip
+            for c in (chosen.get("Conditions") or {}).get("StringEquals") or []:
+                tags[str(c["ConditionKey"]).removeprefix("aws:ResourceTag/")] = c["ConditionValue"]
+            out.append(
+                {"name": chosen["SelectionName"], "resources": list(chosen.get("Resources") or []), "tags": tags}
+            )
+        return out
+    except Unavailable as exc:
+        return unreadable_marker(exc.api, exc.error)
+
+
+def backup_plans(scan: Scan, region: str, account: str) -> list[BackupPlan]:
+    backup = scan.client("backup", region)
+    out: list[BackupPlan] = []
+    for entry in scan.pages(backup, "list_backup_plans", "BackupPlansList"):
+        body = scan.call(backup, "get_backup_plan", BackupPlanId=entry["BackupPlanId"])
+        rules = body["BackupPlan"].get("Rules") or []
+        out.append(
+            {
+                "id": entry["BackupPlanId"],
+                "arn": entry["BackupPlanArn"],
+                "name": entry.get("BackupPlanName", entry["BackupPlanId"]),
+                "region": region,
+                "rules": [
+                    {
+                        "name": r.get("RuleName", ""),
+                        "vault": r.get("TargetBackupVaultName", ""),
+                        "delete_after_days": (r.get("Lifecycle") or {}).get("DeleteAfterDays"),
+                    }
+                    for r in rules
+                ],
+                "selections": _selections(scan, backup, entry["BackupPlanId"]),
+            }
+        )
+    return out
+
+
+TASKS: tuple[Task[Any], ...] = (
+    Task(DB_CLUSTERS, "regional", db_clusters),
+    Task(BACKUP_VAULTS, "regional", backup_vaults),
+    Task(BACKUP_PLANS, "regional", backup_plans),
+)

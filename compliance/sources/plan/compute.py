@@ -52,6 +52,7 @@ def add(p: PlanReader, f: Facts) -> None:
                 region=region,
                 encrypted=bool(root.get("encrypted")),
                 kms_key_id=root.get("kmsKeyId"),
+                tags=dict(i.get("volumeTags") or {}),
             )
         )
     f.add(INSTANCES, instances)
@@ -68,7 +69,13 @@ def add(p: PlanReader, f: Facts) -> None:
         ],
     )
     volumes += [
-        {"id": v["_id"], "region": region, "encrypted": bool(v.get("encrypted")), "kms_key_id": v.get("kmsKeyId")}
+        {
+            "id": v["_id"],
+            "region": region,
+            "encrypted": bool(v.get("encrypted")),
+            "kms_key_id": v.get("kmsKeyId"),
+            "tags": dict(v.get("tags") or {}),
+        }
         for v in p.of("aws:ebs/volume:Volume")
     ]
     f.add(VOLUMES, volumes)

@@ -1,11 +1,20 @@
-"""Aurora clusters as planned."""
+"""Aurora clusters, and the AWS Backup vaults and plans, as planned."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from compliance.facts import Facts, Item
-from compliance.facts.database import DB_CLUSTERS, DbCluster
+from compliance.facts.database import (
+    BACKUP_PLANS,
+    BACKUP_VAULTS,
+    DB_CLUSTERS,
+    BackupPlan,
+    BackupRule,
+    BackupSelection,
+    BackupVault,
+    DbCluster,
+)
 from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 
@@ -33,3 +42,52 @@ def add(p: PlanReader, f: Facts) -> None:
             )
         )
     f.add(DB_CLUSTERS, clusters)
+    _backups(p, f)
+
+
+def _selection(s: Item) -> BackupSelection:
+    """Resources by ARN, and the tag conditions AWS Backup ANDs with them (StringEquals on aws:ResourceTag/...)."""
+    tags = {t["key"]: t["value"] for t in s.get("selectionTags") or [] if t.get("type") == "STRINGEQUALS"}
+    for group in s.get("conditions") or []:
+        for condition in group.get("stringEquals") or []:
+            tags[str(condition["key"]).removeprefix("aws:ResourceTag/")] = condition["value"]
+    return BackupSelection(name=str(s.get("name") or s["_id"]), resources=list(s.get("resources") or []), tags=tags)
+
+
+def _backups(p: PlanReader, f: Facts) -> None:
+    locks = {v.get("backupVaultName"): v for v in p.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")}
+    f.add(
+        BACKUP_VAULTS,
+        [
+            BackupVault(
+                name=str(v.get("name") or v["_id"]),
+                arn=arn_of(v),
+                region=p.region,
+                kms_key_arn=v.get("kmsKeyArn"),
+                min_retention_days=whole((locks.get(v.get("name")) or {}).get("minRetentionDays")),
+            )
+            for v in p.of("aws:backup/vault:Vault")
+        ],
+    )
+    selections = p.of("aws:backup/selection:Selection")
+    f.add(
+        BACKUP_PLANS,
+        [
+            BackupPlan(
+                id=plan["_id"],
+                arn=arn_of(plan),
+                name=str(plan.get("name") or plan["_id"]),
+                region=p.region,
+                rules=[
+                    BackupRule(
+                        name=r.get("ruleName", ""),
+                        vault=r.get("targetVaultName", ""),
+                        delete_after_days=whole((r.get("lifecycle") or {}).get("deleteAfter")),
+                    )
+                    for r in plan.get("rules") or []
+                ],
+                selections=[_selection(s) for s in selections if s.get("planId") == plan["_id"]],
+            )
+            for plan in p.of("aws:backup/plan:Plan")
+        ],
+    )
