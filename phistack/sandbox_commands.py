@@ -36,6 +36,7 @@ def _say(message: str) -> None:
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
     from infra.sandbox.apply import apply_to_emulator
+    from infra.sandbox.engine import ApplyFailed, SandboxError
     from infra.sandbox.state import clients, remember_external, running_server, save_client, start_server, state_dir
     from phistack.errors import EXIT_OK, UsageError
 
@@ -51,9 +52,13 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
             f"{cfg.account_id}; run `phistack sandbox down` first."
         )
     if cfg.client in clients(folder):
-        raise UsageError(f"{cfg.client} is already up in the sandbox ({server.url}); `phistack sandbox down` first.")
+        what = "left part-way by a failed up" if clients(folder)[cfg.client].get("failed") else "already up"
+        raise UsageError(f"{cfg.client} is {what} in the sandbox ({server.url}); `phistack sandbox down` first.")
     started = time.perf_counter()
-    plan, sandbox = apply_to_emulator(cfg, raw, server.url)
+    try:
+        plan, sandbox = apply_to_emulator(cfg, raw, server.url)
+    except ApplyFailed as failed:
+        raise SandboxError(_after_failure(folder, server, cfg.client, failed)) from None
     save_client(
         folder,
         cfg.client,
@@ -70,6 +75,24 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _after_failure(folder: Path, server: Any, client: str, failed: Any) -> str:
+    """Nothing half-created is left behind unnoticed: an emulator this command started, holding no other client, is
+    reset (what the failed apply created is gone); otherwise the partial apply is recorded, `status` lists it and
+    `down` removes it. Returns the one-line error."""
+    from infra.sandbox.state import clients, reset_emulator, save_client
+
+    created = failed.sandbox.created
+    if server.pid is not None and not clients(folder):
+        reset_emulator(server.url)
+        return f"{failed} (sandbox up stopped; the {len(created)} resources it had created were removed)"
+    save_client(
+        folder,
+        client,
+        {"endpoint": server.url, "outputs": {}, "created": created, "gaps": failed.sandbox.gaps, "failed": str(failed)},
+    )
+    return f"{failed} ({len(created)} resources were created before it; `phistack sandbox down` removes them)"
+
+
 def cmd_sandbox_status(args: argparse.Namespace) -> int:
     from infra.sandbox.state import clients, running_server, state_dir
     from phistack.errors import EXIT_OK
@@ -82,7 +105,10 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     owner = f"pid {server.pid}" if server.pid else "external"
     lines = [f"sandbox: {server.url} ({owner}), account {server.account_id}"]
     for client, record in clients(folder).items():
-        lines.append(f"  {client}: {len(record['created'])} resources, {len(record['gaps'])} not creatable here")
+        if record.get("failed"):
+            lines.append(f"  {client}: FAILED part-way, {len(record['created'])} resources left: {record['failed']}")
+        else:
+            lines.append(f"  {client}: {len(record['created'])} resources, {len(record['gaps'])} not creatable here")
         for kind, n in sorted(Counter(c["type"] for c in record["created"]).items()):
             lines.append(f"    {n:4d} {kind}")
     print("\n".join(lines))  # noqa: T201

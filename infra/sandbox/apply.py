@@ -14,7 +14,7 @@ from infra.config import ClientConfig
 from infra.errors import PlanError
 from infra.plan import Plan, _json_safe, _RecordingMocks
 from infra.sandbox import backup, compute, monitoring, network, security, storage
-from infra.sandbox.engine import Creator, EmulatorGap, Sandbox, SandboxError, remove_default_vpcs
+from infra.sandbox.engine import ApplyFailed, Creator, EmulatorGap, Sandbox, SandboxError, remove_default_vpcs
 
 CREATORS: dict[str, Creator] = {
     **network.CREATORS,
@@ -37,6 +37,16 @@ class _SandboxMocks(_RecordingMocks):
         self.declared[(args.typ, args.name)] = _json_safe(inputs)
         if args.typ.startswith("pulumi:providers:") or not args.custom:
             return f"{'provider' if args.custom else 'component'}-{args.name}", inputs  # nothing to create in AWS
+        self.sb.begin()
+        try:
+            return self._create(args, inputs)
+        except SandboxError as exc:
+            self.sb.fail(str(exc))  # the first failure ends the apply: no resource is created after it
+            raise
+        finally:
+            self.sb.end()
+
+    def _create(self, args: MockResourceArgs, inputs: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         creator = CREATORS.get(args.typ)
         if creator is None:
             raise SandboxError(f"The sandbox cannot create {args.typ} ({args.name}): no creator for that type yet.")
@@ -129,15 +139,19 @@ def apply_to_emulator(cfg: ClientConfig, stack_config: dict[str, str], endpoint_
         pulumi.runtime.set_mocks(
             mocks, project=PROJECT, stack=cfg.client, preview=False, monitor=_RecordingMonitor(mocks)
         )
-        _sync_await(run_pulumi_func(lambda: program(plan)))
+        try:
+            _sync_await(run_pulumi_func(lambda: program(plan)))
+        except BaseException:
+            sandbox.stop()  # no creator starts after a failure; the running ones finish before anyone cleans up
+            raise
         return plan
 
     try:
         return contextvars.Context().run(run), sandbox
-    except (SandboxError, PlanError):
-        raise
     except Exception as exc:  # noqa: BLE001 - the engine wraps creator errors; report them as one line
-        cause = exc.__cause__ or exc
+        cause = exc if isinstance(exc, SandboxError | PlanError) else (exc.__cause__ or exc)
+        if sandbox.failure is not None:  # the first failure, not a registration refused after it
+            raise ApplyFailed(sandbox.failure, sandbox) from None
         if isinstance(cause, SandboxError | PlanError):
-            raise cause from None
-        raise SandboxError(f"The sandbox stopped: {type(exc).__name__}: {exc}") from exc
+            raise ApplyFailed(str(cause), sandbox) from None
+        raise ApplyFailed(f"The sandbox stopped: {type(exc).__name__}: {exc}", sandbox) from exc

@@ -27,6 +27,14 @@ class SandboxError(InfraError):
     """The sandbox could not create what the program declared (the message names the type and why)."""
 
 
+class ApplyFailed(SandboxError):
+    """An apply that stopped part-way: what it had created by then, so the caller can remove it or record it."""
+
+    def __init__(self, message: str, sandbox: Sandbox) -> None:
+        super().__init__(message)
+        self.sandbox = sandbox
+
+
 class EmulatorGap(Exception):
     """The emulator lacks the API a resource needs: reported, and the run goes on with what can be created."""
 
@@ -47,6 +55,35 @@ class Sandbox:
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     s3_logging_lock: threading.Lock = field(default_factory=threading.Lock)  # see storage.logging
+    # Creators run on Pulumi's executor threads: after a failure, none may start, and the ones running are waited
+    # for, so `created` is final before anyone removes it.
+    stopped: bool = False
+    failure: str | None = None  # the first creator's failure
+    _inflight: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    def begin(self) -> None:
+        with self._idle:
+            if self.stopped:
+                raise SandboxError("The sandbox apply already failed; nothing more is created.")
+            self._inflight += 1
+
+    def end(self) -> None:
+        with self._idle:
+            self._inflight -= 1
+            self._idle.notify_all()
+
+    def fail(self, message: str) -> None:
+        with self._idle:
+            self.stopped = True
+            if self.failure is None:
+                self.failure = message
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """No creator starts after this; returns once the running ones are done (or after timeout seconds)."""
+        with self._idle:
+            self.stopped = True
+            self._idle.wait_for(lambda: self._inflight == 0, timeout)
 
     def __post_init__(self) -> None:
         self.session = boto3.Session(

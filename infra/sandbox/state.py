@@ -84,6 +84,11 @@ def start_server(folder: Path, account_id: str) -> Server:
     return server
 
 
+def reset_emulator(url: str) -> None:
+    """Every resource of every account in the emulator removed (moto's own reset)."""
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=5)
+
+
 def stop_server(folder: Path) -> str:
     server = running_server(folder)
     for path in folder.glob("*.json"):
@@ -91,7 +96,7 @@ def stop_server(folder: Path) -> str:
     if server is None:
         return "no sandbox is running"
     if server.pid is None:
-        urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=5)
+        reset_emulator(server.url)
         return f"reset the emulated account at {server.url}"
     os.kill(server.pid, signal.SIGTERM)
     for _ in range(50):
