@@ -13,7 +13,7 @@ from pulumi.runtime.mocks import MockResourceArgs
 from infra.config import ClientConfig
 from infra.errors import PlanError
 from infra.plan import Plan, _json_safe, _RecordingMocks
-from infra.sandbox import backup, compute, monitoring, network, security, storage
+from infra.sandbox import backup, compute, database, loadbalancing, monitoring, network, security, storage
 from infra.sandbox.engine import ApplyFailed, Creator, EmulatorGap, Sandbox, SandboxError, remove_default_vpcs
 
 CREATORS: dict[str, Creator] = {
@@ -23,6 +23,8 @@ CREATORS: dict[str, Creator] = {
     **monitoring.CREATORS,
     **compute.CREATORS,
     **backup.CREATORS,
+    **database.CREATORS,
+    **loadbalancing.CREATORS,
 }
 SANDBOX_AMI = "ami-0a1b2c3d4e5f60718"  # what the sandbox answers for the Debian 13 AMI parameter
 
@@ -37,7 +39,10 @@ class _SandboxMocks(_RecordingMocks):
         self.declared[(args.typ, args.name)] = _json_safe(inputs)
         if args.typ.startswith("pulumi:providers:") or not args.custom:
             return f"{'provider' if args.custom else 'component'}-{args.name}", inputs  # nothing to create in AWS
-        self.sb.begin()
+        if not self.sb.begin():
+            # The apply already failed: a registration still in flight creates nothing (the caller is about to
+            # remove what was created, or record it).
+            return f"not-created-{args.name}", inputs
         try:
             return self._create(args, inputs)
         except SandboxError as exc:

@@ -62,11 +62,13 @@ class Sandbox:
     _inflight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
 
-    def begin(self) -> None:
+    def begin(self) -> bool:
+        """False once the apply has failed: the caller creates nothing."""
         with self._idle:
             if self.stopped:
-                raise SandboxError("The sandbox apply already failed; nothing more is created.")
+                return False
             self._inflight += 1
+            return True
 
     def end(self) -> None:
         with self._idle:

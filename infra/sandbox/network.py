@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, Inputs, Sandbox
+from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox
 
 
 def _tags(inputs: Inputs, kind: str) -> list[dict[str, Any]]:
@@ -238,7 +238,50 @@ def nat_gateway(sb: Sandbox, name: str, i: Inputs) -> Created:
     return nat["NatGatewayId"], {}
 
 
+def transit_gateway_attachment(sb: Sandbox, name: str, i: Inputs) -> Created:
+    """The VPC's attachment to the client's transit gateway, which their network account shares with this one."""
+    ec2 = sb.client("ec2")
+    known = ec2.describe_transit_gateways(Filters=[{"Name": "transit-gateway-id", "Values": [i["transitGatewayId"]]}])
+    if not known["TransitGateways"]:
+        raise EmulatorGap(
+            "aws:ec2transitgateway/vpcAttachment:VpcAttachment",
+            "ec2:CreateTransitGatewayVpcAttachment",
+            f"the client's transit gateway {i['transitGatewayId']} is shared from their network account, not here",
+        )
+    created = ec2.create_transit_gateway_vpc_attachment(
+        TransitGatewayId=i["transitGatewayId"],
+        VpcId=i["vpcId"],
+        SubnetIds=i["subnetIds"],
+        Options={"DnsSupport": i.get("dnsSupport", "enable"), "Ipv6Support": i.get("ipv6Support", "disable")},
+        TagSpecifications=[
+            {
+                "ResourceType": "transit-gateway-attachment",
+                "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()],
+            }
+        ],
+    )["TransitGatewayVpcAttachment"]
+    return created["TransitGatewayAttachmentId"], {}
+
+
+def _not_in_moto(resource_type: str, api: str) -> Creator:
+    """Client VPN: moto has none of its APIs; the endpoint and what hangs off it are reported, not created."""
+
+    def create(sb: Sandbox, name: str, i: Inputs) -> Created:
+        raise EmulatorGap(resource_type, api, "moto does not implement Client VPN")
+
+    return create
+
+
 CREATORS: dict[str, Creator] = {
+    **{
+        f"aws:ec2clientvpn/{kind}": _not_in_moto(f"aws:ec2clientvpn/{kind}", f"ec2:{api}")
+        for kind, api in (
+            ("endpoint:Endpoint", "CreateClientVpnEndpoint"),
+            ("networkAssociation:NetworkAssociation", "AssociateClientVpnTargetNetwork"),
+            ("authorizationRule:AuthorizationRule", "AuthorizeClientVpnIngress"),
+        )
+    },
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment": transit_gateway_attachment,
     "aws:ec2/internetGateway:InternetGateway": internet_gateway,
     "aws:ec2/eip:Eip": elastic_ip,
     "aws:ec2/natGateway:NatGateway": nat_gateway,

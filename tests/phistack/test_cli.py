@@ -365,25 +365,27 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
 
 
 def test_a_sandbox_up_that_fails_part_way_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The transit-gateway variant stops part-way in the emulator (no creator for the TGW attachment yet). The
-    emulator this `up` started is reset, so the next `up` of the same client does not meet EntityAlreadyExists;
-    against an emulator someone else runs, the partial apply is recorded, `status` lists it, the next `up` says
-    so, and `down` removes it."""
+    """The issue's case: the emulated account already holds a role the stack names (a leftover, a landing zone),
+    so `up` stops part-way with EntityAlreadyExists. An emulator of the sandbox's own, holding no other client, is
+    reset, and the retried `up` succeeds; against one someone else runs, the partial apply is recorded, `status`
+    lists it, the next `up` says so, and `down` removes it."""
     import boto3
-    import yaml
 
-    from tests.conftest import VARIANTS
+    from infra.sandbox.state import start_server
 
-    stack = yaml.safe_load(EXAMPLE.read_text())
-    stack["config"].update(VARIANTS["transit-gateway"])
-    tgw = tmp_path / "Pulumi.example-tgw.yaml"
-    tgw.write_text(yaml.safe_dump(stack))
+    def collide(url: str) -> None:
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
+                           aws_secret_access_key="t")  # fmt: skip
+        iam.create_role(RoleName="example-clinic-gpu-role", AssumeRolePolicyDocument="{}")
+
     own = {"PHISTACK_SANDBOX_DIR": str(tmp_path / "own")}
+    server = start_server(tmp_path / "own", "111122223333")  # as an earlier `sandbox up` left it running
     try:
-        failed = phistack("sandbox", "up", "--config", str(tgw), env=own)
+        collide(server.url)
+        failed = phistack("sandbox", "up", "--client", "example", env=own)
         assert failed.returncode == 3, failed.stderr
         error = failed.stderr.strip().splitlines()[-1]
-        assert "no creator for that type yet" in error and "resources it had created were removed" in error
+        assert "EntityAlreadyExists" in error and "resources it had created were removed" in error
         assert "example-clinic" not in phistack("sandbox", "status", env=own).stdout
         again = phistack("sandbox", "up", "--client", "example", env=own)
         assert again.returncode == 0, again.stderr  # nothing left to collide with
@@ -392,13 +394,14 @@ def test_a_sandbox_up_that_fails_part_way_leaves_nothing_behind(tmp_path: Path) 
 
     external = {"PHISTACK_SANDBOX_DIR": str(tmp_path / "external")}
     with start_moto_server(account_id="111122223333") as url:
-        failed = phistack("sandbox", "up", "--config", str(tgw), "--endpoint-url", url, env=external)
+        collide(url)
+        failed = phistack("sandbox", "up", "--client", "example", "--endpoint-url", url, env=external)
         assert failed.returncode == 3 and "`phistack sandbox down` removes them" in failed.stderr
         assert "example-clinic: FAILED part-way" in phistack("sandbox", "status", env=external).stdout
-        retried = phistack("sandbox", "up", "--config", str(tgw), "--endpoint-url", url, env=external)
+        retried = phistack("sandbox", "up", "--client", "example", "--endpoint-url", url, env=external)
         assert retried.returncode == 2 and "left part-way by a failed up" in retried.stderr
-        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
                            aws_secret_access_key="t")  # fmt: skip
-        assert iam.list_roles()["Roles"]  # the partial apply is there until `down`
+        assert ec2.describe_vpcs()["Vpcs"]  # the partial apply is there until `down`
         assert phistack("sandbox", "down", env=external).returncode == 0
-        assert iam.list_roles()["Roles"] == []
+        assert not ec2.describe_vpcs(Filters=[{"Name": "tag:phistack:client", "Values": ["example-clinic"]}])["Vpcs"]
