@@ -25,15 +25,12 @@ RENEW_AFTER_S = 600  # sign a new one after 10, so none is used within 5 minutes
 MAX_SECRET_BYTES = 65_536  # Secrets Manager's own limit on a secret value
 
 
-def dsn_part(dsn: str, key: str, default: str | None = None) -> str:
-    """One keyword of a DSN (either form); DatabaseError naming the keyword when it is missing."""
+def _dsn_parts(dsn: str) -> dict[str, str]:
+    """The DSN's keywords (either form); DatabaseError when it is not a connection string."""
     try:
-        value = psycopg.conninfo.conninfo_to_dict(dsn).get(key, default)
+        return {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items() if v is not None}
     except psycopg.ProgrammingError:
         raise DatabaseError("database DSN: not a valid connection string") from None
-    if value is None:
-        raise DatabaseError(f"database DSN: names no {key}")
-    return str(value)
 
 
 class IamTokens:
@@ -50,10 +47,13 @@ class IamTokens:
     ) -> None:
         if not 0 < renew_after_s < TOKEN_LIFETIME_S:
             raise ValueError(f"renew_after_s must be between 0 and {TOKEN_LIFETIME_S}")
-        self.host, self.user = dsn_part(dsn, "host"), dsn_part(dsn, "user")
-        self.port = int(dsn_part(dsn, "port", "5432"))
-        if {"password", "passfile"} & psycopg.conninfo.conninfo_to_dict(dsn).keys():
+        parts = _dsn_parts(dsn)
+        if {"password", "passfile"} & parts.keys():
             raise DatabaseError("database DSN: has a password or passfile, but IAM authentication is on")
+        for key in ("host", "user"):
+            if key not in parts:
+                raise DatabaseError(f"database DSN: names no {key}")
+        self.host, self.user, self.port = parts["host"], parts["user"], int(parts.get("port", "5432"))
         if client is None:
             import boto3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, Inputs, Sandbox
+from infra.sandbox.engine import Created, Creator, Inputs, Sandbox, tag_specifications
 
 
 def instance(sb: Sandbox, name: str, i: Inputs) -> Created:
@@ -26,11 +26,7 @@ def instance(sb: Sandbox, name: str, i: Inputs) -> Created:
                 "AssociatePublicIpAddress": bool(i.get("associatePublicIpAddress")),
             }
         ],
-        "TagSpecifications": [
-            {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in (i.get(key) or {}).items()]}
-            for kind, key in (("instance", "tags"), ("volume", "volumeTags"))
-            if i.get(key)
-        ],
+        "TagSpecifications": tag_specifications(i, "instance") + tag_specifications(i, "volume", "volumeTags"),
     }
     if meta:
         args["MetadataOptions"] = {
@@ -68,9 +64,7 @@ def volume(sb: Sandbox, name: str, i: Inputs) -> Created:
         VolumeType=i.get("type", "gp3"),
         Encrypted=bool(i.get("encrypted")),
         KmsKeyId=i.get("kmsKeyId", ""),
-        TagSpecifications=[
-            {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]}
-        ],
+        TagSpecifications=tag_specifications(i, "volume"),
     )
     return v["VolumeId"], {"arn": f"arn:aws:ec2:{sb.cfg.region}:{sb.account}:volume/{v['VolumeId']}"}
 

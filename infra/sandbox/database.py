@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, Inputs, Sandbox
-
-
-def _tags(i: Inputs) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]
+from infra.sandbox.engine import Created, Creator, Inputs, Sandbox, tag_list
 
 
 def cluster_parameter_group(sb: Sandbox, name: str, i: Inputs) -> Created:
@@ -18,7 +14,7 @@ def cluster_parameter_group(sb: Sandbox, name: str, i: Inputs) -> Created:
         DBClusterParameterGroupName=i["name"],
         DBParameterGroupFamily=i["family"],
         Description=i.get("description") or i["name"],
-        Tags=_tags(i),
+        Tags=tag_list(i),
     )
     parameters = [
         {"ParameterName": p["name"], "ParameterValue": p["value"], "ApplyMethod": p.get("applyMethod", "immediate")}
@@ -36,7 +32,7 @@ def subnet_group(sb: Sandbox, name: str, i: Inputs) -> Created:
         DBSubnetGroupName=i["name"],
         DBSubnetGroupDescription=i.get("description") or "Managed by Pulumi",
         SubnetIds=i["subnetIds"],
-        Tags=_tags(i),
+        Tags=tag_list(i),
     )["DBSubnetGroup"]
     return i["name"], {"arn": created["DBSubnetGroupArn"], "name": i["name"]}
 
@@ -63,7 +59,7 @@ def cluster(sb: Sandbox, name: str, i: Inputs) -> Created:
         "CopyTagsToSnapshot": bool(i.get("copyTagsToSnapshot")),
         "DeletionProtection": bool(i.get("deletionProtection")),
         "EnableCloudwatchLogsExports": i.get("enabledCloudwatchLogsExports") or [],
-        "Tags": _tags(i),
+        "Tags": tag_list(i),
     }
     if scaling:
         args["ServerlessV2ScalingConfiguration"] = {
@@ -96,7 +92,7 @@ def cluster_instance(sb: Sandbox, name: str, i: Inputs) -> Created:
         "AutoMinorVersionUpgrade": bool(i.get("autoMinorVersionUpgrade")),
         "CACertificateIdentifier": i.get("caCertIdentifier"),
         "CopyTagsToSnapshot": bool(i.get("copyTagsToSnapshot")),
-        "Tags": _tags(i),
+        "Tags": tag_list(i),
     }
     db = sb.client("rds").create_db_instance(**{k: v for k, v in args.items() if v is not None})["DBInstance"]
     return db["DBInstanceIdentifier"], {"arn": db["DBInstanceArn"]}

@@ -114,6 +114,17 @@ class Sandbox:
 Creator = Callable[[Sandbox, str, Inputs], Created]
 
 
+def tag_list(i: Inputs, key: str = "Key", value: str = "Value", field: str = "tags") -> list[dict[str, str]]:
+    """A resource's tags (Pulumi's mapping) as the AWS APIs take them: a list of key/value pairs."""
+    return [{key: k, value: v} for k, v in (i.get(field) or {}).items()]
+
+
+def tag_specifications(i: Inputs, kind: str, field: str = "tags") -> list[dict[str, Any]]:
+    """EC2's form of the same, for the resource type kind; none when the resource has no tags."""
+    tags = tag_list(i, field=field)
+    return [{"ResourceType": kind, "Tags": tags}] if tags else []
+
+
 def _strip_account_host_prefix(request: Any, **_: Any) -> None:
     """S3 Control's endpoint rules put "<account>." before any host; the emulator on 127.0.0.1 cannot answer
     that name. (The compliance collectors carry the same hook: infra and compliance share no code.)"""

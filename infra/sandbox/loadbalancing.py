@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox
-
-
-def _tags(i: Inputs) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()]
+from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox, tag_list
 
 
 def load_balancer(sb: Sandbox, name: str, i: Inputs) -> Created:
@@ -20,7 +16,7 @@ def load_balancer(sb: Sandbox, name: str, i: Inputs) -> Created:
         SecurityGroups=i.get("securityGroups") or [],
         Scheme="internal" if i.get("internal") else "internet-facing",
         Type=i.get("loadBalancerType", "application"),
-        Tags=_tags(i),
+        Tags=tag_list(i),
     )["LoadBalancers"][0]
     attributes = [
         {"Key": "load_balancing.cross_zone.enabled", "Value": str(bool(i.get("enableCrossZoneLoadBalancing"))).lower()},
@@ -45,7 +41,7 @@ def target_group(sb: Sandbox, name: str, i: Inputs) -> Created:
         "HealthyThresholdCount": int(check["healthyThreshold"]) if "healthyThreshold" in check else None,
         "UnhealthyThresholdCount": int(check["unhealthyThreshold"]) if "unhealthyThreshold" in check else None,
         "Matcher": {"HttpCode": check["matcher"]} if "matcher" in check else None,
-        "Tags": _tags(i),
+        "Tags": tag_list(i),
     }
     group = sb.client("elbv2").create_target_group(**{k: v for k, v in args.items() if v is not None})
     arn = group["TargetGroups"][0]["TargetGroupArn"]
@@ -67,7 +63,7 @@ def listener(sb: Sandbox, name: str, i: Inputs) -> Created:
         "SslPolicy": i.get("sslPolicy"),
         "Certificates": [{"CertificateArn": i["certificateArn"]}] if i.get("certificateArn") else None,
         "DefaultActions": actions,
-        "Tags": _tags(i),
+        "Tags": tag_list(i),
     }
     elb = sb.client("elbv2")
     try:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox
-
-
-def _tags(inputs: Inputs, kind: str) -> list[dict[str, Any]]:
-    tags = inputs.get("tags") or {}
-    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox, tag_specifications
 
 
 def vpc(sb: Sandbox, name: str, i: Inputs) -> Created:
     ec2 = sb.client("ec2")
-    v = ec2.create_vpc(CidrBlock=i["cidrBlock"], TagSpecifications=_tags(i, "vpc"))["Vpc"]
+    v = ec2.create_vpc(CidrBlock=i["cidrBlock"], TagSpecifications=tag_specifications(i, "vpc"))["Vpc"]
     vid = v["VpcId"]
     for attr in ("EnableDnsSupport", "EnableDnsHostnames"):
         key = attr[0].lower() + attr[1:]
@@ -39,7 +34,7 @@ def subnet(sb: Sandbox, name: str, i: Inputs) -> Created:
         VpcId=i["vpcId"],
         CidrBlock=i["cidrBlock"],
         AvailabilityZone=i["availabilityZone"],
-        TagSpecifications=_tags(i, "subnet"),
+        TagSpecifications=tag_specifications(i, "subnet"),
     )["Subnet"]
     # moto turns this on for new subnets; set what the program declared either way.
     ec2.modify_subnet_attribute(
@@ -50,7 +45,7 @@ def subnet(sb: Sandbox, name: str, i: Inputs) -> Created:
 
 def route_table(sb: Sandbox, name: str, i: Inputs) -> Created:
     ec2 = sb.client("ec2")
-    rt = ec2.create_route_table(VpcId=i["vpcId"], TagSpecifications=_tags(i, "route-table"))["RouteTable"][
+    rt = ec2.create_route_table(VpcId=i["vpcId"], TagSpecifications=tag_specifications(i, "route-table"))["RouteTable"][
         "RouteTableId"
     ]
     for r in i.get("routes") or []:
@@ -100,7 +95,7 @@ def security_group(sb: Sandbox, name: str, i: Inputs) -> Created:
         GroupName=i.get("name") or name,
         Description=i.get("description") or name,
         VpcId=i["vpcId"],
-        TagSpecifications=_tags(i, "security-group"),
+        TagSpecifications=tag_specifications(i, "security-group"),
     )["GroupId"]
     _strip_all(ec2, gid)  # like Terraform, a new group starts with no rules, not AWS's allow-all egress
     if i.get("ingress"):
@@ -166,9 +161,9 @@ def _replace_entries(ec2: Any, acl_id: str, i: Inputs) -> None:
 
 def network_acl(sb: Sandbox, name: str, i: Inputs) -> Created:
     ec2 = sb.client("ec2")
-    acl_id = ec2.create_network_acl(VpcId=i["vpcId"], TagSpecifications=_tags(i, "network-acl"))["NetworkAcl"][
-        "NetworkAclId"
-    ]
+    acl_id = ec2.create_network_acl(VpcId=i["vpcId"], TagSpecifications=tag_specifications(i, "network-acl"))[
+        "NetworkAcl"
+    ]["NetworkAclId"]
     _replace_entries(ec2, acl_id, i)
     for subnet_id in i.get("subnetIds") or []:
         assoc = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])
@@ -218,7 +213,7 @@ def vpc_endpoint(sb: Sandbox, name: str, i: Inputs) -> Created:
 
 def internet_gateway(sb: Sandbox, name: str, i: Inputs) -> Created:
     ec2 = sb.client("ec2")
-    gid = ec2.create_internet_gateway(TagSpecifications=_tags(i, "internet-gateway"))["InternetGateway"][
+    gid = ec2.create_internet_gateway(TagSpecifications=tag_specifications(i, "internet-gateway"))["InternetGateway"][
         "InternetGatewayId"
     ]
     if i.get("vpcId"):
@@ -233,7 +228,7 @@ def elastic_ip(sb: Sandbox, name: str, i: Inputs) -> Created:
 
 def nat_gateway(sb: Sandbox, name: str, i: Inputs) -> Created:
     nat = sb.client("ec2").create_nat_gateway(
-        SubnetId=i["subnetId"], AllocationId=i["allocationId"], TagSpecifications=_tags(i, "natgateway")
+        SubnetId=i["subnetId"], AllocationId=i["allocationId"], TagSpecifications=tag_specifications(i, "natgateway")
     )["NatGateway"]
     return nat["NatGatewayId"], {}
 
@@ -253,12 +248,7 @@ def transit_gateway_attachment(sb: Sandbox, name: str, i: Inputs) -> Created:
         VpcId=i["vpcId"],
         SubnetIds=i["subnetIds"],
         Options={"DnsSupport": i.get("dnsSupport", "enable"), "Ipv6Support": i.get("ipv6Support", "disable")},
-        TagSpecifications=[
-            {
-                "ResourceType": "transit-gateway-attachment",
-                "Tags": [{"Key": k, "Value": v} for k, v in (i.get("tags") or {}).items()],
-            }
-        ],
+        TagSpecifications=tag_specifications(i, "transit-gateway-attachment"),
     )["TransitGatewayVpcAttachment"]
     return created["TransitGatewayAttachmentId"], {}
 

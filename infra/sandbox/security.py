@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox
-
-
-def _tag_list(i: Inputs, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
-    return [{key: k, value: v} for k, v in (i.get("tags") or {}).items()]
+from infra.sandbox.engine import Created, Creator, EmulatorGap, Inputs, Sandbox, tag_list
 
 
 def kms_key(sb: Sandbox, name: str, i: Inputs) -> Created:
@@ -16,7 +12,7 @@ def kms_key(sb: Sandbox, name: str, i: Inputs) -> Created:
         Policy=i["policy"],
         KeyUsage=i.get("keyUsage", "ENCRYPT_DECRYPT"),
         KeySpec=i.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
-        Tags=_tag_list(i, "TagKey", "TagValue"),
+        Tags=tag_list(i, "TagKey", "TagValue"),
     )["KeyMetadata"]
     if i.get("enableKeyRotation"):
         kms.enable_key_rotation(KeyId=meta["KeyId"])
@@ -31,7 +27,7 @@ def kms_alias(sb: Sandbox, name: str, i: Inputs) -> Created:
 def role(sb: Sandbox, name: str, i: Inputs) -> Created:
     role_name = i.get("name") or name[:64]
     r = sb.client("iam").create_role(
-        RoleName=role_name, AssumeRolePolicyDocument=i["assumeRolePolicy"], Tags=_tag_list(i)
+        RoleName=role_name, AssumeRolePolicyDocument=i["assumeRolePolicy"], Tags=tag_list(i)
     )["Role"]
     return role_name, {"arn": r["Arn"], "name": role_name}
 
