@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,18 +366,26 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
 
 
 def test_a_sandbox_up_that_fails_part_way_leaves_nothing_behind(tmp_path: Path) -> None:
-    """The issue's case: the emulated account already holds a role the stack names (a leftover, a landing zone),
-    so `up` stops part-way with EntityAlreadyExists. An emulator of the sandbox's own, holding no other client, is
-    reset, and the retried `up` succeeds; against one someone else runs, the partial apply is recorded, `status`
-    lists it, the next `up` says so, and `down` removes it."""
+    """The issue's case: the emulated account already holds something the stack names (a leftover, a landing
+    zone), so `up` stops part-way. The collision is a host log group, which is created only after the logs key it
+    is encrypted with, so something certainly was created before the failure. An emulator of the sandbox's own,
+    holding no other client, is reset, and the retried `up` succeeds; against one someone else runs, the partial
+    apply is recorded, `status` lists it, the next `up` says so, and `down` removes it."""
     import boto3
 
     from infra.sandbox.state import start_server
 
+    def client(service: str, url: str) -> Any:
+        return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
+                            aws_secret_access_key="t")  # fmt: skip
+
     def collide(url: str) -> None:
-        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
-                           aws_secret_access_key="t")  # fmt: skip
-        iam.create_role(RoleName="example-clinic-gpu-role", AssumeRolePolicyDocument="{}")
+        client("logs", url).create_log_group(logGroupName="/phistack/example-clinic/hosts/journald")
+
+    def stack_keys(url: str) -> list[str]:
+        kms = client("kms", url)
+        aliases = kms.list_aliases()["Aliases"]
+        return [a["AliasName"] for a in aliases if a["AliasName"].startswith("alias/phistack/example-clinic/")]
 
     own = {"PHISTACK_SANDBOX_DIR": str(tmp_path / "own")}
     server = start_server(tmp_path / "own", "111122223333")  # as an earlier `sandbox up` left it running
@@ -385,7 +394,7 @@ def test_a_sandbox_up_that_fails_part_way_leaves_nothing_behind(tmp_path: Path) 
         failed = phistack("sandbox", "up", "--client", "example", env=own)
         assert failed.returncode == 3, failed.stderr
         error = failed.stderr.strip().splitlines()[-1]
-        assert "EntityAlreadyExists" in error and "resources it had created were removed" in error
+        assert "ResourceAlreadyExists" in error and "resources it had created were removed" in error
         assert "example-clinic" not in phistack("sandbox", "status", env=own).stdout
         again = phistack("sandbox", "up", "--client", "example", env=own)
         assert again.returncode == 0, again.stderr  # nothing left to collide with
@@ -400,8 +409,8 @@ def test_a_sandbox_up_that_fails_part_way_leaves_nothing_behind(tmp_path: Path) 
         assert "example-clinic: FAILED part-way" in phistack("sandbox", "status", env=external).stdout
         retried = phistack("sandbox", "up", "--client", "example", "--endpoint-url", url, env=external)
         assert retried.returncode == 2 and "left part-way by a failed up" in retried.stderr
-        ec2 = boto3.client("ec2", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t",
-                           aws_secret_access_key="t")  # fmt: skip
-        assert ec2.describe_vpcs()["Vpcs"]  # the partial apply is there until `down`
+        assert stack_keys(url)  # the partial apply (at least the logs key) is there until `down`
         assert phistack("sandbox", "down", env=external).returncode == 0
+        assert not stack_keys(url)
+        ec2 = client("ec2", url)
         assert not ec2.describe_vpcs(Filters=[{"Name": "tag:phistack:client", "Values": ["example-clinic"]}])["Vpcs"]
