@@ -6,7 +6,7 @@ from typing import Literal
 
 from infra.config import ClientConfig
 
-BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer"]
+BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer", "db-archive"]
 
 
 def physical(cfg: ClientConfig, *parts: str) -> str:

@@ -64,7 +64,12 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             network.vpc_id,
             network.app_subnet_ids,
             network.route_table_ids,
-            [storage.docs_bucket_arn, storage.artifact_bucket_arn, storage.transfer_bucket_arn],
+            [
+                storage.docs_bucket_arn,
+                storage.artifact_bucket_arn,
+                storage.transfer_bucket_arn,
+                *([storage.db_archive_bucket_arn] if storage.db_archive_bucket_arn is not None else []),
+            ],
         ),
         opts,
     )
@@ -89,6 +94,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             (events.queue_arn, events.dead_letter_queue_arn),
             access.source_cidrs,
             access.source_security_group_id,
+            storage.db_archive_bucket_arn,
         ),
         opts,
     )
@@ -143,7 +149,18 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             "ssm_transfer": storage.transfer_bucket,
             "audit_logs": audit.archive_bucket,
             "access_logs": audit.access_log_bucket,
+            **({"db_archive": storage.db_archive_bucket} if storage.db_archive_bucket is not None else {}),
         },
+        # The host engine's continuous archive (through `phistack inventory`, for the vector_store role).
+        "db_archive": (
+            {
+                "bucket": storage.db_archive_bucket,
+                "kms_key_arn": keys.data_key_arn,
+                "retention_days": cfg.vector_store.backup_retention_days,
+            }
+            if storage.db_archive_bucket is not None
+            else None
+        ),
         # The rag_gateway role's sync service consumes these (through `phistack inventory`).
         "docs_events": {"queue_url": events.queue_url, "dead_letter_queue_url": events.dead_letter_queue_url},
         "vpc_endpoint_ids": {"s3": endpoints.s3_endpoint_id, **endpoints.interface_endpoint_ids},

@@ -1,9 +1,11 @@
 """Host controls, judged from the evidence playbooks/verify.yml gathers on each host (`--host-evidence DIR`):
 TLS as the services actually negotiate it, the audit rules the kernel has loaded, no SSH server, each service
-under its own user, and the PHI data directory on an encrypted EBS volume. A probe that could not run is ERROR."""
+under its own user, the PHI data directory on an encrypted EBS volume, and the host database's continuous archive
+(a point-in-time restore). A probe that could not run is ERROR."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from compliance.controls._base import Record, control, finding
@@ -134,6 +136,58 @@ def phi_volume_encrypted(facts: Facts) -> list[Finding]:
     return out
 
 
+ARCHIVE_TOOL = "phistack-db-archive"
+BACKUP_MAX_AGE = dt.timedelta(hours=48)  # a daily base backup, with a day's slack for a missed run
+
+
+def _archive_problem(archive: Record, collected: dt.datetime | None) -> str | None:
+    """Why this database could not be restored to a recent moment from the archive; None when it could."""
+    if archive.get("archive_mode") not in ("on", "always"):
+        return f"archive_mode is {archive.get('archive_mode')!r}: no WAL is archived"
+    if ARCHIVE_TOOL not in str(archive.get("archive_command") or ""):
+        return f"archive_command {archive.get('archive_command')!r} does not archive to the stack's db-archive bucket"
+    if not archive.get("last_archived_wal"):
+        return "no WAL file has been archived yet"
+    failed, archived = archive.get("last_failed_time"), archive.get("last_archived_time")
+    if failed and (not archived or str(failed) > str(archived)):
+        return f"the last archiving attempt failed ({failed}, {archive.get('failed_count')} failures in all)"
+    if not archive.get("base_backups"):
+        return "the archive holds no base backup to restore from"
+    newest = dt.datetime.fromisoformat(str(archive["newest_backup_end"]))
+    if collected and collected - newest > BACKUP_MAX_AGE:
+        return f"the newest base backup ended {newest.isoformat()}, more than 48 hours before the evidence"
+    return None
+
+
+def database_archived(facts: Facts) -> list[Finding]:
+    out = []
+    for host in facts.get(HOSTS):
+        if "archive" not in host:
+            out.append(_error(host, "The database's archive", "the evidence predates this probe"))
+            continue
+        archive = host["archive"]
+        if archive is None:
+            continue  # no local database on this host (Aurora keeps its own continuous backups)
+        if "error" in archive or "backups_error" in archive:
+            out.append(_error(host, "The database's archive", archive.get("error") or archive["backups_error"]))
+            continue
+        collected = dt.datetime.fromisoformat(host["collected_at"]) if host.get("collected_at") else None
+        problem = _archive_problem(archive, collected)
+        keys = ("archive_mode", "archived_count", "last_archived_time", "failed_count", "base_backups")
+        evidence = {k: archive.get(k) for k in (*keys, "newest_backup_end")}
+        if problem:
+            message = f"The database on {host['id']} cannot be restored to a recent moment: {problem}."
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", message, **evidence))
+        else:
+            message = (
+                f"The database on {host['id']} archives every WAL file ({archive.get('archived_count')} so far, the "
+                f"last at {archive.get('last_archived_time')}) and the archive holds {archive['base_backups']} base "
+                f"backups, the newest ended {archive['newest_backup_end']}."
+            )
+            out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
+    return out
+
+
 CONTROLS: tuple[Control, ...] = (
     control(
         "host-tls-only",
@@ -194,5 +248,19 @@ CONTROLS: tuple[Control, ...] = (
         "holds the data directory, and the EC2 API says how that volume is encrypted.",
         "Mount the stack's encrypted data volume at vector_store_data_dir before running the vector_store role.",
         phi_volume_encrypted,
+    ),
+    control(
+        "host-db-point-in-time",
+        "The host database archives its WAL, with recent base backups, for a point-in-time restore",
+        "high",
+        ("164.308(a)(7)(ii)(A)", "164.308(a)(7)(ii)(B)"),
+        ("hosts",),
+        (),
+        "A daily volume backup loses up to a day of PHI and audit events; with every WAL file archived to the "
+        "stack's db-archive bucket, the database can be restored to any moment within the retention. Read from "
+        "the running server (pg_stat_archiver) and the archive itself, not from configuration.",
+        "Run the vector_store role with the stack's db_archive outputs (`phistack inventory`); check "
+        "`phistack-db-archive list` and the PostgreSQL log for archive_command failures on the host.",
+        database_archived,
     ),
 )

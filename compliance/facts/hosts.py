@@ -24,6 +24,9 @@ class Host(TypedDict):
     services: dict[str, dict[str, Any]]  # unit -> {expected_user, user, active}
     data_volume: dict[str, Any] | None  # {path, source, fstype, mount, ebs_volume_id} | {error}
     gpus: NotRequired[Any]
+    # {archive_mode, archive_command, archived_count, last_archived_wal/time, failed_count, last_failed_time,
+    # base_backups, newest_backup_end} | {error} | {..., backups_error}; None: no local database (Aurora)
+    archive: NotRequired[dict[str, Any] | None]
 
 
 class ServiceInUse(TypedDict):

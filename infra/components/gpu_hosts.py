@@ -38,6 +38,7 @@ class GpuHostsArgs:
     docs_event_queue_arns: tuple[pulumi.Input[str], pulumi.Input[str]]  # the event queue, its dead-letter queue
     source_cidrs: list[str]
     source_security_group_id: pulumi.Input[str] | None
+    db_archive_bucket_arn: pulumi.Input[str] | None = None  # the host engine's backups and WAL archive
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,21 @@ class GpuHosts(pulumi.ComponentResource):
         def objects(arn: pulumi.Input[str]) -> pulumi.Output[str]:
             return pulumi.Output.concat(arn, "/*")
 
+        # The host engine's WAL archive and base backups: write, read back, and delete what the retention expires.
+        # Never s3:DeleteObjectVersion: the bucket is versioned, so a deleted object stays recoverable.
+        archive: list[policies.Statement] = []
+        listed: list[pulumi.Input[str]] = []
+        if args.db_archive_bucket_arn is not None:
+            archive.append(
+                {
+                    "Sid": "ArchiveDatabase",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": objects(args.db_archive_bucket_arn),
+                }
+            )
+            listed.append(args.db_archive_bucket_arn)
+
         aws.iam.RolePolicy(
             f"{name}-least-privilege",
             role=role.id,
@@ -234,11 +250,12 @@ class GpuHosts(pulumi.ComponentResource):
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                     "Resource": objects(args.transfer_bucket_arn),
                 },
+                *archive,
                 {
                     "Sid": "ListOwnBuckets",
                     "Effect": "Allow",
                     "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": [args.artifact_bucket_arn, args.docs_bucket_arn, args.transfer_bucket_arn],
+                    "Resource": [args.artifact_bucket_arn, args.docs_bucket_arn, args.transfer_bucket_arn, *listed],
                 },
                 {
                     "Sid": "WriteOwnLogGroups",

@@ -2,7 +2,10 @@
 
 - docs: the PHI documents the gateway ingests (CloudTrail records every object-level access);
 - artifacts: the offline install bundle (wheels, OS packages, model weights, checksums);
-- ssm-xfer: the scratch bucket Ansible's aws_ssm connection moves files through (objects expire in a day).
+- ssm-xfer: the scratch bucket Ansible's aws_ssm connection moves files through (objects expire in a day);
+- db-archive (host engine only): the host PostgreSQL's base backups and continuous WAL archive, for a
+  point-in-time restore. Versioned: a host may delete what its retention expires (it cannot delete a
+  version), and a deleted or overwritten object stays recoverable for the retention again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Storage(pulumi.ComponentResource):
     artifact_bucket_arn: pulumi.Output[str]
     transfer_bucket: pulumi.Output[str]
     transfer_bucket_arn: pulumi.Output[str]
+    db_archive_bucket: pulumi.Output[str] | None
+    db_archive_bucket_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("phistack:storage:Storage", name, None, opts)
@@ -46,10 +51,21 @@ class Storage(pulumi.ComponentResource):
         self.docs_bucket, self.docs_bucket_arn = docs.bucket, docs.arn
         self.artifact_bucket, self.artifact_bucket_arn = artifacts.bucket, artifacts.arn
         self.transfer_bucket, self.transfer_bucket_arn = transfer.bucket, transfer.arn
+        self.db_archive_bucket = self.db_archive_bucket_arn = None
+        if cfg.vector_store.engine == "host":  # Aurora keeps its own continuous backups
+            retention = cfg.vector_store.backup_retention_days
+            archive = HardenedBucket(
+                f"{name}-db-archive",
+                HardenedBucketArgs(cfg, "db-archive", key, logs, noncurrent_version_days=retention),
+                child,
+            )
+            self.db_archive_bucket, self.db_archive_bucket_arn = archive.bucket, archive.arn
         self.register_outputs(
             {
                 "docs_bucket": self.docs_bucket,
                 "artifact_bucket": self.artifact_bucket,
                 "transfer_bucket": self.transfer_bucket,
+                "db_archive_bucket": self.db_archive_bucket,
+                "db_archive_bucket_arn": self.db_archive_bucket_arn,
             }
         )

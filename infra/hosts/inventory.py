@@ -55,6 +55,21 @@ def stack_vars(outputs: dict[str, Any]) -> dict[str, Any]:
         "llm_server_max_model_len": int(_need(outputs, "llm", "max_model_len")),
         "llm_server_tensor_parallel": int(_need(outputs, "llm", "tensor_parallel_size")),
         **database_vars(outputs),
+        **archive_vars(outputs),
+    }
+
+
+def archive_vars(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The host engine: continuous WAL archiving and base backups to the stack's db-archive bucket, under the data
+    key, kept for the backup retention. Aurora keeps its own: nothing here."""
+    archive = outputs.get("db_archive")
+    if outputs.get("vector_store", "host") != "host" or not archive:
+        return {}
+    return {
+        "vector_store_archive_bucket": _need(outputs, "db_archive", "bucket"),
+        "vector_store_archive_kms_key": _need(outputs, "db_archive", "kms_key_arn"),
+        "vector_store_archive_region": _need(outputs, "region"),
+        "vector_store_archive_retention_days": int(_need(outputs, "db_archive", "retention_days")),
     }
 
 

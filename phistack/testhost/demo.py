@@ -4,7 +4,9 @@ address that host can reach, as AWS's APIs are reached through VPC endpoints; th
 client's CA go into the stack's own artifact bucket; the real playbooks install the stack with the variables
 the stack's outputs give (infra.hosts.inventory.stack_vars) plus what differs on a container
 (playbooks/vars/testhost.yml); a clinic user signed in with a stand-in IdP asks the gateway a question; then
-playbooks/verify.yml gathers the host's evidence for the audit. What cannot run here: SSM (the host is reached
+the database is restored to a moment between two batches of requests from its continuous archive (the README's
+point-in-time restore, phistack/testhost/drill.py); then playbooks/verify.yml gathers the host's evidence for the
+audit. What cannot run here: SSM (the host is reached
 over SSH, and the report waives host-no-ssh for it), a GPU (the llama.cpp engine serves SmolLM2-135M, and the
 NVIDIA driver is not installed), kernel audit and an EBS volume inside a container (those host controls are
 ERROR, with the reason)."""
@@ -64,6 +66,7 @@ class Answer:
     content: str
     citations: list[dict[str, Any]]
     synced: dict[str, Any] | None = None  # the document put into the bucket: its key, citation source, seconds
+    drill: Any = None  # the point-in-time restore rehearsed on the host (phistack.testhost.drill.Drill)
 
 
 def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) -> tuple[Any, Any, Answer]:
@@ -73,18 +76,18 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
     from infra.sandbox.apply import apply_to_emulator
     from infra.sandbox.server import moto_server
     from phistack.pipeline import live_facts
-    from phistack.testhost import bundle, nspawn
+    from phistack.testhost import bundle, drill, nspawn
 
     state = project / ".phistack" / "demo-host"
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True, mode=0o700)
-    say("1/6 the install bundle: Debian 13 packages, the wheels, SmolLM2-135M...")
+    say("1/7 the install bundle: Debian 13 packages, the wheels, SmolLM2-135M...")
     built = bundle.ensure(project, say)
-    say("2/6 booting a local Debian 13 host (systemd-nspawn, no route beyond this machine)...")
+    say("2/7 booting a local Debian 13 host (systemd-nspawn, no route beyond this machine)...")
     host = nspawn.up(HOST_NAME)
     try:
         with moto_server(account_id=cfg.account_id, host=host.gateway) as url:
-            say(f"3/6 embedded AWS emulator on {url}, the host's only reachable address; applying {cfg.client}...")
+            say(f"3/7 embedded AWS emulator on {url}, the host's only reachable address; applying {cfg.client}...")
             plan, sandbox = apply_to_emulator(cfg, raw, url)
             say(f"    created {len(sandbox.created)} resources")
             session = boto3.Session(
@@ -93,17 +96,31 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             outputs = plan.outputs
             instance = _first_instance(outputs)
             inventory, ca_pem = _stage(session, url, outputs, built, host, instance, project, state, say)
-            say(f"4/6 installing the stack on {instance} (the local host) with playbooks/site.yml, over SSH...")
+            say(f"4/7 installing the stack on {instance} (the local host) with playbooks/site.yml, over SSH...")
             recap = _playbook(project, inventory, "site.yml", state / "site.log")
             say(f"    {recap}")
-            say("5/6 a clinic user, signed in with the stand-in IdP, asks the gateway on the host...")
+            say("5/7 a clinic user, signed in with the stand-in IdP, asks the gateway on the host...")
             answer = _ask(f"https://{host.address}:{GATEWAY_PORT}", ca_pem, state)
             say("    and a document dropped into the stack's document bucket, synced by the host's phistack-sync...")
             synced = _sync_check(f"https://{host.address}:{GATEWAY_PORT}", ca_pem, state, session, url, outputs)
             answer = dataclasses.replace(answer, synced=synced)
             say(f"    retrievable {synced['seconds']:.1f} s after the put, cited as {synced['source']}")
             say(f"    and the README's reconcile, run on the host: {_reconcile(host)}")
-            say("6/6 the host's evidence (playbooks/verify.yml), and the emulated account audited with it...")
+            say("6/7 a point-in-time restore: a moment marked, more requests, the database restored to the moment...")
+            base, context = f"https://{host.address}:{GATEWAY_PORT}", ssl.create_default_context(cadata=ca_pem)
+            drilled = drill.rehearse(host, lambda: _retrieve(base, ca_pem, state), lambda: _wait_ready(context, base))
+            if drilled.restored != drilled.kept:
+                raise HostError(
+                    f"the restore to {drilled.target} brought back (events, last sequence) {drilled.restored}, "
+                    f"not {drilled.kept} as committed before it"
+                )
+            say(
+                f"    restored to {drilled.target} in {drilled.seconds:.0f} s: {drilled.kept[0]} events kept (to "
+                f"sequence {drilled.kept[1]}), the {drilled.after[0] - drilled.kept[0]} after it gone; "
+                f"{drilled.verified}"
+            )
+            answer = dataclasses.replace(answer, drill=drilled)
+            say("7/7 the host's evidence (playbooks/verify.yml), and the emulated account audited with it...")
             evidence = state / "evidence"
             _playbook(project, inventory, "verify.yml", state / "verify.log", {"verify_evidence_dir": str(evidence)})
             facts, scan = live_facts(session, [cfg.region], url, context, evidence, max_attempts=1)
@@ -162,6 +179,7 @@ def _stage(  # noqa: PLR0913 - one step's inputs, each used once
         "rag_gateway_oidc_audience": idp.AUDIENCE,
         "rag_gateway_oidc_jwks": jwks,  # the stand-in IdP's public keys, published as a file (no egress)
         "rag_gateway_sync_endpoint_url": url,  # the sync service reaches the emulated S3 and SQS there
+        "vector_store_archive_endpoint_url": url,  # and the database's archive, its bucket
         "llm_server_nvidia_enabled": False,  # no GPU here; the Molecule scenario proves the driver's DKMS build
         "ansible_host": host.address,
         "ansible_user": "root",
@@ -230,6 +248,20 @@ def _ask(base: str, ca_pem: str, state: Path) -> Answer:
     except (urllib.error.URLError, OSError) as exc:
         raise HostError(f"the gateway on the local host could not be reached at {base} ({exc})") from None
     return Answer(QUESTION, reply["choices"][0]["message"]["content"], list(reply.get("citations") or []))
+
+
+def _retrieve(base: str, ca_pem: str, state: Path, times: int = 3) -> None:
+    """A clinician's searches of the knowledge base: each one an audited access."""
+    from phistack.testhost import idp
+
+    context = ssl.create_default_context(cadata=ca_pem)
+    clinician = idp.token(state, idp.ISSUER, idp.AUDIENCE, "clinician@clinic.test", ["clinicians"])
+    query = json.dumps({"query": "Which vaccine for an egg allergy?", "k": 2}).encode()
+    try:
+        for _ in range(times):
+            _post(context, f"{base}/v1/retrieve", clinician, query, "application/json")
+    except (urllib.error.URLError, OSError) as exc:
+        raise HostError(f"the gateway on the local host could not be reached at {base} ({exc})") from None
 
 
 SYNCED_KEY = f"{COLLECTION}/visiting-hours.txt"

@@ -3,13 +3,15 @@
 Standard library only (it runs with the host's /usr/bin/python3). Observes, never changes: which TLS versions
 each service accepts (probed, not read from its configuration), whether a plaintext connection is served, the
 audit rules the kernel has loaded, whether an SSH server runs, which user each service runs as, what the PHI data
-directory is stored on, and how many GPUs the driver sees. Prints one JSON document (format
+directory is stored on, how many GPUs the driver sees, and whether the host PostgreSQL archives its WAL with
+base backups in the archive (a point-in-time restore). Prints one JSON document (format
 phistack/host-evidence/v1). A probe that could not run records an "error" instead of a guess, and the compliance
 control reading it reports ERROR.
 
 usage: host_evidence.py SPEC_JSON   (SPEC: {"tls": {name: {host, port, starttls?, client_cert?, client_key?}},
                                             "services": {unit: user}, "data_dir": path, "phi_paths": [path],
-                                            "gpus": expected count})"""
+                                            "gpus": expected count,
+                                            "archive": {"port": port} or null: no local database})"""
 
 from __future__ import annotations
 
@@ -169,6 +171,38 @@ def gpu_evidence(expected: int | None) -> dict[str, Any]:
     return {**out, "seen": len(gpus), "gpus": gpus}
 
 
+ARCHIVER_SQL = """SELECT json_build_object(
+  'archive_mode', current_setting('archive_mode'), 'archive_command', current_setting('archive_command'),
+  'archive_timeout', current_setting('archive_timeout'), 'archived_count', archived_count,
+  'last_archived_wal', last_archived_wal, 'last_archived_time', last_archived_time,
+  'failed_count', failed_count, 'last_failed_time', last_failed_time) FROM pg_stat_archiver"""
+ARCHIVE_TOOL = "/usr/local/sbin/phistack-db-archive"
+
+
+def archive_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The archiver's settings and counters as the running server reports them, and the base backups the archive
+    holds (phistack-db-archive list). None: this host has no local database (Aurora)."""
+    if not spec:
+        return None
+    port = str(spec.get("port", 5432))
+    try:
+        stats = _run("runuser", "-u", "postgres", "--", "psql", "-XAt", "-p", port, "-d", "postgres", "-c", ARCHIVER_SQL)
+    except OSError as exc:
+        return {"error": f"psql could not run ({exc.__class__.__name__})"}
+    if stats.returncode != 0:
+        return {"error": f"psql: {(stats.stderr or stats.stdout).strip()[-200:]}"}
+    out: dict[str, Any] = json.loads(stats.stdout)
+    if not os.path.exists(ARCHIVE_TOOL):
+        return {**out, "backups_error": f"{ARCHIVE_TOOL} is not installed"}
+    listed = _run(ARCHIVE_TOOL, "list")
+    if listed.returncode != 0:
+        return {**out, "backups_error": (listed.stderr or listed.stdout).strip()[-200:]}
+    backups = json.loads(listed.stdout).get("backups_list", [])
+    ends = [b.get("end_time_iso") for b in backups if b.get("status") == "DONE" and b.get("end_time_iso")]
+    done = sorted(dt.datetime.fromisoformat(end).astimezone(dt.UTC) for end in ends)
+    return {**out, "base_backups": len(done), "newest_backup_end": done[-1].isoformat() if done else None}
+
+
 def main(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": "phistack/host-evidence/v1",
@@ -181,6 +215,7 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
         "services": services_evidence(spec.get("services", {})),
         "data_volume": volume_evidence(spec["data_dir"]) if spec.get("data_dir") else None,
         "gpus": gpu_evidence(int(spec["gpus"]) if spec.get("gpus") else None),
+        "archive": archive_evidence(spec.get("archive")),
     }
 
 

@@ -18,6 +18,20 @@ from tests.compliance.accounts import REGION
 
 MakeFacts = Callable[[], Facts]
 
+# The host PostgreSQL's archive as playbooks/verify.yml reports it on a correctly installed host.
+ARCHIVED = {
+    "archive_mode": "on",
+    "archive_command": "/usr/local/sbin/phistack-db-archive wal-push %p",
+    "archive_timeout": "1min",
+    "archived_count": 42,
+    "last_archived_wal": "00000001000000000000002A",
+    "last_archived_time": "2026-11-24T09:59:00+00:00",
+    "failed_count": 0,
+    "last_failed_time": None,
+    "base_backups": 3,
+    "newest_backup_end": "2026-11-24T02:10:00+00:00",
+}
+
 
 @pytest.fixture(scope="session")
 def example_plan(example_raw: dict[str, str]) -> dict[str, object]:
@@ -93,6 +107,8 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
                 "fstype": "xfs",
                 "ebs_volume_id": facts.items["volumes"][0]["id"],
             },
+            "collected_at": "2026-11-24T10:00:00+00:00",
+            "archive": dict(ARCHIVED),
         }
         for instance in facts.items["instances"]
     ]

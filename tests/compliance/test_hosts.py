@@ -17,6 +17,7 @@ from compliance.errors import InputError
 from compliance.facts import Facts, Gap
 from compliance.model import Status
 from compliance.sources.hosts import load
+from tests.compliance.conftest import ARCHIVED
 
 MODERN = {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k1"
@@ -34,15 +35,18 @@ GOOD: dict[str, Any] = {
     "services": {"phistack-gateway.service": {"expected_user": "phistack-gateway", "user": "phistack-gateway",
                                               "active": "active"}},
     "data_volume": {"path": "/data/postgresql", "source": "/dev/nvme1n1", "fstype": "xfs", "ebs_volume_id": "vol-1"},
+    "collected_at": "2026-11-24T10:00:00+00:00",
+    "archive": ARCHIVED,
 }  # fmt: skip
 
 
-TLS, AUDIT, SSH, USERS, VOLUME = (
+TLS, AUDIT, SSH, USERS, VOLUME, PITR = (
     "host-tls-only",
     "host-audit-rules",
     "host-no-ssh",
     "host-service-users",
     "host-phi-volume-encrypted",
+    "host-db-point-in-time",
 )
 
 
@@ -88,6 +92,16 @@ def changed(**paths: Any) -> dict[str, Any]:
         (VOLUME, GOOD, Status.PASS, "vol-1, encrypted with customer-managed key"),
         (VOLUME, changed(data_volume__ebs_volume_id=None), Status.ERROR, "not an identifiable EBS"),
         (VOLUME, changed(data_volume__ebs_volume_id="vol-9"), Status.ERROR, "not among"),
+        (PITR, GOOD, Status.PASS, "archives every WAL file (42 so far"),
+        (PITR, changed(archive__archive_mode="off"), Status.FAIL, "archive_mode is 'off'"),
+        (PITR, changed(archive__archive_command="cp %p /tmp/%f"), Status.FAIL, "does not archive to the stack's"),
+        (PITR, changed(archive__last_archived_wal=None), Status.FAIL, "no WAL file has been archived"),
+        (PITR, changed(archive__last_failed_time="2026-11-24T09:59:30+00:00", archive__failed_count=3), Status.FAIL,
+         "the last archiving attempt failed"),
+        (PITR, changed(archive__base_backups=0, archive__newest_backup_end=None), Status.FAIL, "no base backup"),
+        (PITR, changed(archive__newest_backup_end="2026-11-21T02:10:00+00:00"), Status.FAIL, "more than 48 hours"),
+        (PITR, changed(archive={"error": "psql: connection refused"}), Status.ERROR, "connection refused"),
+        (PITR, changed(archive={**ARCHIVED, "backups_error": "AccessDenied"}), Status.ERROR, "AccessDenied"),
     ],
 )  # fmt: skip
 def test_each_host_control_judges_what_was_observed(
@@ -96,6 +110,15 @@ def test_each_host_control_judges_what_was_observed(
     result = judge(evidence, control)
     assert result.status is status, [f.message for f in result.findings]
     assert any(words in f.message for f in result.findings), [f.message for f in result.findings]
+
+
+def test_a_host_without_a_local_database_is_not_judged_and_old_evidence_is_an_error() -> None:
+    aurora = judge(changed(archive=None), PITR)  # the stack's database is Aurora: no finding for this host
+    assert aurora.findings == []
+    old = copy.deepcopy(GOOD)
+    del old["archive"]
+    result = judge(old, PITR)
+    assert result.status is Status.ERROR and "predates this probe" in result.findings[0].message
 
 
 def test_an_unencrypted_or_aws_managed_volume_fails() -> None:

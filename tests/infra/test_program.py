@@ -197,7 +197,7 @@ def test_endpoints(planned: Planned, variant: str) -> None:
     assert sorted(gateway["routeTableIds"]) == sorted(r.id for r in plan.of_type("aws:ec2/routeTable:RouteTable"))
     allowed = {res for s in statements(gateway["policy"]) for res in s["Resource"]}
     own = {
-        f"arn:aws:s3:::{b}" for k, b in plan.outputs["buckets"].items() if k in ("docs", "artifacts", "ssm_transfer")
+        f"arn:aws:s3:::{b}" for k, b in plan.outputs["buckets"].items() if k in ("docs", "artifacts", "ssm_transfer", "db_archive")
     }
     assert own | {f"{a}/*" for a in own} <= allowed
     assert all(a.split(":::")[1].split("/")[0] in {b.split(":::")[1] for b in own} or cfg.region in a for a in allowed)
@@ -433,7 +433,14 @@ def test_outputs_carry_what_ansible_and_auditors_need(planned: Planned) -> None:
     _, plan = planned("example")
     out = plan.outputs
     assert out["gpu_instance_ids"] == [i.id for i in plan.of_type(INSTANCE)]
-    assert set(out["buckets"]) == {"docs", "artifacts", "ssm_transfer", "audit_logs", "access_logs"}
+    assert set(out["buckets"]) == {"docs", "artifacts", "ssm_transfer", "audit_logs", "access_logs", "db_archive"}
+    # The host engine's archive: its bucket, under the data key, kept for the backup retention (the vector_store
+    # role's inputs through `phistack inventory`).
+    assert out["db_archive"] == {
+        "bucket": out["buckets"]["db_archive"],
+        "kms_key_arn": out["kms_key_arns"]["data"],
+        "retention_days": 35,
+    }
     assert all(arn.startswith("arn:aws:kms:us-east-1:111122223333:key/") for arn in out["kms_key_arns"].values())
     assert {"cloudtrail", "vpc_flow_logs", "ssm_sessions", "gateway_audit"} <= set(out["log_groups"])
     assert out["attestations"]["baa_aws_signed"] == "2026-01-15"

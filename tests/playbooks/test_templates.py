@@ -151,3 +151,47 @@ def test_on_aurora_the_outputs_wire_every_gateway_to_the_cluster_by_iam_token(pl
     local = _env_file(render("rag_gateway", "gateway.env.j2", **stack_vars(single.outputs)))
     assert "passfile=/etc/phistack/gateway/pgpass" in local["PHISTACK_GATEWAY_DATABASE_DSN"]
     assert "PHISTACK_GATEWAY_DATABASE_IAM_AUTH" not in local
+
+
+def test_the_host_engine_archives_to_its_own_bucket_under_the_data_key_and_aurora_has_none(planned: Any) -> None:
+    """Config (engine host) → the db-archive bucket and the host role's rights on it → `phistack inventory`'s
+    variables → the archive settings phistack-db-archive reads and the PostgreSQL drop-in that archives every WAL
+    file. The host may delete what its retention expires but never a version (the bucket keeps those); Aurora
+    stacks get no such bucket, no right and no variable."""
+    import json
+
+    from infra.hosts.inventory import stack_vars
+
+    _, plan = planned("example")
+    bucket = plan.outputs["buckets"]["db_archive"]
+    host_policy = next(r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if "least-privilege" in r.name)
+    policy = json.loads(host_policy.inputs["policy"])
+    sids = {st["Sid"]: st for st in policy["Statement"]}
+    assert sids["ArchiveDatabase"]["Action"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    assert sids["ArchiveDatabase"]["Resource"] == f"arn:aws:s3:::{bucket}/*"
+    assert f"arn:aws:s3:::{bucket}" in sids["ListOwnBuckets"]["Resource"]
+    assert not any("DeleteObjectVersion" in json.dumps(st["Action"]) for st in policy["Statement"])
+    versioning = next(
+        v for v in plan.of_type("aws:s3/bucketVersioning:BucketVersioning") if v.inputs["bucket"] == bucket
+    )
+    assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+
+    host_vars = stack_vars(plan.outputs)
+    assert host_vars["vector_store_archive_bucket"] == bucket
+    assert host_vars["vector_store_archive_kms_key"] == plan.outputs["kms_key_arns"]["data"]
+    settings = _env_file(render("vector_store", "archive.env.j2", vector_store_archive_server="i-0abc", **{
+        "vector_store_version": 17, "vector_store_port": 5432, "vector_store_data_dir": "/data/postgresql",
+        "vector_store_archive_services": ["phistack-gateway", "phistack-sync"], "vector_store_archive_endpoint_url": "",
+        **{k: v for k, v in host_vars.items() if k.startswith("vector_store_archive_")}}))  # fmt: skip
+    assert settings["ARCHIVE_URL"] == f"s3://{bucket}/postgresql" and settings["ARCHIVE_SERVER"] == "i-0abc"
+    assert settings["ARCHIVE_KMS_KEY"] == plan.outputs["kms_key_arns"]["data"]
+    assert settings["ARCHIVE_RETENTION_DAYS"] == "35" and settings["PG_DATA"] == "/data/postgresql/17/main"
+    assert "ARCHIVE_ENDPOINT_URL" not in settings  # on AWS: the regional endpoint, through the S3 gateway endpoint
+    conf = render("vector_store", "archive.conf.j2", vector_store_archive_timeout=60)
+    assert "archive_mode = on" in conf and "archive_command = '/usr/local/sbin/phistack-db-archive wal-push %p'" in conf
+
+    _, aurora = planned("aurora")
+    assert "db_archive" not in aurora.outputs["buckets"] and aurora.outputs["db_archive"] is None
+    assert not any(k.startswith("vector_store_archive_") for k in stack_vars(aurora.outputs))
+    aurora_policy = next(r for r in aurora.of_type("aws:iam/rolePolicy:RolePolicy") if "least-privilege" in r.name)
+    assert "ArchiveDatabase" not in aurora_policy.inputs["policy"]

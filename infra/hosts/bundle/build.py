@@ -24,6 +24,7 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
         "postgresql-17-pgaudit",
         "ssl-cert",
         "python3-psycopg2",
+        "barman-cli-cloud",  # phistack-db-archive: WAL archiving and base backups to S3, point-in-time restore
     ),
     "llm_server": (
         "python3-venv",
