@@ -163,7 +163,10 @@ class VectorStoreConfig(Section):
         35,
         ge=7,
         le=35,
-        description="Backup retention (days): Aurora's automated backups, the hosts' AWS Backup.",
+        description=(
+            "Backup retention (days): Aurora's automated backups, the hosts' AWS Backup, the host database's "
+            "WAL archive."
+        ),
     )
 
     @model_validator(mode="after")

@@ -107,8 +107,8 @@ def run(cfg: Any, raw: dict[str, str], context: Any, project: Path, say: Say) ->
             say(f"    retrievable {synced['seconds']:.1f} s after the put, cited as {synced['source']}")
             say(f"    and the README's reconcile, run on the host: {_reconcile(host)}")
             say("6/7 a point-in-time restore: a moment marked, more requests, the database restored to the moment...")
-            base, context = f"https://{host.address}:{GATEWAY_PORT}", ssl.create_default_context(cadata=ca_pem)
-            drilled = drill.rehearse(host, lambda: _retrieve(base, ca_pem, state), lambda: _wait_ready(context, base))
+            base, tls = f"https://{host.address}:{GATEWAY_PORT}", ssl.create_default_context(cadata=ca_pem)
+            drilled = drill.rehearse(host, lambda: _retrieve(base, ca_pem, state), lambda: _wait_ready(tls, base))
             if drilled.restored != drilled.kept:
                 raise HostError(
                     f"the restore to {drilled.target} brought back (events, last sequence) {drilled.restored}, "

@@ -4,7 +4,8 @@ requests, the database is restored to it from the archive in the stack's db-arch
 
 - every audit event committed before the moment is there, and none after it;
 - the audit chain verifies (`phistack-gateway audit verify`, as the README gives it);
-- the gateway answers again (its /readyz).
+- the gateway answers again (its /readyz);
+- the daily base backup's systemd unit, started by hand, completes on the new timeline.
 
 The host's PostgreSQL, barman-cloud and the role's script are the real ones from the bundle; the bucket is the
 emulated account's (moto), reached as the host reaches S3 in a VPC."""
@@ -79,4 +80,5 @@ def rehearse(host: Any, more_requests: Callable[[], None], wait_ready: Callable[
     wait_ready()
     restored = _trail(host)
     verified = _ssh(host, VERIFY_COMMAND).splitlines()[-1]
+    _ssh(host, "systemctl start phistack-db-backup.service", timeout=900)  # oneshot: returns when it has finished
     return Drill(target, kept, after, restored, verified, seconds)

@@ -186,7 +186,9 @@ def archive_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     port = str(spec.get("port", 5432))
     try:
-        stats = _run("runuser", "-u", "postgres", "--", "psql", "-XAt", "-p", port, "-d", "postgres", "-c", ARCHIVER_SQL)
+        stats = _run(
+            "runuser", "-u", "postgres", "--", "psql", "-XAt", "-p", port, "-d", "postgres", "-c", ARCHIVER_SQL
+        )
     except OSError as exc:
         return {"error": f"psql could not run ({exc.__class__.__name__})"}
     if stats.returncode != 0:

@@ -246,7 +246,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["volumes"][0].update(encrypted=False),
         "NOT encrypted with a customer-managed key",
     ),
-    "host-db-point-in-time": (lambda f: f.items["hosts"][0]["archive"].update(archive_mode="off"), "no WAL is archived"),
+    "host-db-point-in-time": (
+        lambda f: f.items["hosts"][0]["archive"].update(archive_mode="off"),
+        "no WAL is archived",
+    ),
 }
 
 

@@ -197,7 +197,9 @@ def test_endpoints(planned: Planned, variant: str) -> None:
     assert sorted(gateway["routeTableIds"]) == sorted(r.id for r in plan.of_type("aws:ec2/routeTable:RouteTable"))
     allowed = {res for s in statements(gateway["policy"]) for res in s["Resource"]}
     own = {
-        f"arn:aws:s3:::{b}" for k, b in plan.outputs["buckets"].items() if k in ("docs", "artifacts", "ssm_transfer", "db_archive")
+        f"arn:aws:s3:::{b}"
+        for k, b in plan.outputs["buckets"].items()
+        if k in ("docs", "artifacts", "ssm_transfer", "db_archive")
     }
     assert own | {f"{a}/*" for a in own} <= allowed
     assert all(a.split(":::")[1].split("/")[0] in {b.split(":::")[1] for b in own} or cfg.region in a for a in allowed)
