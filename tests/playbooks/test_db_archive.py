@@ -41,6 +41,7 @@ def test_without_its_settings_it_says_which_file_and_exits_2() -> None:
     ("args", "words"),
     [
         (("restore", "the day before yesterday-ish"), "is not a time"),
+        (("restore", "2026-12-03 14:05:00+00'; recovery_target_action = 'shutdown"), "is not a time"),
         (("restore",), "usage: restore TIME|latest"),
         (("wal-push",), "usage: wal-push PATH"),
         (("drop-everything",), "usage: phistack-db-archive wal-push|wal-fetch|backup|list|restore"),
