@@ -6,10 +6,9 @@ the stack's outputs give (infra.hosts.inventory.stack_vars) plus what differs on
 (playbooks/vars/testhost.yml); a clinic user signed in with a stand-in IdP asks the gateway a question; then
 the database is restored to a moment between two batches of requests from its continuous archive (the README's
 point-in-time restore, phistack/testhost/drill.py); then playbooks/verify.yml gathers the host's evidence for the
-audit. What cannot run here: SSM (the host is reached
-over SSH, and the report waives host-no-ssh for it), a GPU (the llama.cpp engine serves SmolLM2-135M, and the
-NVIDIA driver is not installed), kernel audit and an EBS volume inside a container (those host controls are
-ERROR, with the reason)."""
+audit. What cannot run here: SSM (the host is reached over SSH, and the report waives host-no-ssh for it), a GPU
+(the llama.cpp engine serves SmolLM2-135M, and the NVIDIA driver is not installed), kernel audit and an EBS volume
+inside a container (those host controls are ERROR, with the reason)."""
 
 from __future__ import annotations
 
