@@ -149,13 +149,14 @@ def _archive_problem(archive: Record, collected: dt.datetime | None) -> str | No
     if not archive.get("last_archived_wal"):
         return "no WAL file has been archived yet"
     failed, archived = archive.get("last_failed_time"), archive.get("last_archived_time")
-    if failed and (not archived or str(failed) > str(archived)):
+    if failed and (not archived or dt.datetime.fromisoformat(failed) > dt.datetime.fromisoformat(archived)):
         return f"the last archiving attempt failed ({failed}, {archive.get('failed_count')} failures in all)"
     if not archive.get("base_backups"):
         return "the archive holds no base backup to restore from"
     newest = dt.datetime.fromisoformat(str(archive["newest_backup_end"]))
     if collected and collected - newest > BACKUP_MAX_AGE:
-        return f"the newest base backup ended {newest.isoformat()}, more than 48 hours before the evidence"
+        hours = BACKUP_MAX_AGE // dt.timedelta(hours=1)
+        return f"the newest base backup ended {newest.isoformat()}, more than {hours} hours before the evidence"
     return None
 
 

@@ -62,8 +62,7 @@ def stack_vars(outputs: dict[str, Any]) -> dict[str, Any]:
 def archive_vars(outputs: dict[str, Any]) -> dict[str, Any]:
     """The host engine: continuous WAL archiving and base backups to the stack's db-archive bucket, under the data
     key, kept for the backup retention. Aurora keeps its own: nothing here."""
-    archive = outputs.get("db_archive")
-    if outputs.get("vector_store", "host") != "host" or not archive:
+    if not outputs.get("db_archive"):  # only a host-engine stack has one
         return {}
     return {
         "vector_store_archive_bucket": _need(outputs, "db_archive", "bucket"),

@@ -199,9 +199,12 @@ def archive_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     listed = _run(ARCHIVE_TOOL, "list")
     if listed.returncode != 0:
         return {**out, "backups_error": (listed.stderr or listed.stdout).strip()[-200:]}
-    backups = json.loads(listed.stdout).get("backups_list", [])
-    ends = [b.get("end_time_iso") for b in backups if b.get("status") == "DONE" and b.get("end_time_iso")]
-    done = sorted(dt.datetime.fromisoformat(end).astimezone(dt.UTC) for end in ends)
+    try:
+        backups = json.loads(listed.stdout).get("backups_list", [])
+        ends = [b.get("end_time_iso") for b in backups if b.get("status") == "DONE" and b.get("end_time_iso")]
+        done = sorted(dt.datetime.fromisoformat(end).astimezone(dt.UTC) for end in ends)
+    except (ValueError, AttributeError, TypeError) as exc:
+        return {**out, "backups_error": f"the archive's list could not be read ({exc.__class__.__name__})"}
     return {**out, "base_backups": len(done), "newest_backup_end": done[-1].isoformat() if done else None}
 
 
