@@ -28,11 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from infra.errors import HostError
+
+if TYPE_CHECKING:
+    from phistack.testhost import nspawn
 
 HOST_NAME = "demo-host"
 GATEWAY_PORT = 8443  # rag_gateway_port's default
@@ -304,12 +307,9 @@ RECONCILE_COMMAND = (
 )
 
 
-def _reconcile(host: Any) -> str:
+def _reconcile(host: nspawn.Host) -> str:
     """Run RECONCILE_COMMAND on the host over SSH; its summary line. HostError when it fails."""
-    done = subprocess.run(
-        ["ssh", *host.ssh_args(), f"root@{host.address}", RECONCILE_COMMAND],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    done = host.run(RECONCILE_COMMAND, timeout=300)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -12,13 +12,15 @@ emulated account's (moto), reached as the host reaches S3 in a VPC."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from infra.errors import HostError
+
+if TYPE_CHECKING:
+    from phistack.testhost.nspawn import Host
 
 TRAIL_SQL = "SELECT count(*) || ' ' || coalesce(max(seq), 0) FROM audit_events"
 RESTORE_COMMAND = "/usr/local/sbin/phistack-db-archive restore '{target}'"
@@ -38,23 +40,20 @@ class Drill:
     seconds: float  # the restore command's wall time
 
 
-def _ssh(host: Any, command: str, timeout: float = 120) -> str:
-    done = subprocess.run(
-        ["ssh", *host.ssh_args(), f"root@{host.address}", command],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+def _ssh(host: Host, command: str, timeout: float = 120) -> str:
+    done = host.run(command, timeout)
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise HostError(f"on the local host, `{command.split()[0]}` exited {done.returncode}: {detail}")
     return done.stdout.strip()
 
 
-def _trail(host: Any) -> tuple[int, int]:
+def _trail(host: Host) -> tuple[int, int]:
     count, last = _ssh(host, f'runuser -u postgres -- psql -XAt -d phistack -c "{TRAIL_SQL}"').split()
     return int(count), int(last)
 
 
-def _quiet_moment(host: Any) -> tuple[str, tuple[int, int]]:
+def _quiet_moment(host: Host) -> tuple[str, tuple[int, int]]:
     """A moment on the host's clock with the trail the same just before and just after it (the sync service
     also writes events): what a restore to that moment must bring back, exactly."""
     for _ in range(10):
@@ -66,7 +65,7 @@ def _quiet_moment(host: Any) -> tuple[str, tuple[int, int]]:
     raise HostError("the audit trail on the local host never stood still for a second: no moment to restore to")
 
 
-def rehearse(host: Any, more_requests: Callable[[], None], wait_ready: Callable[[], None]) -> Drill:
+def rehearse(host: Host, more_requests: Callable[[], None], wait_ready: Callable[[], None]) -> Drill:
     """Mark a moment, make more audited requests, restore to the moment; what came back."""
     target, kept = _quiet_moment(host)
     time.sleep(1.0)

@@ -42,6 +42,13 @@ class Host:
         return ["-i", self.ssh_key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "ControlMaster=no", "-o", "LogLevel=ERROR"]  # fmt: skip
 
+    def run(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """command as root on the host over SSH, its output captured; the caller judges the exit status."""
+        return subprocess.run(
+            ["ssh", *self.ssh_args(), f"root@{self.address}", command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
