@@ -37,6 +37,7 @@ from infra.config_sections import (
     VectorStoreConfig,
     known_regions,
     matching,
+    nearest_region,
     private_network,
     problem,
 )
@@ -87,11 +88,9 @@ class ClientConfig(Section):
     @field_validator("region")
     @classmethod
     def _region_known(cls, value: str) -> str:
-        known = known_regions()
-        if value not in known:
-            swapped = [r for r in sorted(known) if sorted(r) == sorted(value)]  # transposed letters: us-esat-1
-            near = swapped or difflib.get_close_matches(value, sorted(known), n=1)
-            raise problem("region", f"is not an AWS region{f' (did you mean {near[0]}?)' if near else ''}")
+        if value not in known_regions():
+            near = nearest_region(value)
+            raise problem("region", f"is not an AWS region{f' (did you mean {near}?)' if near else ''}")
         return value
 
     @field_validator("vpc_cidr")

@@ -5,6 +5,7 @@ in ``infra.config`` composes them."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import ipaddress
 import re
@@ -72,6 +73,14 @@ def known_regions() -> frozenset[str]:
     return frozenset(
         region for partition in ("aws", "aws-us-gov") for region in session.get_available_regions("ec2", partition)
     )
+
+
+def nearest_region(value: str) -> str | None:
+    """The known region a typo most likely meant: transposed letters first (us-esat-1), then the closest spelling."""
+    known = sorted(known_regions())
+    swapped = [r for r in known if sorted(r) == sorted(value)]
+    near = swapped or difflib.get_close_matches(value, known, n=1)
+    return near[0] if near else None
 
 
 def private_network(value: Any, smallest: int = 28, largest: int = 8) -> ipaddress.IPv4Network:

@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from phistack.bundle_commands import add_parsers as add_bundle_parsers
 
     add_bundle_parsers(sub)
+    from phistack.fleet_commands import add_parsers as add_fleet_parsers
+
+    add_fleet_parsers(sub, _bundle_options)
 
     roles_docs = sub.add_parser("roles-docs", help="check the Ansible roles' READMEs, or regenerate them (--write)")
     roles_docs.add_argument("--write", action="store_true", help="regenerate them from meta/argument_specs.yml")

@@ -153,10 +153,9 @@ def live_facts(
     return facts, scan
 
 
-def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:
-    """The one pipeline: facts (from a plan, or an account through ``live_facts``) judged by every control with
-    the waivers, the live scan's numbers recorded (``scan``, and ``run`` such as workers and seconds), the signed bundle
-    written. Returns the assessment; its exit code is ``exit_code(assessment)``."""
+def assess_live(facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:
+    """Facts judged by every control with the waivers; a live scan's numbers recorded (``scan``, and ``run`` such
+    as workers and seconds)."""
     from compliance.assessment import assess
     from compliance.controls import catalog
     from phistack import __version__
@@ -166,6 +165,13 @@ def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], s
         resources = sum(len(items) for items in facts.items.values())
         assessment.collection = {"api_calls": scan.calls, "facts": resources, **run}
         log.info("%d API calls for %d facts", scan.calls, resources)
+    return assessment
+
+
+def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:
+    """The one pipeline: facts (from a plan, or an account through ``live_facts``) judged (``assess_live``), the
+    signed bundle written. Returns the assessment; its exit code is ``exit_code(assessment)``."""
+    assessment = assess_live(facts, waivers, scan, **run)
     write_bundle(args, assessment)
     return assessment
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from infra.config import ClientConfig, parse_client_config
 from infra.plan import Plan, run_plan
@@ -114,3 +116,19 @@ def planned(example_raw: dict[str, str]) -> Callable[[str], tuple[ClientConfig, 
 def _signing_keys_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Signing keys made by tests (and the CLI subprocesses they start) never land in the real home."""
     monkeypatch.setenv("PHISTACK_KEY_DIR", str(tmp_path_factory.getbasetemp() / "keys"))
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
+    """An emulated account in-process (moto), with no credentials or endpoint from the shell leaking in."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    with mock_aws():
+        yield boto3.Session(region_name="us-east-1")

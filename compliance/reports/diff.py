@@ -11,19 +11,29 @@ def _findings(report: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(c["id"], f["resource_id"]): f["status"] for c in report["controls"] for f in c["findings"]}
 
 
+def control_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """(control, status before, status after) for every control whose status moved; None where it was not
+    assessed. Worst news first (a control now FAIL before one now PASS), then by id."""
+    old_status = {c["id"]: c["status"] for c in old["controls"]}
+    new_status = {c["id"]: c["status"] for c in new["controls"]}
+    changes = [
+        (cid, old_status.get(cid), new_status.get(cid))
+        for cid in sorted(old_status.keys() | new_status.keys())
+        if old_status.get(cid) != new_status.get(cid)
+    ]
+    return sorted(changes, key=lambda c: 9 if c[2] is None else ORDER[c[2]])
+
+
 def diff_reports(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """One sentence per change, worst news first; empty when nothing moved."""
     lines: list[tuple[int, str]] = []
-    old_controls = {c["id"]: c for c in old["controls"]}
-    new_controls = {c["id"]: c for c in new["controls"]}
-    for cid in sorted(old_controls.keys() | new_controls.keys()):
-        before, after = old_controls.get(cid), new_controls.get(cid)
+    for cid, before, after in control_changes(old, new):
         if before is None and after is not None:
-            lines.append((ORDER[after["status"]], f"control {cid}: new in this assessment, {after['status']}"))
-        elif after is None and before is not None:
-            lines.append((9, f"control {cid}: no longer assessed (was {before['status']})"))
-        elif before is not None and after is not None and before["status"] != after["status"]:
-            lines.append((ORDER[after["status"]], f"control {cid}: {before['status']} -> {after['status']}"))
+            lines.append((ORDER[after], f"control {cid}: new in this assessment, {after}"))
+        elif after is None:
+            lines.append((9, f"control {cid}: no longer assessed (was {before})"))
+        else:
+            lines.append((ORDER[after], f"control {cid}: {before} -> {after}"))
     old_f, new_f = _findings(old), _findings(new)
     for key in sorted(old_f.keys() | new_f.keys()):
         cid, resource = key

@@ -48,14 +48,19 @@ def chart_svg(sections: dict[str, dict[str, int]]) -> str:
     )
 
 
-def render_html(report: dict[str, Any]) -> str:
-    env = jinja2.Environment(
+def environment() -> jinja2.Environment:
+    """The reports' templates: escaped, and an unknown name is an error, not an empty string."""
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("compliance.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def render_html(report: dict[str, Any]) -> str:
+    env = environment()
     sections = by_section(report)
     target = report["target"]
     return env.get_template("report.html.j2").render(

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from compliance.facts import Context, Facts
 from compliance.sources.plan import facts_from_plan
 from infra.config import parse_client_config
 from infra.plan import run_plan
-from tests.compliance.accounts import REGION
 
 MakeFacts = Callable[[], Facts]
 
@@ -129,19 +126,3 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
 def compliant(_compliant: Facts) -> MakeFacts:
     """A fresh deep copy per call: tests mutate it freely."""
     return lambda: copy.deepcopy(_compliant)
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
-    """An emulated account in-process (moto), with no credentials or endpoint from the shell leaking in."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    with mock_aws():
-        yield boto3.Session(region_name=REGION)
