@@ -87,9 +87,10 @@ def counting_proxy(upstream: str) -> Iterator[str]:
         server.shutdown()
 
 
-def populate(url: str, size: dict[str, int]) -> int:
-    """Create the account's resources; return how many were created."""
-    s = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+def populate(url: str, size: dict[str, int], session: boto3.Session | None = None, prefix: str = "bench") -> int:
+    """Create the account's resources (in the session's account; bucket names start with ``prefix``, as bucket
+    names are global); return how many were created."""
+    s = session or boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def client(name: str) -> Any:
         return s.client(name, endpoint_url=url)  # type: ignore[call-overload]
@@ -103,7 +104,7 @@ def populate(url: str, size: dict[str, int]) -> int:
     keys = [kms.create_key()["KeyMetadata"]["Arn"] for _ in range(size["keys"])]
 
     def bucket(i: int) -> None:
-        name = f"bench-bucket-{i:05d}"
+        name = f"{prefix}-bucket-{i:05d}"
         s3.create_bucket(Bucket=name)
         if i % 2:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -139,7 +140,7 @@ def populate(url: str, size: dict[str, int]) -> int:
         remaining -= n
         i += 1
     for t in range(size["trails"]):
-        ct.create_trail(Name=f"bench-trail-{t}", S3BucketName="bench-bucket-00000", IsMultiRegionTrail=t == 0)
+        ct.create_trail(Name=f"bench-trail-{t}", S3BucketName=f"{prefix}-bucket-00000", IsMultiRegionTrail=t == 0)
     return sum(size.values()) + 2 * size["vpcs"]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from typing import Any
 
 import boto3
@@ -67,8 +68,11 @@ def collect(
     progress: Progress | None = None,
     tasks: tuple[Task[Any], ...] = ALL_TASKS,
     max_attempts: int = 4,
+    client_lock: AbstractContextManager[Any] | None = None,
 ) -> tuple[Facts, Scan]:
     scan = Scan(session, endpoint_url, max_attempts=max_attempts, regions=list(regions))
+    if client_lock is not None:  # shared with the scans running beside this one
+        scan.client_lock = client_lock
     home = regions[0]
     try:
         account = str(scan.call(scan.client("sts", home), "get_caller_identity")["Account"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -51,13 +52,15 @@ class Scan:
     max_attempts: int = 4
     regions: list[str] = field(default_factory=list)  # every region the scan covers
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held while a client is made. Scans that run side by side (a fleet) share one, so the service models their
+    # sessions share are parsed once, not by every scan at the same time.
+    client_lock: AbstractContextManager[Any] = field(default_factory=threading.Lock)
     _count_lock: threading.Lock = field(default_factory=threading.Lock)
     calls: int = 0
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
-        with self._lock:  # a boto3 Session is not thread-safe; the clients it makes are
+        with self.client_lock:  # a boto3 Session is not thread-safe; the clients it makes are
             return self._make_client(key)
 
     def _make_client(self, key: tuple[str, str]) -> Any:
