@@ -22,6 +22,7 @@ from phistack.pipeline import (
     exit_code,
     find_project_dir,
     live_facts,
+    load_report,
     out_file,
     signer_for,
     stack_file,
@@ -145,23 +146,6 @@ class _progress:  # noqa: N801 - used as a context manager
             self.bar.stop()
 
 
-def _load_report(path: Path) -> dict[str, Any]:
-    import json
-
-    from compliance.errors import InputError
-
-    file = path / "report.json" if path.is_dir() else path
-    try:
-        report: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{file}: does not exist.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{file}: is not a readable report.json ({exc.__class__.__name__}).") from None
-    if report.get("schema") != "phistack/assessment/v1":
-        raise InputError(f"{file}: schema is {report.get('schema')!r}, expected 'phistack/assessment/v1'.")
-    return report
-
-
 def cmd_report_verify(args: argparse.Namespace) -> int:
     from compliance.reports.bundle import verify_bundle
 
@@ -183,7 +167,7 @@ def cmd_report_verify(args: argparse.Namespace) -> int:
 def cmd_report_diff(args: argparse.Namespace) -> int:
     from compliance.reports.diff import diff_reports
 
-    lines = diff_reports(_load_report(Path(args.old)), _load_report(Path(args.new)))
+    lines = diff_reports(load_report(Path(args.old)), load_report(Path(args.new)))
     print("\n".join(lines) if lines else "no change")  # noqa: T201
     return EXIT_FAILED if lines else EXIT_OK
 
@@ -193,7 +177,7 @@ def cmd_report_render(args: argparse.Namespace) -> int:
     from compliance.reports.write import render_all
 
     folder = Path(args.dir)
-    report = _load_report(folder)
+    report = load_report(folder)
     for warning in render_all(report, folder, pdf=not args.no_pdf):
         log.warning("%s", warning)
     signer, described = signer_for(args, report["target"].get("client") or report["target"]["account"])
@@ -303,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bundle_options(audit)
     audit.set_defaults(func=cmd_audit)
 
-    report = sub.add_parser("report", help="verify, compare or re-render assessment bundles")
+    report = sub.add_parser("report", help="verify, compare, re-render or export assessment bundles")
     actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = actions.add_parser("verify", help="check every hash and the signature of a bundle")
     verify.add_argument("dir", metavar="DIR")
@@ -317,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("dir", metavar="DIR")
     _bundle_options(render)
     render.set_defaults(func=cmd_report_render)
+    from phistack.export_commands import add_parser as add_export_parser
+
+    add_export_parser(actions)
 
     from phistack.sandbox_commands import add_parsers
 

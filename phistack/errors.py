@@ -1,6 +1,6 @@
 """The command line's own errors. With infra's root (InfraError), compliance's (ComplianceError) and userfiles'
 (UserFileError), these are the roots `main()` catches, each carrying its exit code: 2 for what the user can
-fix, 3 for what could not be done."""
+fix, 3 for what could not be done, 1 for a bundle that does not verify."""
 
 from __future__ import annotations
 
@@ -17,3 +17,9 @@ class UsageError(PhistackError):
     """A command-line mistake the user can fix (exit 2)."""
 
     exit_code = EXIT_USAGE
+
+
+class NotTrusted(PhistackError):
+    """A signed bundle that does not verify, so nothing is read from it (exit 1, as `report verify`)."""
+
+    exit_code = EXIT_FAILED

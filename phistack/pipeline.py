@@ -178,3 +178,21 @@ def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], s
 
 def exit_code(assessment: Any) -> int:
     return EXIT_FAILED if assessment.failed else EXIT_OK
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """report.json of a bundle folder, or the file itself; an InputError naming the file when it is not one."""
+    import json
+
+    from compliance.errors import InputError
+
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        report: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{file}: does not exist.") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{file}: is not a readable report.json ({exc.__class__.__name__}).") from None
+    if report.get("schema") != "phistack/assessment/v1":
+        raise InputError(f"{file}: schema is {report.get('schema')!r}, expected 'phistack/assessment/v1'.")
+    return report

@@ -5,11 +5,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from compliance.assessment import assess
+from compliance.controls import by_id, catalog
 from compliance.facts import Context, Facts
 from compliance.sources.plan import facts_from_plan
+from compliance.waivers import load_waivers
 from infra.config import parse_client_config
 from infra.plan import run_plan
 
@@ -126,3 +131,23 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
 def compliant(_compliant: Facts) -> MakeFacts:
     """A fresh deep copy per call: tests mutate it freely."""
     return lambda: copy.deepcopy(_compliant)
+
+
+@pytest.fixture
+def mixed_report(compliant: MakeFacts, tmp_path: Path) -> tuple[dict[str, Any], Any]:
+    """An assessment with every status: FAIL, ERROR, WAIVED, MANUAL, NOT_APPLICABLE and PASS."""
+    facts = compliant()
+    facts.items["buckets"][0]["versioning"] = None  # FAIL
+    facts.items["kms_keys"][0]["rotation_enabled"] = False  # WAIVED below
+    facts.items["trails"][0]["kms_key_id"] = None  # FAIL
+    facts.items["buckets"][1]["policy"] = {"unreadable": {"api": "s3:GetBucketPolicy", "error": "AccessDenied"}}
+    facts.items["instances"][0]["public_ip"] = "<script>alert(1)</script>"  # must come out escaped
+    facts.context.attestations["workforce_training_completed"] = None  # MANUAL
+    facts.items["db_clusters"] = []  # NOT_APPLICABLE
+    waivers_file = tmp_path / "w.yaml"
+    waivers_file.write_text(
+        "waivers:\n  - control: kms-rotation\n    resource: '*'\n    justification: HSM-backed, "
+        "rotated by hand.\n    approver: ciso@clinic.example\n    expires: 2099-01-01\n"
+    )
+    assessment = assess(facts, catalog(), load_waivers(waivers_file, set(by_id())), "test")
+    return assessment.to_json(), assessment

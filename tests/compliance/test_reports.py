@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from compliance.assessment import assess, write_report
-from compliance.controls import by_id, catalog
+from compliance.assessment import write_report
 from compliance.errors import InputError
 from compliance.reports.bundle import load_or_create_key, public_pem, sign_bundle, verify_bundle
 from compliance.reports.diff import diff_reports
@@ -23,28 +22,6 @@ from compliance.reports.html import render_html
 from compliance.reports.junit import render_junit
 from compliance.reports.pdf import find_chromium, render_pdf
 from compliance.reports.write import write_bundle
-from compliance.waivers import load_waivers
-from tests.compliance.conftest import MakeFacts
-
-
-@pytest.fixture
-def mixed_report(compliant: MakeFacts, tmp_path: Path) -> tuple[dict[str, Any], Any]:
-    """An assessment with every status: FAIL, ERROR, WAIVED, MANUAL, NOT_APPLICABLE and PASS."""
-    facts = compliant()
-    facts.items["buckets"][0]["versioning"] = None  # FAIL
-    facts.items["kms_keys"][0]["rotation_enabled"] = False  # WAIVED below
-    facts.items["trails"][0]["kms_key_id"] = None  # FAIL
-    facts.items["buckets"][1]["policy"] = {"unreadable": {"api": "s3:GetBucketPolicy", "error": "AccessDenied"}}
-    facts.items["instances"][0]["public_ip"] = "<script>alert(1)</script>"  # must come out escaped
-    facts.context.attestations["workforce_training_completed"] = None  # MANUAL
-    facts.items["db_clusters"] = []  # NOT_APPLICABLE
-    waivers_file = tmp_path / "w.yaml"
-    waivers_file.write_text(
-        "waivers:\n  - control: kms-rotation\n    resource: '*'\n    justification: HSM-backed, "
-        "rotated by hand.\n    approver: ciso@clinic.example\n    expires: 2099-01-01\n"
-    )
-    assessment = assess(facts, catalog(), load_waivers(waivers_file, set(by_id())), "test")
-    return assessment.to_json(), assessment
 
 
 class _Structure(HTMLParser):
