@@ -56,6 +56,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     ]
     lines += [f"  {k.ljust(width)}  {v:>9}" for k, v in summary.items()]
     lines += [f"  {'total'.ljust(width)}  {sum(summary.values()):>9}", f"wrote {out}"]
+    from phistack.cost_commands import summary_line
+
+    lines.append(summary_line(plan.to_json(raw), cfg))
     print("\n".join(lines))  # noqa: T201
     return EXIT_OK
 
@@ -314,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     from phistack.fleet_commands import add_parsers as add_fleet_parsers
 
     add_fleet_parsers(sub, _bundle_options)
+    from phistack.cost_commands import add_parser as add_cost_parser
+
+    add_cost_parser(sub, _target_options)
 
     roles_docs = sub.add_parser("roles-docs", help="check the Ansible roles' READMEs, or regenerate them (--write)")
     roles_docs.add_argument("--write", action="store_true", help="regenerate them from meta/argument_specs.yml")

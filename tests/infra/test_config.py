@@ -12,6 +12,7 @@ import pytest
 from infra.catalog import GPU_TYPES, MODELS, fits, types_that_fit
 from infra.config import SIX_YEARS_DAYS, ClientConfig, parse_client_config
 from infra.errors import ConfigError
+from infra.prices import load_prices
 from infra.stackfile import read_stack_config
 from tests.conftest import CERT
 
@@ -266,9 +267,10 @@ def test_the_readme_sizing_table_is_the_catalogs() -> None:
     """Each row of the README's table: the needed size and the smallest fitting types, as catalog.py computes them."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| Llama 3.1 ")]
+    prices = load_prices()
     assert len(rows) == 4
     for row in rows:
-        name, formats, needs, fitting = (cell.strip() for cell in row.strip("|").split("|"))
+        name, formats, needs, fitting, monthly = (cell.strip() for cell in row.strip("|").split("|"))
         model = MODELS[f"llama-3.1-{name.split()[-1].lower()}-instruct"]  # type: ignore[index]
         for i, fmt in enumerate(formats.split(" / ")):
             quantization = "none" if fmt == "bf16" else fmt
@@ -277,3 +279,6 @@ def test_the_readme_sizing_table_is_the_catalogs() -> None:
             named = [t.strip() for t in first.split(",")]
             assert named[0] in types_that_fit(model, quantization, 8192)[:4], row  # type: ignore[arg-type]
             assert all(fits(GPU_TYPES[t], model, quantization, 8192) for t in named), row  # type: ignore[arg-type]
+            hourly = prices.price("us-east-1", "ec2", named[0])
+            cost = monthly.split(" / ")[i] if " / " in monthly else monthly
+            assert cost == ("not in the price table" if hourly is None else f"${hourly * 730:,.2f}"), row

@@ -83,3 +83,26 @@ def test_the_readme_fleet_and_export_examples_run_as_written(
     )
     imported = [f for page in hub.get_paginator("get_findings").paginate() for f in page["Findings"]]
     assert sorted(f["Id"] for f in imported) == sorted(f["Id"] for f in asff)
+
+
+def test_the_readme_cost_examples_run_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    argvs = [[str(tmp_path / a) if a == "plan.json" else a for a in argv] for argv in commands("cost-commands")]
+    outputs = []
+    for argv in argvs:
+        assert main(argv) == 0
+        outputs.append(capsys.readouterr().out)
+    table, as_json, plan = outputs
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    total = re.search(r"\| \*\*total\*\* \| \| \*\*([\d,.]+)\*\* \|", readme)
+    assert total and f"${total[1]}" in table and f"estimated monthly cost: ${total[1]} " in plan
+    ten_hours = re.search(r"At 10 hours a day the GPU host costs ([\d,.]+) and the total is ([\d,.]+)\.", readme)
+    document = json.loads(as_json)
+    ec2 = next(line for line in document["lines"] if line["service"] == "EC2")
+    assert ten_hours and (ec2["monthly_low"], document["monthly_low"]) == (
+        float(ten_hours[1].replace(",", "")),
+        float(ten_hours[2].replace(",", "")),
+    )
+    assert (tmp_path / "plan.json").exists()
