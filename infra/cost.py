@@ -1,9 +1,9 @@
 """A monthly cost estimate of a planned stack, before anything is deployed: the plan's resources priced from a
 table of AWS list prices (infra/prices.py), under stated usage assumptions.
 
-Every resource type the program can plan is either priced by a rule below, or named in NO_CHARGE with the
-reason it costs nothing of its own; anything else is reported as not priced (tests keep the program and the
-rules in step). A price the table lacks (a region, an instance type, a whole service) is reported as not
+Every resource type the program can plan is either priced by a rule below, or listed in NO_CHARGE (it costs
+nothing of its own); anything else is reported as not priced (a test keeps the program and the rules in
+step). A price the table lacks (a region, an instance type, a whole service) is reported as not
 priced, never guessed, and the total then says it is incomplete. Aurora Serverless v2 bills the ACUs its
 instances use, anywhere between the planned minimum and maximum: the total is a range.
 
@@ -64,8 +64,10 @@ class Assumptions:
         for pair in pairs:
             name, sep, value = pair.partition("=")
             if not sep or name not in known:
-                close = ", ".join(sorted(known)) if not sep else _nearest(name, known)
-                raise ConfigError("--assume", [f"{pair!r}: expected NAME=NUMBER, NAME one of: {close}"])
+                hint = _nearest(name, known) if sep else ", ".join(sorted(known))
+                raise ConfigError(
+                    "--assume", [f"{pair!r}: expected NAME=NUMBER with NAME one of the assumptions ({hint})"]
+                )
             try:
                 number = float(value)
             except ValueError:
@@ -80,7 +82,7 @@ def _nearest(name: str, known: set[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, sorted(known), n=3)
-    return ", ".join(close) if close else ", ".join(sorted(known))
+    return f"did you mean {' or '.join(close)}?" if close else ", ".join(sorted(known))
 
 
 @dataclass

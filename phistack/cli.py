@@ -24,6 +24,7 @@ from phistack.pipeline import (
     live_facts,
     load_report,
     out_file,
+    plan_document,
     signer_for,
     stack_file,
 )
@@ -63,28 +64,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _plan_document(args: argparse.Namespace) -> dict[str, Any]:
-    """The plan to check: read from --plan, or made now from --client / --config."""
-    if args.plan is not None:
-        from compliance.sources.plan import load_plan
-
-        return load_plan(Path(args.plan))
-    from infra.config import parse_client_config
-    from infra.plan import run_plan
-    from infra.stackfile import read_stack_config
-
-    path, stack = stack_file(args)
-    raw = read_stack_config(path)
-    return run_plan(parse_client_config(raw, str(path)), raw, stack).to_json(raw)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from compliance.controls import by_id
     from compliance.sources.plan import facts_from_plan
     from compliance.waivers import load_waivers
 
     waivers = load_waivers(Path(args.waivers), set(by_id())) if args.waivers else []
-    facts = facts_from_plan(_plan_document(args))
+    facts = facts_from_plan(plan_document(args))
     return exit_code(assess_and_write(args, facts, waivers))
 
 

@@ -6,29 +6,28 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phistack.errors import EXIT_INCOMPLETE, EXIT_OK
 
+if TYPE_CHECKING:
+    from infra.config import ClientConfig
+    from infra.cost import Assumptions, Estimate
+    from infra.prices import PriceTable
 
-def _plan_and_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+
+def _plan_and_config(args: argparse.Namespace) -> tuple[dict[str, Any], ClientConfig]:
+    """The plan (from --plan, or made now) and the client config it was made from (the plan carries it)."""
     from infra.config import parse_client_config
-    from infra.plan import run_plan
-    from infra.stackfile import read_stack_config
-    from phistack.pipeline import stack_file
+    from phistack.pipeline import plan_document
 
-    if args.plan is not None:
-        from compliance.sources.plan import load_plan
-
-        plan = load_plan(Path(args.plan))
-        return plan, parse_client_config(plan["config"], args.plan)
-    path, stack = stack_file(args)
-    raw = read_stack_config(path)
-    cfg = parse_client_config(raw, str(path))
-    return run_plan(cfg, raw, stack).to_json(raw), cfg
+    plan = plan_document(args)
+    return plan, parse_client_config(plan["config"], args.plan or "the stack file")
 
 
-def monthly(plan: dict[str, Any], cfg: Any, prices: Path | None = None, assume: list[str] | None = None) -> Any:
+def monthly(
+    plan: dict[str, Any], cfg: ClientConfig, prices: Path | None = None, assume: list[str] | None = None
+) -> tuple[Estimate, PriceTable, Assumptions]:
     """(estimate, table, assumptions) for a plan; NoPrices when the table has nothing for its region."""
     from infra.cost import Assumptions, estimate
     from infra.prices import NoPrices, load_prices
@@ -43,7 +42,7 @@ def monthly(plan: dict[str, Any], cfg: Any, prices: Path | None = None, assume: 
     return estimate(plan, cfg, table, assumptions), table, assumptions
 
 
-def summary_line(plan: dict[str, Any], cfg: Any) -> str:
+def summary_line(plan: dict[str, Any], cfg: ClientConfig) -> str:
     """The one line `phistack plan` prints: the estimate's total, or why there is none."""
     from infra.errors import InfraError
 

@@ -196,3 +196,18 @@ def load_report(path: Path) -> dict[str, Any]:
     if report.get("schema") != "phistack/assessment/v1":
         raise InputError(f"{file}: schema is {report.get('schema')!r}, expected 'phistack/assessment/v1'.")
     return report
+
+
+def plan_document(args: argparse.Namespace) -> dict[str, Any]:
+    """The plan to check: read from --plan, or made now from --client / --config."""
+    if args.plan is not None:
+        from compliance.sources.plan import load_plan
+
+        return load_plan(Path(args.plan))
+    from infra.config import parse_client_config
+    from infra.plan import run_plan
+    from infra.stackfile import read_stack_config
+
+    path, stack = stack_file(args)
+    raw = read_stack_config(path)
+    return run_plan(parse_client_config(raw, str(path)), raw, stack).to_json(raw)

@@ -150,7 +150,10 @@ def test_json_output_and_the_plan_line(tmp_path: Path, capsys: pytest.CaptureFix
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--assume", "logs_ingest=5"], "expected NAME=NUMBER, NAME one of: logs_ingest_gb"),
+        (
+            ["--assume", "logs_ingest=5"],
+            "expected NAME=NUMBER with NAME one of the assumptions (did you mean logs_ingest_gb",
+        ),
         (["--assume", "logs_ingest_gb=-1"], "logs_ingest_gb: -1 is out of range"),
         (["--hours-per-day", "25"], "gpu_hours_per_day: 25.0 is out of range"),
         (["--prices", "{tmp}/missing.yaml"], "missing.yaml: the price table does not exist."),
