@@ -12,6 +12,7 @@ from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
 KEY_MAX_AGE_DAYS = 90
+KIND_WORDS = {"managed": "customer-managed", "aws-managed": "AWS-managed", "inline": "inline"}
 
 
 def _has_active_key(user: IamUser) -> bool:
@@ -33,7 +34,7 @@ def no_star_policies(facts: Facts) -> list[Finding]:
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
         doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
         wide = _full_admin(doc)
-        what = f"{p.get('kind', 'managed')} policy {p['name']}"
+        what = f"{KIND_WORDS.get(p.get('kind', 'managed'), 'managed')} policy {p['name']}"
         if wide:
             return False, f'IAM {what} allows every action on every resource ("*:*").', {"statements": wide}
         return True, f'IAM {what} does not grant "*:*".', {}
@@ -127,7 +128,19 @@ CONTROLS: tuple[Control, ...] = (
         "high",
         ("164.308(a)(4)(ii)(B)", "164.312(a)(1)"),
         ("iam_policies",),
-        ("iam:ListPolicies", "iam:GetPolicyVersion", "iam:ListRoles", "iam:ListRolePolicies", "iam:GetRolePolicy"),
+        (
+            "iam:ListPolicies",
+            "iam:GetPolicyVersion",
+            "iam:ListRoles",
+            "iam:ListRolePolicies",
+            "iam:GetRolePolicy",
+            "iam:ListUsers",
+            "iam:ListUserPolicies",
+            "iam:GetUserPolicy",
+            "iam:ListGroups",
+            "iam:ListGroupPolicies",
+            "iam:GetGroupPolicy",
+        ),  # fmt: skip
         "Full administrator rights defeat every other access control, PHI included.",
         "Replace the statement with the actions and resources the principal needs.",
         no_star_policies,

@@ -11,7 +11,7 @@ class IamPolicy(TypedDict):
     arn: str
     name: str
     region: Literal["global"]
-    kind: Literal["managed", "inline"]
+    kind: Literal["managed", "aws-managed", "inline"]  # managed: the customer's; aws-managed: AWS's own
     attached: bool
     document: str | dict[str, object] | Unreadable | None  # JSON text or parsed, as the source hands it
 

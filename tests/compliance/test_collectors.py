@@ -413,3 +413,41 @@ def test_denying_a_controls_declared_permissions_makes_it_error(account: Account
     for permission in control.permissions:
         deny(account.session, *api_of(permission))
     assert statuses(account.session)[control_id] is Status.ERROR
+
+
+ADMIN = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+
+def test_admin_rights_by_any_route_fail_no_star_policies(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS's own AdministratorAccess attached to a user, and "*:*" inline on a user or on a group, each FAIL,
+    named; an AWS managed policy that is not "*:*" passes. (The control once read customer-managed policies and
+    roles' inline ones only, so all three passed unseen.)"""
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # moto then knows AWS's managed policies
+    account = build_compliant(aws)
+    iam = account.client("iam")
+    iam.attach_role_policy(RoleName="gpu", PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+
+    def no_star() -> tuple[Status, dict[str, str]]:
+        facts, _ = collect(account.session, [REGION], max_attempts=1)
+        result = next(r for r in assess(facts, catalog(), [], "test").results if r.control.id == "iam-no-star-policies")
+        return result.status, {f.resource_id: f.message for f in result.findings if f.status is Status.FAIL}
+
+    status, failing = no_star()
+    assert status is Status.PASS and failing == {}
+    iam.create_user(UserName="carol")
+    iam.attach_user_policy(UserName="carol", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.create_user(UserName="dave")
+    iam.put_user_policy(UserName="dave", PolicyName="everything", PolicyDocument=ADMIN)
+    iam.create_group(GroupName="ops")
+    iam.put_group_policy(GroupName="ops", PolicyName="everything", PolicyDocument=ADMIN)
+    status, failing = no_star()
+    assert status is Status.FAIL
+    account_id = account.account
+    assert failing == {
+        "arn:aws:iam::aws:policy/AdministratorAccess":
+            'IAM AWS-managed policy AdministratorAccess allows every action on every resource ("*:*").',
+        f"arn:aws:iam::{account_id}:user/dave/inline/everything":
+            'IAM inline policy dave/everything allows every action on every resource ("*:*").',
+        f"arn:aws:iam::{account_id}:group/ops/inline/everything":
+            'IAM inline policy ops/everything allows every action on every resource ("*:*").',
+    }  # fmt: skip

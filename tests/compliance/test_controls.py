@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from compliance.assessment import evaluate_control
+from compliance.assessment import assess, evaluate_control
 from compliance.controls import by_id, catalog
 from compliance.facts import Facts, FactsUnavailable, Gap, Item, unreadable_marker
 from compliance.model import Status
@@ -394,3 +394,32 @@ def test_a_backup_plan_counts_only_with_retention_and_readable_selections(compli
     roots = compliant()  # root volumes hold Debian and the bundle, no PHI: not judged
     judged = {f.resource_id for f in evaluate_control(control, roots, TODAY).findings}
     assert judged and not any(r.endswith("-root") for r in judged)
+
+
+def test_a_plan_attaching_aws_administrator_access_fails(example_plan: dict[str, object]) -> None:
+    """The plan knows AdministratorAccess's document (AWS publishes it), so attaching it fails before deploy."""
+    import copy
+
+    from compliance.sources.plan import facts_from_plan
+
+    plan: dict[str, Any] = copy.deepcopy(example_plan)  # type: ignore[arg-type]
+    plan["resources"].append(
+        {
+            "urn": "urn:pulumi:example::phistack::aws:iam/rolePolicyAttachment:RolePolicyAttachment::admin",
+            "type": "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "name": "admin",
+            "custom": True,
+            "id": "admin",
+            "inputs": {"role": "example-clinic-gpu", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            "computed": {},
+        }
+    )
+    result = next(
+        r
+        for r in assess(facts_from_plan(plan), catalog(), [], "test").results
+        if r.control.id == "iam-no-star-policies"
+    )
+    assert result.status is Status.FAIL
+    assert [f.resource_id for f in result.findings if f.status is Status.FAIL] == [
+        "arn:aws:iam::aws:policy/AdministratorAccess"
+    ]

@@ -1,14 +1,18 @@
-"""IAM facts: customer policies (managed and inline), the root user, IAM users and their keys."""
+"""IAM facts: the policies in force (managed, the customer's and AWS's, and inline), the root user, IAM users and
+their keys."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
 from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, AccessKey, IamPolicy, IamRoot, IamUser
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
+
+AWS_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/")
 
 
 def _document(raw: Any) -> Any:
@@ -18,10 +22,38 @@ def _document(raw: Any) -> Any:
     return raw
 
 
+def _inline(scan: Scan, iam: Any, kind: str, principal: dict[str, Any]) -> list[IamPolicy]:
+    """The inline policies of one role, user or group (``kind`` names the API: role, user, group)."""
+    who = {f"{kind.capitalize()}Name": principal[f"{kind.capitalize()}Name"]}
+    out: list[IamPolicy] = []
+    for name in scan.pages(iam, f"list_{kind}_policies", "PolicyNames", **who):
+        doc = value_or_marker(
+            scan,
+            iam,
+            f"get_{kind}_policy",
+            lambda r: json.dumps(_document(r["PolicyDocument"])),
+            PolicyName=name,
+            **who,
+        )
+        out.append(
+            {
+                "arn": f"{principal['Arn']}/inline/{name}",
+                "name": f"{next(iter(who.values()))}/{name}",
+                "kind": "inline",
+                "attached": True,
+                "region": "global",
+                "document": doc,
+            }
+        )
+    return out
+
+
 def iam_policies(scan: Scan, region: str, account: str) -> list[IamPolicy]:
+    """Every policy that is in force: managed ones attached anywhere, the customer's and AWS's own (an AWS
+    managed AdministratorAccess is the commonest "*:*"), and the inline policies of roles, users and groups."""
     iam = scan.client("iam", region)
     out: list[IamPolicy] = []
-    for p in scan.pages(iam, "list_policies", "Policies", Scope="Local", OnlyAttached=True):
+    for p in scan.pages(iam, "list_policies", "Policies", Scope="All", OnlyAttached=True):
         doc = value_or_marker(
             scan,
             iam,
@@ -34,32 +66,19 @@ def iam_policies(scan: Scan, region: str, account: str) -> list[IamPolicy]:
             {
                 "arn": p["Arn"],
                 "name": p["PolicyName"],
-                "kind": "managed",
+                "kind": "aws-managed" if AWS_MANAGED.match(p["Arn"]) else "managed",
                 "attached": True,
                 "region": "global",
                 "document": doc,
             }
         )
-    for role in scan.pages(iam, "list_roles", "Roles"):
-        for name in scan.pages(iam, "list_role_policies", "PolicyNames", RoleName=role["RoleName"]):
-            doc = value_or_marker(
-                scan,
-                iam,
-                "get_role_policy",
-                lambda r: json.dumps(_document(r["PolicyDocument"])),
-                RoleName=role["RoleName"],
-                PolicyName=name,
-            )
-            out.append(
-                {
-                    "arn": f"{role['Arn']}/inline/{name}",
-                    "name": f"{role['RoleName']}/{name}",
-                    "kind": "inline",
-                    "attached": True,
-                    "region": "global",
-                    "document": doc,
-                }
-            )
+    for kind, api, key in (
+        ("role", "list_roles", "Roles"),
+        ("user", "list_users", "Users"),
+        ("group", "list_groups", "Groups"),
+    ):
+        for principal in scan.pages(iam, api, key):
+            out += _inline(scan, iam, kind, principal)
     return out
 
 

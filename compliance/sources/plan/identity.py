@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import json
+
 from compliance.facts import Facts, Gap
 from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamPolicy
 from compliance.sources.plan._reader import PlanReader, arn_of
+
+# AWS managed policies whose documents are public and fixed, so a plan attaching one can be judged before it
+# is deployed. The live audit reads every attached policy's document from IAM.
+AWS_MANAGED_DOCUMENTS = {
+    "AdministratorAccess": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    },
+}
+ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+)
+
+
+def _aws_managed(p: PlanReader) -> list[IamPolicy]:
+    out = []
+    for kind in ATTACHMENTS:
+        for r in p.of(kind):
+            arn = str(r.get("policyArn") or "")
+            name = arn.rsplit("/", 1)[-1]
+            if ":iam::aws:policy/" in arn and name in AWS_MANAGED_DOCUMENTS:
+                document = json.dumps(AWS_MANAGED_DOCUMENTS[name])
+                out.append(
+                    IamPolicy(arn=arn, name=name, kind="aws-managed", region="global", attached=True, document=document)
+                )
+    return out
 
 
 def add(p: PlanReader, f: Facts) -> None:
@@ -31,7 +61,8 @@ def add(p: PlanReader, f: Facts) -> None:
                 document=r.get("policy"),
             )
             for r in p.of("aws:iam/policy:Policy")
-        ],
+        ]
+        + _aws_managed(p),
     )
     account_state = Gap(
         "the root user and IAM users are account state outside the stack; the live audit checks them", "NOT_APPLICABLE"
