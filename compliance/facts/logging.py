@@ -19,8 +19,20 @@ class Trail(TypedDict):
     kms_key_id: str | None
     cloudwatch_logs_group_arn: str | None
     s3_bucket: str | None
-    data_event_buckets: list[str] | Unreadable  # "*" for every bucket
+    data_event_buckets: list[str] | Unreadable  # buckets whose object reads AND writes are recorded; "*" for all
     management_events: bool | Unreadable
+
+
+def read_and_written(reads: list[str], writes: list[str]) -> list[str]:
+    """The buckets whose object reads and writes are both recorded ("*": every bucket), from the buckets a trail
+    records reads of and writes to. A write-only selector records who changed a document, not who read it."""
+    if "*" in reads and "*" in writes:
+        return ["*"]
+    if "*" in reads:
+        return list(dict.fromkeys(writes))
+    if "*" in writes:
+        return list(dict.fromkeys(reads))
+    return [b for b in dict.fromkeys(reads) if b in writes]
 
 
 class LogGroup(TypedDict):

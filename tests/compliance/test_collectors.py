@@ -451,3 +451,30 @@ def test_admin_rights_by_any_route_fail_no_star_policies(aws: boto3.Session, mon
         f"arn:aws:iam::{account_id}:group/ops/inline/everything":
             'IAM inline policy ops/everything allows every action on every resource ("*:*").',
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("selectors", "status"),
+    [
+        ([("WriteOnly", "{docs}")], Status.FAIL),  # who changed a document is recorded, not who read it
+        ([("ReadOnly", "{docs}")], Status.FAIL),
+        ([("ReadOnly", "{docs}"), ("WriteOnly", "")], Status.PASS),  # reads of docs, writes of every bucket
+        ([("All", "{docs}")], Status.PASS),
+    ],
+)
+def test_phi_object_access_counts_only_when_reads_and_writes_are_recorded(
+    account: Account, selectors: list[tuple[str, str]], status: Status
+) -> None:
+    docs = account.buckets["docs"]
+    account.client("cloudtrail").put_event_selectors(
+        TrailName="phistack-acme-trail",
+        EventSelectors=[
+            {
+                "ReadWriteType": direction,
+                "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": [f"arn:aws:s3:::{bucket.format(docs=docs)}/"]}],
+            }
+            for direction, bucket in selectors
+        ],
+    )
+    assert statuses(account.session)["trail-s3-data-events"] is status

@@ -423,3 +423,17 @@ def test_a_plan_attaching_aws_administrator_access_fails(example_plan: dict[str,
     assert [f.resource_id for f in result.findings if f.status is Status.FAIL] == [
         "arn:aws:iam::aws:policy/AdministratorAccess"
     ]
+
+
+def test_a_planned_write_only_data_event_selector_does_not_record_phi_reads(example_plan: dict[str, object]) -> None:
+    import copy
+
+    from compliance.sources.plan import facts_from_plan
+
+    plan: dict[str, Any] = copy.deepcopy(example_plan)  # type: ignore[arg-type]
+    trail = next(r for r in plan["resources"] if r["type"] == "aws:cloudtrail/trail:Trail")
+    assert facts_from_plan(plan).items["trails"][0]["data_event_buckets"]  # the example records reads and writes
+    for selector in trail["inputs"]["eventSelectors"]:
+        selector["readWriteType"] = "WriteOnly"
+    results = assess(facts_from_plan(plan), catalog(), [], "test").results
+    assert next(r for r in results if r.control.id == "trail-s3-data-events").status is Status.FAIL

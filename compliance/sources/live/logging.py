@@ -19,6 +19,7 @@ from compliance.facts.logging import (
     MetricFilter,
     SnsTopic,
     Trail,
+    read_and_written,
 )
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
@@ -31,19 +32,27 @@ def trails(scan: Scan, region: str, account: str) -> list[Trail]:
         arn = t["TrailARN"]
         logging = value_or_marker(scan, ct, "get_trail_status", lambda r: bool(r.get("IsLogging")), Name=arn)
         selectors = value_or_marker(scan, ct, "get_event_selectors", lambda r: r, TrailName=arn)
-        data_buckets: list[str] = []
+        reads: list[str] = []
+        writes: list[str] = []
         management = True
         if isinstance(selectors, dict) and "unreadable" not in selectors:
             for sel in selectors.get("EventSelectors") or []:
                 management = management and sel.get("IncludeManagementEvents", True)
+                direction = sel.get("ReadWriteType", "All")
                 for res in sel.get("DataResources", []):
                     if res.get("Type") == "AWS::S3::Object":
-                        data_buckets += [v.split(":::", 1)[-1].split("/")[0] or "*" for v in res.get("Values", [])]
+                        buckets = [v.split(":::", 1)[-1].split("/")[0] or "*" for v in res.get("Values", [])]
+                        reads += buckets if direction in ("All", "ReadOnly") else []
+                        writes += buckets if direction in ("All", "WriteOnly") else []
             for sel in selectors.get("AdvancedEventSelectors") or []:
                 fields = {f["Field"]: f for f in sel.get("FieldSelectors", [])}
                 if fields.get("resources.type", {}).get("Equals") == ["AWS::S3::Object"]:
                     prefixes = fields.get("resources.ARN", {}).get("StartsWith")
-                    data_buckets += [p.split(":::", 1)[-1].split("/")[0] for p in prefixes] if prefixes else ["*"]
+                    buckets = [p.split(":::", 1)[-1].split("/")[0] for p in prefixes] if prefixes else ["*"]
+                    read_only = fields.get("readOnly", {}).get("Equals")  # ["true"]: reads only; ["false"]: writes
+                    reads += buckets if read_only != ["false"] else []
+                    writes += buckets if read_only != ["true"] else []
+        data_buckets = read_and_written(reads, writes)
         out.append(
             {
                 "name": t["Name"],

@@ -18,6 +18,7 @@ from compliance.facts.logging import (
     MetricFilter,
     SnsTopic,
     Trail,
+    read_and_written,
 )
 from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
@@ -26,15 +27,19 @@ def add(p: PlanReader, f: Facts) -> None:
     region = p.region
     trails = []
     for t in p.of("aws:cloudtrail/trail:Trail"):
-        data_buckets: list[str] = []
+        reads: list[str] = []
+        writes: list[str] = []
         management = True
         for sel in t.get("eventSelectors", []):
             management = management and sel.get("includeManagementEvents", True)
+            direction = sel.get("readWriteType") or "All"
             for res in sel.get("dataResources", []):
                 if res.get("type") == "AWS::S3::Object":
                     for v in res.get("values", []):
                         name = str(v).removeprefix("arn:aws:s3:::").removeprefix("arn:aws-us-gov:s3:::").split("/")[0]
-                        data_buckets.append(name or "*")
+                        reads += [name or "*"] if direction in ("All", "ReadOnly") else []
+                        writes += [name or "*"] if direction in ("All", "WriteOnly") else []
+        data_buckets = read_and_written(reads, writes)
         trails.append(
             Trail(
                 name=t.get("name") or t["_id"],
