@@ -18,6 +18,28 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _crosswalk() -> list[str]:
+    from compliance.prowler import CROSSWALK, PROWLER_VERSION
+
+    kinds = {k: sum(a.kind == k for a in CROSSWALK.values()) for k in ("same", "stricter", "not-applicable", "gap")}
+    lines = [
+        "",
+        f"## Prowler's HIPAA checks (hipaa_aws, prowler {PROWLER_VERSION}), side by side\n",
+        "Every check of Prowler's HIPAA framework on a service this stack uses or audits, and what judges the same "
+        "condition here (`compliance/prowler.py`; a test reads the framework from the pinned package). "
+        f"{kinds['same']} same, {kinds['stricter']} stricter (fails whatever Prowler's check fails), "
+        f"{kinds['not-applicable']} not applicable to this stack, {kinds['gap']} gaps: not judged yet, so phistack "
+        "can pass what Prowler fails there. Checks on services the stack does not use (API Gateway, Lambda, "
+        "CloudFront, DynamoDB, EFS, EKS, EMR, OpenSearch, Redshift, SageMaker, Secrets Manager) are not listed.\n",
+        "| Prowler check | here | kind | note |",
+        "|---|---|---|---|",
+    ]
+    for check, answer in sorted(CROSSWALK.items()):
+        here = ", ".join(f"`{c}`" for c in answer.controls) or "-"
+        lines.append(f"| `{check}` | {here} | {answer.kind} | {_cell(answer.why)} |")
+    return lines
+
+
 def render_markdown() -> str:
     controls = catalog()
     lines = [
@@ -41,6 +63,7 @@ def render_markdown() -> str:
                 f"| {paragraph} ({SECTIONS[section_of(paragraph)].split()[0].lower()}) | {title} | "
                 f"{', '.join(f'`{i}`' for i in ids)} |"
             )
+    lines += _crosswalk()
     lines += [
         "",
         "## AWS permissions the live audit needs\n",

@@ -53,3 +53,10 @@ if ! installed "$stamp"; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp"
 fi
+# Prowler's compliance frameworks, read as data by tests/compliance/test_prowler_crosswalk.py: installed without its
+# dependencies into its own folder, never imported or run.
+prowler="$(sed -n 's/^PROWLER_VERSION = "\(.*\)"$/\1/p' compliance/prowler.py)"
+if [ ! -f ".venv/prowler-$prowler/prowler/compliance/aws/hipaa_aws.json" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --target ".venv/prowler-$prowler" \
+    "prowler==$prowler"
+fi
