@@ -89,7 +89,7 @@ CROSSWALK: dict[str, Answer] = {
     "ec2_instance_managed_by_ssm": same("ec2-ssm-managed"),
     "ec2_instance_older_than_specific_days": gap("not judged yet: instance age (patching is judged through SSM)"),
     "ec2_instance_public_ip": same("ec2-no-public-ip"),
-    "ec2_networkacl_allow_ingress_any_port": gap("not judged yet: net-nacl-no-admin-ports covers 22 and 3389 only"),
+    "ec2_networkacl_allow_ingress_any_port": same("net-nacl-no-all-traffic"),
     "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22": stricter(
         "net-sg-no-internet-ingress", why="no port at all from the internet, not only 22"
     ),

@@ -118,6 +118,32 @@ def sg_egress_within_vpc(facts: Facts) -> list[Finding]:
     )
 
 
+def _admitted_from_internet(acl: Record, covers: Any) -> set[Any]:
+    """What ``acl`` lets in from the internet, of what ``covers(entry)`` says an entry concerns. NACLs are
+    evaluated in rule order: the first matching rule decides, so an earlier deny shields a later allow."""
+    entries = sorted((e for e in acl["entries"] if not e.get("egress")), key=lambda e: e.get("rule_no", 0))
+    exposed: set[Any] = set()
+    decided: set[Any] = set()
+    for e in entries:
+        concerned = [x for x in covers(e) if x not in decided]
+        if is_internet(e.get("cidr")) and concerned:
+            decided.update(concerned)
+            if e.get("action") == "allow":
+                exposed.update(concerned)
+    return exposed
+
+
+def _each_acl(facts: Facts, judge: Any) -> list[Finding]:
+    return each(
+        facts.get(NETWORK_ACLS),
+        ("entries",),
+        lambda a: ec2_arn(facts, a, "network-acl"),
+        "AWS::EC2::NetworkAcl",
+        lambda a: f"network ACL {a['id']}",
+        judge,
+    )
+
+
 def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
     def covers_admin(entry: Record) -> list[int]:
         if entry.get("protocol") in ("-1", "all"):
@@ -128,15 +154,7 @@ def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
         return [p for p in ADMIN_PORTS if lo <= p <= hi]
 
     def judge(acl: Record) -> tuple[bool, str, dict[str, Any]]:
-        entries = sorted((e for e in acl["entries"] if not e.get("egress")), key=lambda e: e.get("rule_no", 0))
-        exposed: set[int] = set()
-        decided: set[int] = set()
-        for e in entries:  # NACLs are evaluated in rule order; the first matching rule decides.
-            ports = [p for p in covers_admin(e) if p not in decided]
-            if is_internet(e.get("cidr")) and ports:
-                decided.update(ports)
-                if e.get("action") == "allow":
-                    exposed.update(ports)
+        exposed = _admitted_from_internet(acl, covers_admin)
         if exposed:
             return (
                 False,
@@ -148,11 +166,21 @@ def nacl_no_admin_ports_from_internet(facts: Facts) -> list[Finding]:
             )
         return True, f"Network ACL {acl['id']} (VPC {acl['vpc_id']}) admits neither SSH nor RDP from the internet.", {}
 
-    return each(
-        facts.get(NETWORK_ACLS),
-        ("entries",),
-        lambda a: ec2_arn(facts, a, "network-acl"),
-        "AWS::EC2::NetworkAcl",
-        lambda a: f"network ACL {a['id']}",
-        judge,
-    )
+    return _each_acl(facts, judge)
+
+
+def nacl_no_all_traffic_from_internet(facts: Facts) -> list[Finding]:
+    """Every protocol and port from anywhere (Prowler's ec2_networkacl_allow_ingress_any_port). Return traffic
+    on the ephemeral TCP ports, which a private subnet needs from its endpoints, is not all traffic."""
+
+    def judge(acl: Record) -> tuple[bool, str, dict[str, Any]]:
+        if _admitted_from_internet(acl, lambda e: ["all"] if e.get("protocol") in ("-1", "all") else []):
+            return (
+                False,
+                f"Network ACL {acl['id']} (VPC {acl['vpc_id']}) allows all traffic, every port and protocol, in from "
+                "the internet.",
+                {"entries": acl["entries"]},
+            )
+        return True, f"Network ACL {acl['id']} (VPC {acl['vpc_id']}) does not admit all traffic from the internet.", {}
+
+    return _each_acl(facts, judge)

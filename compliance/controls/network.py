@@ -18,6 +18,7 @@ from compliance.controls._base import (
 from compliance.controls.firewalls import (
     default_sg_closed,
     nacl_no_admin_ports_from_internet,
+    nacl_no_all_traffic_from_internet,
     sg_egress_within_vpc,
     sg_no_internet_ingress,
 )
@@ -279,6 +280,18 @@ CONTROLS: tuple[Control, ...] = (
         "Remote administration ports reachable from the internet are the first thing attackers try.",
         "Add deny entries for 22 and 3389 from 0.0.0.0/0 ahead of any allow, or narrow the allow range.",
         nacl_no_admin_ports_from_internet,
+    ),
+    control(
+        "net-nacl-no-all-traffic",
+        "No network ACL admits all traffic from the internet",
+        "high",
+        ACCESS,
+        ("network_acls",),
+        ("ec2:DescribeNetworkAcls",),
+        "A subnet's ACL is the second wall behind the security groups; allowing everything from anywhere removes it.",
+        "Replace the all-traffic allow from 0.0.0.0/0 with the VPC CIDR and the ephemeral TCP ports return "
+        "traffic needs, or add a deny for all traffic from 0.0.0.0/0 ahead of it.",
+        nacl_no_all_traffic_from_internet,
     ),
     control(
         "net-flow-logs",

@@ -61,3 +61,17 @@ def test_metadata_is_complete() -> None:
             assert c.permissions and all(re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", p) for p in c.permissions), c.id
         else:
             assert c.manual_evidence
+
+
+def test_the_readme_counts_the_catalog_as_it_is() -> None:
+
+    from compliance.policypack.policies import plan_evaluable
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    controls = catalog()
+    automated = sum(c.automated for c in controls)
+    said = re.search(r"one catalog of (\d+) controls \((\d+) automated, (\d+) manual\)", readme)
+    assert said and [int(n) for n in said.groups()] == [len(controls), automated, len(controls) - automated]
+    pack = re.search(r"one stack validation policy for each of the (\d+) controls a plan can judge", readme)
+    assert pack and int(pack[1]) == sum(plan_evaluable(c) for c in controls)

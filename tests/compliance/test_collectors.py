@@ -302,6 +302,14 @@ MUTATIONS.update(
                 if e["ServiceName"].endswith(".kms")
             ]
         ),
+        "net-nacl-no-all-traffic": lambda a: _ec2(a).create_network_acl_entry(
+            NetworkAclId=_vpc_acl(a),
+            RuleNumber=50,
+            Protocol="-1",
+            RuleAction="allow",
+            Egress=False,
+            CidrBlock="0.0.0.0/0",
+        ),  # fmt: skip
         "ec2-no-public-ip": lambda a: _ec2(a).associate_address(
             InstanceId=a.instance_id, AllocationId=_ec2(a).allocate_address(Domain="vpc")["AllocationId"]
         ),

@@ -96,6 +96,12 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         ),
         "allows port(s) 22, 3389 in from the internet",
     ),
+    "net-nacl-no-all-traffic": (
+        lambda f: first(f, "network_acls", is_default=False)["entries"].insert(
+            0, {"egress": False, "rule_no": 50, "protocol": "-1", "action": "allow", "cidr": "0.0.0.0/0"}
+        ),
+        "allows all traffic, every port and protocol, in from the internet",
+    ),
     "net-flow-logs": (lambda f: f.items.update(flow_logs=[]), "has no flow log"),
     "net-required-endpoints": (
         lambda f: f.items.update(vpc_endpoints=[e for e in f.items["vpc_endpoints"] if e["service"] != "kms"]),
