@@ -111,6 +111,13 @@ def test_one_denied_bucket_call_is_error_for_that_bucket_only(account: Account) 
 Mutation = Callable[[Account], None]
 
 
+def _allow_from_internet(a: Account, **entry: Any) -> None:
+    """An allow entry from 0.0.0.0/0 at rule 50 of the stack VPC's network ACL, ahead of its own rules."""
+    _ec2(a).create_network_acl_entry(
+        NetworkAclId=_vpc_acl(a), RuleNumber=50, RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0", **entry
+    )
+
+
 def _ec2(a: Account) -> Any:
     return a.client("ec2")
 
@@ -283,15 +290,7 @@ MUTATIONS.update(
             GroupId=_default_sg(a),
             IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": VPC_CIDR}]}],
         ),
-        "net-nacl-no-admin-ports": lambda a: _ec2(a).create_network_acl_entry(
-            NetworkAclId=_vpc_acl(a),
-            RuleNumber=50,
-            Protocol="6",
-            RuleAction="allow",
-            Egress=False,
-            CidrBlock="0.0.0.0/0",
-            PortRange={"From": 22, "To": 22},
-        ),
+        "net-nacl-no-admin-ports": lambda a: _allow_from_internet(a, Protocol="6", PortRange={"From": 22, "To": 22}),
         "net-flow-logs": lambda a: _ec2(a).delete_flow_logs(
             FlowLogIds=[f["FlowLogId"] for f in _ec2(a).describe_flow_logs()["FlowLogs"]]
         ),
@@ -302,14 +301,7 @@ MUTATIONS.update(
                 if e["ServiceName"].endswith(".kms")
             ]
         ),
-        "net-nacl-no-all-traffic": lambda a: _ec2(a).create_network_acl_entry(
-            NetworkAclId=_vpc_acl(a),
-            RuleNumber=50,
-            Protocol="-1",
-            RuleAction="allow",
-            Egress=False,
-            CidrBlock="0.0.0.0/0",
-        ),  # fmt: skip
+        "net-nacl-no-all-traffic": lambda a: _allow_from_internet(a, Protocol="-1"),
         "ec2-no-public-ip": lambda a: _ec2(a).associate_address(
             InstanceId=a.instance_id, AllocationId=_ec2(a).allocate_address(Domain="vpc")["AllocationId"]
         ),
