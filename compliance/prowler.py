@@ -132,7 +132,7 @@ CROSSWALK: dict[str, Answer] = {
     "rds_instance_multi_az": gap("not judged yet: Aurora's reader in a second AZ"),
     "rds_instance_no_public_access": same("rds-not-public"),
     "rds_instance_storage_encrypted": stricter("rds-encrypted-cmk", why="a customer-managed key, not any encryption"),
-    "rds_snapshots_public_access": gap("not judged yet: public RDS and Aurora cluster snapshots"),
+    "rds_snapshots_public_access": same("rds-snapshots-not-public"),
     "s3_account_level_public_access_blocks": same("s3-account-public-access-block"),
     "s3_bucket_default_encryption": stricter("s3-sse-kms-cmk", why="SSE-KMS with a customer-managed key, not SSE-S3"),
     "s3_bucket_object_versioning": same("s3-versioning"),

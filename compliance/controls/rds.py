@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import Record, control, each
+from compliance.controls._base import Record, control, each, finding
 from compliance.facts import Facts
-from compliance.facts.database import DB_CLUSTERS
+from compliance.facts.database import DB_CLUSTERS, DB_SNAPSHOTS
 from compliance.facts.storage import KMS_KEYS
-from compliance.model import Control, Finding
+from compliance.model import Control, Finding, Status
 
 MIN_BACKUP_DAYS = 7
 
@@ -75,6 +75,25 @@ def backups(facts: Facts) -> list[Finding]:
     return _clusters(facts, ("backup_retention_days",), judge)
 
 
+def snapshots_not_public(facts: Facts) -> list[Finding]:
+    def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
+        what = f"{'Aurora cluster' if s['kind'] == 'cluster' else 'RDS'} snapshot {s['id']}"
+        if s.get("public"):
+            return False, f"{what} can be restored by any AWS account.", {}
+        return True, f"{what} is private.", {}
+
+    snaps = facts.get(DB_SNAPSHOTS)
+    if not snaps:
+        return [
+            finding(Status.PASS, f"{facts.account}/{r}/db-snapshots", "AWS::RDS::DBClusterSnapshot", r,
+                    f"No manual database snapshot is owned by this account in {r}.")
+            for r in facts.regions
+        ]  # fmt: skip
+    return each(
+        snaps, ("public",), lambda s: s["arn"], "AWS::RDS::DBClusterSnapshot", lambda s: f"snapshot {s['id']}", judge
+    )
+
+
 CONTROLS: tuple[Control, ...] = (
     control(
         "rds-encrypted-cmk",
@@ -119,5 +138,22 @@ CONTROLS: tuple[Control, ...] = (
         "The data backup plan needs backups that exist and can be restored to a point in time.",
         "aws rds modify-db-cluster --backup-retention-period 35",
         backups,
+    ),
+    control(
+        "rds-snapshots-not-public",
+        "No database snapshot is public",
+        "critical",
+        ("164.312(a)(1)", "164.310(d)(1)"),
+        ("db_snapshots",),
+        (
+            "rds:DescribeDBClusterSnapshots",
+            "rds:DescribeDBClusterSnapshotAttributes",
+            "rds:DescribeDBSnapshots",
+            "rds:DescribeDBSnapshotAttributes",
+        ),  # fmt: skip
+        "A public snapshot lets any AWS account restore a full copy of the knowledge base and its audit trail.",
+        "aws rds modify-db-cluster-snapshot-attribute --db-cluster-snapshot-identifier ID --attribute-name restore "
+        "--values-to-remove all",
+        snapshots_not_public,
     ),
 )

@@ -1,4 +1,5 @@
-"""Records of Aurora (RDS) clusters, and of the AWS Backup vaults and plans that keep the data recoverable."""
+"""Records of Aurora (RDS) clusters and their manual snapshots, and of the AWS Backup vaults and plans that
+keep the data recoverable."""
 
 from __future__ import annotations
 
@@ -20,7 +21,16 @@ class DbCluster(TypedDict):
     parameters: dict[str, str] | Unreadable  # the cluster parameter group's values
 
 
+class DbSnapshot(TypedDict):
+    id: str
+    arn: str
+    region: str
+    kind: str  # "cluster" (Aurora) or "instance"
+    public: bool | Unreadable  # restorable by any AWS account ("all" in its restore attribute)
+
+
 DB_CLUSTERS = Kind("db_clusters", DbCluster)
+DB_SNAPSHOTS = Kind("db_snapshots", DbSnapshot)
 
 
 class BackupRule(TypedDict):

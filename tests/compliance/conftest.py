@@ -53,6 +53,15 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
         {
             "ebs_encryption_defaults": facts.items.get("ebs_encryption_defaults", []),
             "snapshots": [{"id": "snap-0a1b2c3d4e5f60718", "region": region, "public": False}],
+            "db_snapshots": [
+                {
+                    "id": "phistack-db-before-upgrade",
+                    "arn": f"arn:aws:rds:{region}:{account}:cluster-snapshot:phistack-db-before-upgrade",
+                    "region": region,
+                    "kind": "cluster",
+                    "public": False,
+                }
+            ],
             "ssm_managed_instances": [
                 {"id": i["id"], "region": region, "ping_status": "Online"} for i in facts.items["instances"]
             ],

@@ -237,6 +237,15 @@ def _bad_database(a: Account) -> None:
     )
 
 
+def _public_database_snapshot(a: Account) -> None:
+    _bad_database(a)
+    rds = a.client("rds")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="legacy", DBClusterSnapshotIdentifier="legacy-copy")
+    rds.modify_db_cluster_snapshot_attribute(
+        DBClusterSnapshotIdentifier="legacy-copy", AttributeName="restore", ValuesToAdd=["all"]
+    )
+
+
 def _public_snapshot(a: Account) -> None:
     volume = _ec2(a).describe_volumes()["Volumes"][0]["VolumeId"]
     snap = _ec2(a).create_snapshot(VolumeId=volume)["SnapshotId"]
@@ -363,6 +372,7 @@ MUTATIONS.update(
         "rds-not-public": _bad_database,
         "rds-force-ssl": _bad_database,
         "rds-backups": _bad_database,
+        "rds-snapshots-not-public": _public_database_snapshot,
     }
 )
 

@@ -130,6 +130,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         "not a customer-managed key",
     ),
     "ec2-no-public-snapshots": (lambda f: f.items["snapshots"][0].update(public=True), "any AWS account"),
+    "rds-snapshots-not-public": (
+        lambda f: f.items["db_snapshots"][0].update(public=True),
+        "Aurora cluster snapshot phistack-db-before-upgrade can be restored by any AWS account",
+    ),
     "kms-rotation": (lambda f: f.items["kms_keys"][0].update(rotation_enabled=False), "does not rotate"),
     "kms-no-pending-deletion": (
         lambda f: f.items["kms_keys"][0].update(state="PendingDeletion", deletion_date="2026-12-24"),

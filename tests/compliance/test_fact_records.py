@@ -98,6 +98,7 @@ def live_facts(aws: boto3.Session) -> Facts:
         MasterUserPassword="a-long-password",
         StorageEncrypted=True,
     )
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="kb", DBClusterSnapshotIdentifier="kb-copy")
     ec2 = session.client("ec2")
     volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=True)
     ec2.create_snapshot(VolumeId=volume["VolumeId"])

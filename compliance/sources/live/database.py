@@ -10,13 +10,15 @@ from compliance.facts.database import (
     BACKUP_PLANS,
     BACKUP_VAULTS,
     DB_CLUSTERS,
+    DB_SNAPSHOTS,
     BackupPlan,
     BackupSelection,
     BackupVault,
     DbCluster,
+    DbSnapshot,
 )
 from compliance.sources.live._client import Scan, Unavailable
-from compliance.sources.live._task import Task
+from compliance.sources.live._task import Task, value_or_marker
 
 
 def _parameters(scan: Scan, rds: Any, group: str) -> Any:
@@ -51,6 +53,34 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
                 "parameters": params,
             }
         )
+    return out
+
+
+def _restorable_by_all(result: dict[str, Any]) -> bool:
+    attributes = result.get("DBClusterSnapshotAttributesResult") or result.get("DBSnapshotAttributesResult") or {}
+    listed = attributes.get("DBClusterSnapshotAttributes") or attributes.get("DBSnapshotAttributes") or []
+    return any(a.get("AttributeName") == "restore" and "all" in (a.get("AttributeValues") or []) for a in listed)
+
+
+def db_snapshots(scan: Scan, region: str, account: str) -> list[DbSnapshot]:
+    """Manual cluster and instance snapshots (automated ones cannot be shared), and whether any account may
+    restore them."""
+    rds = scan.client("rds", region)
+    out: list[DbSnapshot] = []
+    for s in scan.pages(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots", SnapshotType="manual"):
+        name = s["DBClusterSnapshotIdentifier"]
+        public = value_or_marker(
+            scan, rds, "describe_db_cluster_snapshot_attributes", _restorable_by_all, DBClusterSnapshotIdentifier=name
+        )
+        out.append(
+            {"id": name, "arn": s["DBClusterSnapshotArn"], "region": region, "kind": "cluster", "public": public}
+        )
+    for s in scan.pages(rds, "describe_db_snapshots", "DBSnapshots", SnapshotType="manual"):
+        name = s["DBSnapshotIdentifier"]
+        public = value_or_marker(
+            scan, rds, "describe_db_snapshot_attributes", _restorable_by_all, DBSnapshotIdentifier=name
+        )
+        out.append({"id": name, "arn": s["DBSnapshotArn"], "region": region, "kind": "instance", "public": public})
     return out
 
 
@@ -114,6 +144,7 @@ def backup_plans(scan: Scan, region: str, account: str) -> list[BackupPlan]:
 
 TASKS: tuple[Task[Any], ...] = (
     Task(DB_CLUSTERS, "regional", db_clusters),
+    Task(DB_SNAPSHOTS, "regional", db_snapshots),
     Task(BACKUP_VAULTS, "regional", backup_vaults),
     Task(BACKUP_PLANS, "regional", backup_plans),
 )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.facts import Facts, Item
+from compliance.facts import Facts, Gap, Item
 from compliance.facts.database import (
     BACKUP_PLANS,
     BACKUP_VAULTS,
     DB_CLUSTERS,
+    DB_SNAPSHOTS,
     BackupPlan,
     BackupRule,
     BackupSelection,
@@ -42,6 +43,9 @@ def add(p: PlanReader, f: Facts) -> None:
             )
         )
     f.add(DB_CLUSTERS, clusters)
+    f.missing(
+        DB_SNAPSHOTS, Gap("database snapshots are taken after deployment; the live audit checks them", "NOT_APPLICABLE")
+    )
     _backups(p, f)
 
 
