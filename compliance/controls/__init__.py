@@ -13,13 +13,14 @@ from compliance.controls import (
     manual,
     monitoring,
     network,
+    queues,
     rds,
     s3,
     services,
 )
 from compliance.model import Control
 
-_MODULES = (network, ec2, kms, s3, cloudtrail, logs, monitoring, iam, rds, backup, services, hosts, manual)
+_MODULES = (network, ec2, kms, s3, queues, cloudtrail, logs, monitoring, iam, rds, backup, services, hosts, manual)
 
 
 def catalog() -> tuple[Control, ...]:

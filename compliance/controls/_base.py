@@ -143,15 +143,24 @@ def open_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def denies_insecure_transport(document: dict[str, Any]) -> bool:
-    """True when a Deny for everyone applies whenever aws:SecureTransport is false."""
+def customer_managed_key(facts: Facts) -> Callable[[str | None], bool]:
+    """Whether a key reference (an ARN, or the bare key id) names one of the account's customer-managed keys."""
+    from compliance.facts.storage import KMS_KEYS
+
+    arns = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
+    ids = {a.rsplit("/", 1)[-1] for a in arns}
+    return lambda key: bool(key) and (key in arns or str(key).rsplit("/", 1)[-1] in ids)
+
+
+def denies_insecure_transport(document: dict[str, Any], service: str = "s3") -> bool:
+    """True when a Deny for everyone on ``service`` applies whenever aws:SecureTransport is false."""
     for st in as_list(document.get("Statement", [])):
         if not isinstance(st, dict) or st.get("Effect") != "Deny":
             continue
         if st.get("Principal") not in ("*", {"AWS": "*"}):
             continue
         actions = {a.lower() for a in as_list(st.get("Action", []))}
-        if not actions & {"s3:*", "*"}:
+        if not actions & {f"{service}:*", "*"}:
             continue
         secure = (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")
         if str(secure).lower() == "false":

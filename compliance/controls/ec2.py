@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import Record, arn, control, each, ec2_arn, finding
+from compliance.controls._base import Record, arn, control, customer_managed_key, each, ec2_arn, finding
 from compliance.facts import Facts
 from compliance.facts.compute import (
     EBS_ENCRYPTION_DEFAULTS,
@@ -14,7 +14,6 @@ from compliance.facts.compute import (
     SSM_MANAGED_INSTANCES,
     VOLUMES,
 )
-from compliance.facts.storage import KMS_KEYS
 from compliance.model import Control, Finding, Status
 
 RUNNING = ("pending", "running", "stopping", "stopped")
@@ -142,14 +141,13 @@ def ebs_default_encryption(facts: Facts) -> list[Finding]:
 
 
 def volumes_cmk(facts: Facts) -> list[Finding]:
-    cmks = {k["arn"] for k in facts.get(KMS_KEYS) if k.get("manager") == "CUSTOMER"}
-    cmk_ids = {a.rsplit("/", 1)[-1] for a in cmks}
+    is_cmk = customer_managed_key(facts)
 
     def judge(v: Record) -> tuple[bool, str, dict[str, Any]]:
         key = v.get("kms_key_id")
         if not v.get("encrypted"):
             return False, f"EBS volume {v['id']} is not encrypted.", {}
-        if key not in cmks and (key or "").rsplit("/", 1)[-1] not in cmk_ids:
+        if not is_cmk(key):
             return (
                 False,
                 f"EBS volume {v['id']} is encrypted with {key or 'the AWS-managed key'}, not a customer-managed key.",

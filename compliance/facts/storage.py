@@ -61,6 +61,15 @@ class AccountPublicAccessBlock(PublicAccessBlock):
     region: Literal["global"]
 
 
+class SqsQueue(TypedDict):
+    name: str
+    arn: str
+    region: str
+    kms_key_id: str | Unreadable | None  # SSE-KMS key; None: SQS-managed encryption or none
+    policy: str | Unreadable | None
+
+
 KMS_KEYS = Kind("kms_keys", KmsKey)
+SQS_QUEUES = Kind("sqs_queues", SqsQueue)
 BUCKETS = Kind("buckets", Bucket)
 ACCOUNT_PUBLIC_ACCESS_BLOCK = Kind("account_public_access_block", AccountPublicAccessBlock)

@@ -340,6 +340,23 @@ def _full_policy_on_access_logs(acct: Account) -> None:
     s3.put_bucket_policy(Bucket=name, Policy=_policy(deny, *current))
 
 
+def tls_only_queue(acct: Account, name: str, kms_key: str | None) -> str:
+    """A queue as the document-bucket sync has it: under a KMS key, refusing requests without TLS."""
+    sqs = acct.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes={"KmsMasterKeyId": kms_key} if kms_key else {})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deny = {
+        "Sid": "DenyWithoutTls",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": arn,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _policy(deny)})
+    return url
+
+
 def build_compliant(session: boto3.Session) -> Account:
     """The shape of a phistack client account, compliant wherever moto can represent it."""
     sts = session.client("sts", region_name=REGION)  # type: ignore[call-overload]
@@ -368,4 +385,5 @@ def build_compliant(session: boto3.Session) -> Account:
     _audit(acct)
     _account_guardrails(acct)
     _backups(acct)
+    tls_only_queue(acct, "docs-events", acct.key_arn)
     return acct

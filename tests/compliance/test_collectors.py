@@ -14,7 +14,7 @@ from compliance.assessment import assess
 from compliance.controls import catalog, hosts
 from compliance.model import Status
 from compliance.sources.live import collect
-from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant
+from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant, tls_only_queue
 
 # What moto cannot represent, and so is not PASS on an otherwise compliant emulated account.
 MOTO_LIMITS = {
@@ -373,6 +373,10 @@ MUTATIONS.update(
         "rds-force-ssl": _bad_database,
         "rds-backups": _bad_database,
         "rds-snapshots-not-public": _public_database_snapshot,
+        "sqs-encrypted-cmk": lambda a: tls_only_queue(a, "plain", None),
+        "sqs-tls-only": lambda a: a.client("sqs").create_queue(
+            QueueName="open", Attributes={"KmsMasterKeyId": a.key_arn}
+        ),
     }
 )
 

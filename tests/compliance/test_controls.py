@@ -134,6 +134,14 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["db_snapshots"][0].update(public=True),
         "Aurora cluster snapshot phistack-db-before-upgrade can be restored by any AWS account",
     ),
+    "sqs-encrypted-cmk": (
+        lambda f: f.items["sqs_queues"][0].update(kms_key_id=None),
+        "no KMS key (SQS-managed encryption at most), not a customer-managed key",
+    ),
+    "sqs-tls-only": (
+        lambda f: f.items["sqs_queues"][0].update(policy=None),
+        "has no policy statement denying requests where aws:SecureTransport is false",
+    ),
     "kms-rotation": (lambda f: f.items["kms_keys"][0].update(rotation_enabled=False), "does not rotate"),
     "kms-no-pending-deletion": (
         lambda f: f.items["kms_keys"][0].update(state="PendingDeletion", deletion_date="2026-12-24"),

@@ -1,4 +1,4 @@
-"""KMS keys and S3 buckets (with the account-level public access block)."""
+"""KMS keys, S3 buckets (with the account-level public access block) and SQS queues."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from compliance.facts.storage import (
     ACCOUNT_PUBLIC_ACCESS_BLOCK,
     BUCKETS,
     KMS_KEYS,
+    SQS_QUEUES,
     AccountPublicAccessBlock,
     Bucket,
     Encryption,
     KmsKey,
+    SqsQueue,
 )
 from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task, value_or_marker
@@ -187,8 +189,30 @@ def account_public_access_block(scan: Scan, region: str, account: str) -> list[A
     ]
 
 
+def sqs_queues(scan: Scan, region: str, account: str) -> list[SqsQueue]:
+    sqs = scan.client("sqs", region)
+    out: list[SqsQueue] = []
+    for url in scan.pages(sqs, "list_queues", "QueueUrls"):
+        attributes = value_or_marker(
+            scan, sqs, "get_queue_attributes", lambda r: r.get("Attributes", {}), QueueUrl=url, AttributeNames=["All"]
+        )
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        readable = "unreadable" not in attributes
+        out.append(
+            {
+                "name": name,
+                "arn": attributes.get("QueueArn") if readable else f"arn:aws:sqs:{region}:{account}:{name}",
+                "region": region,
+                "kms_key_id": attributes.get("KmsMasterKeyId") if readable else attributes,
+                "policy": attributes.get("Policy") if readable else attributes,
+            }
+        )
+    return out
+
+
 TASKS: tuple[Task[Any], ...] = (
     Task(KMS_KEYS, "regional", kms_keys),
+    Task(SQS_QUEUES, "regional", sqs_queues),
     Task(BUCKETS, "global", buckets),
     Task(ACCOUNT_PUBLIC_ACCESS_BLOCK, "global", account_public_access_block),
 )

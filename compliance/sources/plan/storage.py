@@ -9,10 +9,12 @@ from compliance.facts.storage import (
     ACCOUNT_PUBLIC_ACCESS_BLOCK,
     BUCKETS,
     KMS_KEYS,
+    SQS_QUEUES,
     AccountPublicAccessBlock,
     Bucket,
     KmsKey,
     PublicAccessBlock,
+    SqsQueue,
 )
 from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
@@ -27,8 +29,24 @@ def _public_access_block(flags: Item) -> PublicAccessBlock:
     )
 
 
+def _queues(p: PlanReader) -> list[SqsQueue]:
+    """Queues as planned, each with the policy a QueuePolicy sets on it (matched by the queue's URL)."""
+    policies = {r.get("queueUrl"): r.get("policy") for r in p.of("aws:sqs/queuePolicy:QueuePolicy")}
+    return [
+        SqsQueue(
+            name=q.get("name") or q["_id"],
+            arn=arn_of(q),
+            region=p.region,
+            kms_key_id=q.get("kmsMasterKeyId") or None,
+            policy=policies.get(q.get("url")) or q.get("policy") or None,
+        )
+        for q in p.of("aws:sqs/queue:Queue")
+    ]
+
+
 def add(p: PlanReader, f: Facts) -> None:
     region = p.region
+    f.add(SQS_QUEUES, _queues(p))
     f.add(
         KMS_KEYS,
         [
