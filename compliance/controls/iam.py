@@ -12,6 +12,7 @@ from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
 KEY_MAX_AGE_DAYS = 90
+UNUSED_DAYS = 45  # Prowler's and CIS's threshold for credentials nobody uses
 KIND_WORDS = {"managed": "customer-managed", "aws-managed": "AWS-managed", "inline": "inline"}
 
 
@@ -119,6 +120,54 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
     return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
 
 
+def _days_since(when: Any, now: dt.datetime) -> int:
+    return (now - dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))).days
+
+
+def unused_credentials(facts: Facts) -> list[Finding]:
+    """A password or an active key nobody used for UNUSED_DAYS (or since it was made, if never used)."""
+    now = dt.datetime.now(dt.UTC)
+
+    def judge(u: Record) -> tuple[bool, str, dict[str, Any]]:
+        stale = []
+        if u.get("password_enabled"):
+            idle = _days_since(u.get("password_last_used") or u["created"], now)
+            if idle > UNUSED_DAYS:
+                stale.append(
+                    f"console password ({'unused' if u.get('password_last_used') else 'never used'}, {idle} days)"
+                )
+        for key in u.get("access_keys") or []:
+            if key.get("active"):
+                last = key.get("last_used")
+                if isinstance(last, dict):  # GetAccessKeyLastUsed refused: say so rather than guess
+                    stale.append(
+                        f"access key {key.get('id', '?')} (last use unreadable: {last['unreadable']['error']})"
+                    )
+                    continue
+                idle = _days_since(last or key["created"], now)
+                if idle > UNUSED_DAYS:
+                    stale.append(f"access key {key.get('id', '?')} ({'unused' if last else 'never used'}, {idle} days)")
+        if stale:
+            return (
+                False,
+                f"IAM user {u['name']} keeps credentials unused for over {UNUSED_DAYS} days: {', '.join(stale)}.",
+                {},
+            )
+        return True, f"IAM user {u['name']} has no credential unused for over {UNUSED_DAYS} days.", {}
+
+    users = [u for u in facts.get(IAM_USERS) if u.get("password_enabled") or _has_active_key(u)]
+    if not users:
+        return _no_users(facts, "a console password or an active access key")
+    return each(
+        users,
+        ("access_keys", "password_enabled"),
+        lambda u: u["arn"],
+        "AWS::IAM::User",
+        lambda u: f"user {u['name']}",
+        judge,
+    )
+
+
 AUTH = ("164.312(d)", "164.312(a)(1)")
 
 CONTROLS: tuple[Control, ...] = (
@@ -188,5 +237,22 @@ CONTROLS: tuple[Control, ...] = (
         "Old long-lived keys are the credentials most often found leaked.",
         "Rotate the key (create, switch, deactivate, delete), or replace it with a role.",
         access_keys_rotated,
+    ),
+    control(
+        "iam-unused-credentials",
+        f"No console password or access key is left unused for over {UNUSED_DAYS} days",
+        "medium",
+        ("164.308(a)(3)(ii)(C)", "164.308(a)(4)(ii)(C)", "164.312(d)"),
+        ("iam_users",),
+        (
+            "iam:ListUsers",
+            "iam:GetLoginProfile",
+            "iam:ListMFADevices",
+            "iam:ListAccessKeys",
+            "iam:GetAccessKeyLastUsed",
+        ),  # fmt: skip
+        "A credential nobody uses belongs to someone who left or a job that ended: access that should be gone.",
+        "Delete the login profile or the access key (or deactivate it first); people should sign in through the IdP.",
+        unused_credentials,
     ),
 )

@@ -26,13 +26,16 @@ class AccessKey(TypedDict):
     id: str
     active: bool
     created: str  # ISO date-time
+    last_used: str | Unreadable | None  # ISO date-time; None: never used
 
 
 class IamUser(TypedDict):
     name: str
     arn: str
     region: Literal["global"]
+    created: str  # ISO date-time
     password_enabled: bool | Unreadable
+    password_last_used: str | None  # ISO date-time; None: never (or no password)
     mfa_active: bool | Unreadable
     access_keys: list[AccessKey] | Unreadable
 

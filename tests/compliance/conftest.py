@@ -74,9 +74,11 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
                     "name": "alice",
                     "arn": f"arn:aws:iam::{account}:user/alice",
                     "region": "global",
+                    "created": recent,
                     "password_enabled": True,
+                    "password_last_used": recent,
                     "mfa_active": True,
-                    "access_keys": [{"id": "AKIAEXAMPLE", "active": True, "created": recent}],
+                    "access_keys": [{"id": "AKIAEXAMPLE", "active": True, "created": recent, "last_used": recent}],
                 }
             ],
             "db_clusters": [

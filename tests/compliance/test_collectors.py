@@ -386,6 +386,7 @@ LIVE_FAIL_UNREPRESENTABLE = {
     "iam-root-mfa": "already FAIL on every moto account: moto cannot give the root user MFA",
     "iam-root-no-access-keys": "moto cannot create access keys for the root user",
     "iam-access-keys-rotated": "moto dates every new access key now; keys cannot be aged",
+    "iam-unused-credentials": "moto dates every new user and key now and records no use; none can be aged",
     "services-hipaa-eligible": "every service moto's tagging API reports is HIPAA-eligible",
 } | dict.fromkeys(HOST_EVIDENCE, "judged from host evidence files (FAIL cases: tests/compliance/test_hosts.py)")
 

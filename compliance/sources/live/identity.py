@@ -93,6 +93,11 @@ def iam_root(scan: Scan, region: str, account: str) -> list[IamRoot]:
     ]
 
 
+def _last_used(response: dict[str, Any]) -> str | None:
+    when = (response.get("AccessKeyLastUsed") or {}).get("LastUsedDate")
+    return when.isoformat() if when else None
+
+
 def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
     iam = scan.client("iam", region)
     out: list[IamUser] = []
@@ -103,7 +108,14 @@ def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
         )
         mfa = bool(list(scan.pages(iam, "list_mfa_devices", "MFADevices", UserName=name)))
         keys: list[AccessKey] = [
-            {"id": k["AccessKeyId"], "active": k.get("Status") == "Active", "created": k["CreateDate"].isoformat()}
+            {
+                "id": k["AccessKeyId"],
+                "active": k.get("Status") == "Active",
+                "created": k["CreateDate"].isoformat(),
+                "last_used": value_or_marker(
+                    scan, iam, "get_access_key_last_used", _last_used, AccessKeyId=k["AccessKeyId"]
+                ),
+            }
             for k in scan.pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=name)
         ]
         out.append(
@@ -111,7 +123,9 @@ def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
                 "name": name,
                 "arn": u["Arn"],
                 "region": "global",
+                "created": u["CreateDate"].isoformat(),
                 "password_enabled": password,
+                "password_last_used": u["PasswordLastUsed"].isoformat() if u.get("PasswordLastUsed") else None,
                 "mfa_active": mfa,
                 "access_keys": keys,
             }
