@@ -94,6 +94,10 @@ def console_mfa(facts: Facts) -> list[Finding]:
     return each(users, ("mfa_active",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
 
 
+def _days_since(when: Any, now: dt.datetime) -> int:
+    return (now - dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))).days
+
+
 def access_keys_rotated(facts: Facts) -> list[Finding]:
     now = dt.datetime.now(dt.UTC)
 
@@ -102,8 +106,7 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
         for key in u.get("access_keys") or []:
             if not key.get("active"):
                 continue
-            created = dt.datetime.fromisoformat(str(key["created"]).replace("Z", "+00:00"))
-            age = (now - created).days
+            age = _days_since(key["created"], now)
             if age > KEY_MAX_AGE_DAYS:
                 old.append(f"{key.get('id', '?')} ({age} days)")
         if old:
@@ -120,8 +123,15 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
     return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
 
 
-def _days_since(when: Any, now: dt.datetime) -> int:
-    return (now - dt.datetime.fromisoformat(str(when).replace("Z", "+00:00"))).days
+def _use_unknown(user: IamUser) -> Record:
+    """The user with its keys unreadable when an active key's last use could not be read: that user is ERROR
+    (it may be unused), never PASS or FAIL."""
+    keys = user["access_keys"]
+    if isinstance(keys, list):
+        for key in keys:
+            if key["active"] and isinstance(key["last_used"], dict):
+                return {**user, "access_keys": key["last_used"]}
+    return dict(user)
 
 
 def unused_credentials(facts: Facts) -> list[Finding]:
@@ -139,11 +149,6 @@ def unused_credentials(facts: Facts) -> list[Finding]:
         for key in u.get("access_keys") or []:
             if key.get("active"):
                 last = key.get("last_used")
-                if isinstance(last, dict):  # GetAccessKeyLastUsed refused: say so rather than guess
-                    stale.append(
-                        f"access key {key.get('id', '?')} (last use unreadable: {last['unreadable']['error']})"
-                    )
-                    continue
                 idle = _days_since(last or key["created"], now)
                 if idle > UNUSED_DAYS:
                     stale.append(f"access key {key.get('id', '?')} ({'unused' if last else 'never used'}, {idle} days)")
@@ -155,7 +160,7 @@ def unused_credentials(facts: Facts) -> list[Finding]:
             )
         return True, f"IAM user {u['name']} has no credential unused for over {UNUSED_DAYS} days.", {}
 
-    users = [u for u in facts.get(IAM_USERS) if u.get("password_enabled") or _has_active_key(u)]
+    users = [_use_unknown(u) for u in facts.get(IAM_USERS) if u.get("password_enabled") or _has_active_key(u)]
     if not users:
         return _no_users(facts, "a console password or an active access key")
     return each(

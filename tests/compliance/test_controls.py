@@ -459,3 +459,13 @@ def test_a_planned_write_only_data_event_selector_does_not_record_phi_reads(exam
         selector["readWriteType"] = "WriteOnly"
     results = assess(facts_from_plan(plan), catalog(), [], "test").results
     assert next(r for r in results if r.control.id == "trail-s3-data-events").status is Status.FAIL
+
+
+def test_an_unreadable_key_use_is_error_not_fail(compliant: MakeFacts) -> None:
+    facts = compliant()
+    facts.items["iam_users"][0]["access_keys"][0]["last_used"] = unreadable_marker(
+        "iam:GetAccessKeyLastUsed", "AccessDenied"
+    )
+    result = evaluate_control(by_id()["iam-unused-credentials"], facts, TODAY)
+    assert result.status is Status.ERROR
+    assert "iam:GetAccessKeyLastUsed" in result.findings[0].message
