@@ -53,7 +53,6 @@ def gap(why: str) -> Answer:
 
 ENCLAVES = "no key here is used by Nitro Enclaves; the stack's keys carry no attestation conditions"
 CONFIDENTIAL = "the stack runs no confidential-computing (enclave) hosts"
-PASSWORDS = "not judged yet: the account password policy (people should sign in through the client's IdP)"
 
 CROSSWALK: dict[str, Answer] = {
     "acm_certificates_expiration_check": gap("not judged yet: the gateway NLB's ACM certificate expiry"),
@@ -109,12 +108,12 @@ CROSSWALK: dict[str, Answer] = {
         "a Marketplace subscription is a purchasing right, not a path to PHI"
     ),
     "iam_no_root_access_key": same("iam-root-no-access-keys"),
-    "iam_password_policy_lowercase": gap(PASSWORDS),
-    "iam_password_policy_minimum_length_14": gap(PASSWORDS),
-    "iam_password_policy_number": gap(PASSWORDS),
-    "iam_password_policy_reuse_24": gap(PASSWORDS),
-    "iam_password_policy_symbol": gap(PASSWORDS),
-    "iam_password_policy_uppercase": gap(PASSWORDS),
+    "iam_password_policy_lowercase": same("iam-password-policy"),
+    "iam_password_policy_minimum_length_14": same("iam-password-policy"),
+    "iam_password_policy_number": same("iam-password-policy"),
+    "iam_password_policy_reuse_24": same("iam-password-policy"),
+    "iam_password_policy_symbol": same("iam-password-policy"),
+    "iam_password_policy_uppercase": same("iam-password-policy"),
     "iam_root_hardware_mfa_enabled": gap("not judged yet: iam-root-mfa accepts a virtual MFA device"),
     "iam_root_mfa_enabled": same("iam-root-mfa"),
     "iam_rotate_access_key_90_days": same("iam-access-keys-rotated"),

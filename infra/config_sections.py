@@ -259,6 +259,9 @@ class Guardrails(Section):
     config_recorder: bool = Field(True, description="An AWS Config recorder and delivery channel.")
     guardduty: bool = Field(True, description="A GuardDuty detector with S3 and EBS malware protection.")
     session_manager_preferences: bool = Field(True, description="The region's Session Manager preferences.")
+    iam_password_policy: bool = Field(
+        True, description="The account password policy: 14+ characters of all four kinds, none of the last 24 reused."
+    )
 
 
 class Attestations(Section):

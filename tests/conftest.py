@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from infra.config import ClientConfig, parse_client_config
+from infra.config_sections import Guardrails
 from infra.plan import Plan, run_plan
 from infra.stackfile import read_stack_config
 
@@ -51,19 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
     },
     "internet-egress-optout": {"phistack:allow_internet_egress": "true"},
-    "no-guardrails": {
-        "phistack:guardrails": {
-            k: False
-            for k in (
-                "ebs_encryption_by_default",
-                "s3_account_public_access_block",
-                "imds_defaults",
-                "config_recorder",
-                "guardduty",
-                "session_manager_preferences",
-            )
-        },
-    },
+    "no-guardrails": {"phistack:guardrails": dict.fromkeys(Guardrails.model_fields, False)},
 }
 SECURE_VARIANTS = [v for v in VARIANTS if v != "internet-egress-optout"]
 

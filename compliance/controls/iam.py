@@ -8,10 +8,11 @@ from typing import Any
 
 from compliance.controls._base import Record, as_list, control, each, finding
 from compliance.facts import Facts
-from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
+from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
 KEY_MAX_AGE_DAYS = 90
+PASSWORD_MIN_LENGTH, PASSWORD_REUSE = 14, 24  # Prowler's hipaa_aws and CIS AWS Foundations' bar
 UNUSED_DAYS = 45  # Prowler's and CIS's threshold for credentials nobody uses
 KIND_WORDS = {"managed": "customer-managed", "aws-managed": "AWS-managed", "inline": "inline"}
 
@@ -173,6 +174,45 @@ def unused_credentials(facts: Facts) -> list[Finding]:
     )
 
 
+def password_policy(facts: Facts) -> list[Finding]:
+    def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
+        if not p["present"]:
+            return (
+                False,
+                f"Account {facts.account} has no password policy: IAM accepts any password of 8 characters.",
+                {},
+            )
+        weak = []
+        if (p.get("minimum_length") or 0) < PASSWORD_MIN_LENGTH:
+            weak.append(f"minimum length {p.get('minimum_length')} (under {PASSWORD_MIN_LENGTH})")
+        for kind in ("lowercase", "uppercase", "numbers", "symbols"):
+            if not p.get(f"require_{kind}"):
+                weak.append(f"{kind} not required")
+        if (p.get("reuse_prevention") or 0) < PASSWORD_REUSE:
+            weak.append(
+                f"only the last {p.get('reuse_prevention') or 0} passwords barred from reuse (under {PASSWORD_REUSE})"
+            )
+        if weak:
+            return False, f"Account {facts.account}'s password policy is weak: {'; '.join(weak)}.", {"policy": dict(p)}
+        return (
+            True,
+            (
+                f"Account {facts.account}'s password policy asks for {p['minimum_length']}+ characters of all four "
+                f"kinds and bars the last {p['reuse_prevention']}."
+            ),
+            {},
+        )
+
+    return each(
+        facts.get(IAM_PASSWORD_POLICY),
+        ("present",),
+        lambda p: f"arn:aws:iam::{facts.account}:account-password-policy",
+        "AWS::IAM::AccountPasswordPolicy",
+        lambda p: "the account password policy",
+        judge,
+    )
+
+
 AUTH = ("164.312(d)", "164.312(a)(1)")
 
 CONTROLS: tuple[Control, ...] = (
@@ -259,5 +299,17 @@ CONTROLS: tuple[Control, ...] = (
         "A credential nobody uses belongs to someone who left or a job that ended: access that should be gone.",
         "Delete the login profile or the access key (or deactivate it first); people should sign in through the IdP.",
         unused_credentials,
+    ),
+    control(
+        "iam-password-policy",
+        f"Passwords need {PASSWORD_MIN_LENGTH}+ characters of all four kinds and no reuse of the last {PASSWORD_REUSE}",
+        "medium",
+        ("164.308(a)(5)(ii)(D)", "164.312(d)"),
+        ("iam_password_policy",),
+        ("iam:GetAccountPasswordPolicy",),
+        "Password management (164.308(a)(5)(ii)(D)) for any IAM user who signs in with a password.",
+        "aws iam update-account-password-policy --minimum-password-length 14 --require-symbols --require-numbers "
+        "--require-uppercase-characters --require-lowercase-characters --password-reuse-prevention 24",
+        password_policy,
     ),
 )

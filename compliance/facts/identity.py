@@ -40,6 +40,18 @@ class IamUser(TypedDict):
     access_keys: list[AccessKey] | Unreadable
 
 
+class IamPasswordPolicy(TypedDict):
+    region: Literal["global"]
+    present: bool | Unreadable  # False: no policy, IAM's default (any 8+ characters) applies
+    minimum_length: int | None
+    require_lowercase: bool
+    require_uppercase: bool
+    require_numbers: bool
+    require_symbols: bool
+    reuse_prevention: int | None  # how many earlier passwords may not be reused
+
+
 IAM_POLICIES = Kind("iam_policies", IamPolicy)
+IAM_PASSWORD_POLICY = Kind("iam_password_policy", IamPasswordPolicy)
 IAM_ROOT = Kind("iam_root", IamRoot)
 IAM_USERS = Kind("iam_users", IamUser)

@@ -46,6 +46,19 @@ class AccountGuardrails(pulumi.ComponentResource):
                 restrict_public_buckets=True,
                 opts=child,
             )
+        if wanted.iam_password_policy:  # for the few IAM users left; people should sign in through the IdP
+            aws.iam.AccountPasswordPolicy(
+                f"{name}-password-policy",
+                minimum_password_length=14,
+                require_lowercase_characters=True,
+                require_uppercase_characters=True,
+                require_numbers=True,
+                require_symbols=True,
+                password_reuse_prevention=24,
+                max_password_age=90,
+                allow_users_to_change_password=True,
+                opts=child,
+            )
         if wanted.imds_defaults:
             aws.ec2.InstanceMetadataDefaults(
                 f"{name}-imds-defaults",

@@ -97,6 +97,23 @@ def account_public_access_block(sb: Sandbox, name: str, i: Inputs) -> Created:
     return sb.account, {}
 
 
+def account_password_policy(sb: Sandbox, name: str, i: Inputs) -> Created:
+    names = {
+        "minimumPasswordLength": "MinimumPasswordLength",
+        "requireLowercaseCharacters": "RequireLowercaseCharacters",
+        "requireUppercaseCharacters": "RequireUppercaseCharacters",
+        "requireNumbers": "RequireNumbers",
+        "requireSymbols": "RequireSymbols",
+        "passwordReusePrevention": "PasswordReusePrevention",
+        "maxPasswordAge": "MaxPasswordAge",
+        "allowUsersToChangePassword": "AllowUsersToChangePassword",
+    }
+    # Pulumi hands numbers over as floats (14.0); IAM wants integers.
+    values = {api: int(i[key]) if isinstance(i[key], float) else i[key] for key, api in names.items() if key in i}
+    sb.client("iam").update_account_password_policy(**values)
+    return f"{sb.account}-password-policy", {}
+
+
 def instance_metadata_defaults(sb: Sandbox, name: str, i: Inputs) -> Created:
     try:
         sb.client("ec2").modify_instance_metadata_defaults(
@@ -161,6 +178,7 @@ CREATORS: dict[str, Creator] = {
     "aws:ebs/encryptionByDefault:EncryptionByDefault": ebs_encryption_by_default,
     "aws:ebs/defaultKmsKey:DefaultKmsKey": ebs_default_kms_key,
     "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock": account_public_access_block,
+    "aws:iam/accountPasswordPolicy:AccountPasswordPolicy": account_password_policy,
     "aws:ec2/instanceMetadataDefaults:InstanceMetadataDefaults": instance_metadata_defaults,
     "aws:guardduty/detector:Detector": guardduty_detector,
     "aws:guardduty/detectorFeature:DetectorFeature": guardduty_feature,

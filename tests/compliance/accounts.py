@@ -309,6 +309,14 @@ def _account_guardrails(acct: Account) -> None:
     )
     acct.client("guardduty").create_detector(Enable=True)
     config, iam = acct.client("config"), acct.client("iam")
+    iam.update_account_password_policy(
+        MinimumPasswordLength=14,
+        RequireLowercaseCharacters=True,
+        RequireUppercaseCharacters=True,
+        RequireNumbers=True,
+        RequireSymbols=True,
+        PasswordReusePrevention=24,
+    )
     role = iam.create_role(
         RoleName="config",
         AssumeRolePolicyDocument=_policy(

@@ -374,6 +374,7 @@ MUTATIONS.update(
         "rds-backups": _bad_database,
         "rds-snapshots-not-public": _public_database_snapshot,
         "sqs-encrypted-cmk": lambda a: tls_only_queue(a, "plain", None),
+        "iam-password-policy": lambda a: a.client("iam").delete_account_password_policy(),
         "sqs-tls-only": lambda a: a.client("sqs").create_queue(
             QueueName="open", Attributes={"KmsMasterKeyId": a.key_arn}
         ),

@@ -146,6 +146,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["iam_users"][0]["access_keys"][0].update(created="2026-01-02T00:00:00+00:00", last_used=None),
         "keeps credentials unused for over 45 days: access key AKIAEXAMPLE (never used",
     ),
+    "iam-password-policy": (
+        lambda f: f.items["iam_password_policy"][0].update(minimum_length=8, require_symbols=False),
+        "password policy is weak: minimum length 8 (under 14); symbols not required",
+    ),
     "kms-rotation": (lambda f: f.items["kms_keys"][0].update(rotation_enabled=False), "does not rotate"),
     "kms-no-pending-deletion": (
         lambda f: f.items["kms_keys"][0].update(state="PendingDeletion", deletion_date="2026-12-24"),

@@ -404,6 +404,7 @@ def test_guardrails_are_declared_and_switchable(planned: Planned) -> None:
         "aws:ebs/encryptionByDefault:EncryptionByDefault",
         "aws:ebs/defaultKmsKey:DefaultKmsKey",
         "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
+        "aws:iam/accountPasswordPolicy:AccountPasswordPolicy",
         "aws:ec2/instanceMetadataDefaults:InstanceMetadataDefaults",
         "aws:cfg/recorder:Recorder",
         "aws:cfg/deliveryChannel:DeliveryChannel",

@@ -358,7 +358,7 @@ def test_sandbox_up_status_down(tmp_path: Path) -> None:
         status = phistack("sandbox", "status", env=env)
         # 131 before issue 16 added the document event queue, its dead-letter queue, their policies, the
         # bucket notification and the SQS endpoint
-        assert "example-clinic: 149 resources" in status.stdout
+        assert "example-clinic: 150 resources" in status.stdout
     finally:
         down = phistack("sandbox", "down", env=env)
     assert down.returncode == 0 and "stopped the embedded AWS emulator" in down.stdout

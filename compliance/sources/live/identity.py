@@ -8,7 +8,18 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, AccessKey, IamPolicy, IamRoot, IamUser
+from compliance.facts import unreadable
+from compliance.facts.identity import (
+    IAM_PASSWORD_POLICY,
+    IAM_POLICIES,
+    IAM_ROOT,
+    IAM_USERS,
+    AccessKey,
+    IamPasswordPolicy,
+    IamPolicy,
+    IamRoot,
+    IamUser,
+)
 from compliance.sources.live._client import Scan
 from compliance.sources.live._task import Task, value_or_marker
 
@@ -133,8 +144,34 @@ def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
     return out
 
 
+def password_policy_record(policy: dict[str, Any] | None) -> IamPasswordPolicy:
+    """The record of GetAccountPasswordPolicy's answer (None: the account has no policy)."""
+    p = policy or {}
+    return {
+        "region": "global",
+        "present": policy is not None,
+        "minimum_length": p.get("MinimumPasswordLength"),
+        "require_lowercase": bool(p.get("RequireLowercaseCharacters")),
+        "require_uppercase": bool(p.get("RequireUppercaseCharacters")),
+        "require_numbers": bool(p.get("RequireNumbers")),
+        "require_symbols": bool(p.get("RequireSymbols")),
+        "reuse_prevention": p.get("PasswordReusePrevention"),
+    }
+
+
+def iam_password_policy(scan: Scan, region: str, account: str) -> list[IamPasswordPolicy]:
+    iam = scan.client("iam", region)
+    policy = value_or_marker(
+        scan, iam, "get_account_password_policy", lambda r: r["PasswordPolicy"], absent=("NoSuchEntity",), default=None
+    )
+    if unreadable(policy):  # ERROR for the control: the policy could not be read
+        return [{**password_policy_record(None), "present": {"unreadable": policy["unreadable"]}}]
+    return [password_policy_record(policy)]
+
+
 TASKS: tuple[Task[Any], ...] = (
     Task(IAM_POLICIES, "global", iam_policies),
     Task(IAM_ROOT, "global", iam_root),
     Task(IAM_USERS, "global", iam_users),
+    Task(IAM_PASSWORD_POLICY, "global", iam_password_policy),
 )

@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 
 from compliance.facts import Facts, Gap
-from compliance.facts.identity import IAM_POLICIES, IAM_ROOT, IAM_USERS, IamPolicy
-from compliance.sources.plan._reader import PlanReader, arn_of
+from compliance.facts.identity import (
+    IAM_PASSWORD_POLICY,
+    IAM_POLICIES,
+    IAM_ROOT,
+    IAM_USERS,
+    IamPasswordPolicy,
+    IamPolicy,
+)
+from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 # AWS managed policies whose documents are public and fixed, so a plan attaching one can be judged before it
 # is deployed. The live audit reads every attached policy's document from IAM.
@@ -64,6 +71,26 @@ def add(p: PlanReader, f: Facts) -> None:
         ]
         + _aws_managed(p),
     )
+    planned = p.of("aws:iam/accountPasswordPolicy:AccountPasswordPolicy")
+    if planned:
+        i = planned[0]
+        f.add(
+            IAM_PASSWORD_POLICY,
+            [
+                IamPasswordPolicy(
+                    region="global",
+                    present=True,
+                    minimum_length=whole(i.get("minimumPasswordLength")),
+                    require_lowercase=bool(i.get("requireLowercaseCharacters")),
+                    require_uppercase=bool(i.get("requireUppercaseCharacters")),
+                    require_numbers=bool(i.get("requireNumbers")),
+                    require_symbols=bool(i.get("requireSymbols")),
+                    reuse_prevention=whole(i.get("passwordReusePrevention")),
+                )
+            ],
+        )
+    else:
+        f.missing(IAM_PASSWORD_POLICY, Gap("the plan does not manage the account password policy", "NOT_APPLICABLE"))
     account_state = Gap(
         "the root user and IAM users are account state outside the stack; the live audit checks them", "NOT_APPLICABLE"
     )
