@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, Inputs, Sandbox, tag_specifications
+from infra.sandbox.engine import Created, Creator, Inputs, Sandbox, renamed, tag_specifications
 
 
 def instance(sb: Sandbox, name: str, i: Inputs) -> Created:
@@ -108,9 +108,7 @@ def account_password_policy(sb: Sandbox, name: str, i: Inputs) -> Created:
         "maxPasswordAge": "MaxPasswordAge",
         "allowUsersToChangePassword": "AllowUsersToChangePassword",
     }
-    # Pulumi hands numbers over as floats (14.0); IAM wants integers.
-    values = {api: int(i[key]) if isinstance(i[key], float) else i[key] for key, api in names.items() if key in i}
-    sb.client("iam").update_account_password_policy(**values)
+    sb.client("iam").update_account_password_policy(**renamed(i, names))
     return f"{sb.account}-password-policy", {}
 
 

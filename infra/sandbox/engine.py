@@ -119,6 +119,16 @@ def tag_list(i: Inputs, key: str = "Key", value: str = "Value", field: str = "ta
     return [{key: k, value: v} for k, v in (i.get(field) or {}).items()]
 
 
+def renamed(i: Inputs, names: dict[str, str]) -> dict[str, Any]:
+    """The inputs an AWS call takes, under its names; Pulumi hands numbers over as floats (300.0), AWS wants
+    integers. Inputs left out or empty are left out."""
+    return {
+        api: int(i[key]) if isinstance(i[key], float) else i[key]
+        for key, api in names.items()
+        if i.get(key) not in (None, "")
+    }
+
+
 def tag_specifications(i: Inputs, kind: str, field: str = "tags") -> list[dict[str, Any]]:
     """EC2's form of the same, for the resource type kind; none when the resource has no tags."""
     tags = tag_list(i, field=field)

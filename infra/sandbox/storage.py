@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.sandbox.engine import Created, Creator, Inputs, Sandbox
+from infra.sandbox.engine import Created, Creator, Inputs, Sandbox, renamed
 
 
 def _camel_to_pascal(value: Any) -> Any:
@@ -142,12 +142,7 @@ def queue(sb: Sandbox, name: str, i: Inputs) -> Created:
         "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
         "redrivePolicy": "RedrivePolicy",
     }
-    # Pulumi hands numbers over as floats (300.0); SQS wants integers.
-    attributes = {
-        attr: str(int(i[key]) if isinstance(i[key], float) else i[key])
-        for key, attr in names.items()
-        if i.get(key) not in (None, "")
-    }
+    attributes = {attr: str(value) for attr, value in renamed(i, names).items()}  # SQS takes strings
     sqs = sb.client("sqs")
     url = sqs.create_queue(QueueName=i["name"], Attributes=attributes, tags=i.get("tags") or {})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
