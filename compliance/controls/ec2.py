@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.controls._base import Record, arn, control, customer_managed_key, each, ec2_arn, finding
+from compliance.controls._base import (
+    Record,
+    arn,
+    control,
+    customer_managed_key,
+    each,
+    ec2_arn,
+    finding,
+    regional_absence,
+)
 from compliance.facts import Facts
 from compliance.facts.compute import (
     EBS_ENCRYPTION_DEFAULTS,
@@ -165,6 +174,33 @@ def volumes_cmk(facts: Facts) -> list[Finding]:
     )
 
 
+def snapshots_encrypted_cmk(facts: Facts) -> list[Finding]:
+    is_cmk = customer_managed_key(facts)
+
+    def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
+        key = s.get("kms_key_id")
+        if not s.get("encrypted"):
+            return False, f"EBS snapshot {s['id']} is not encrypted: a copy of the disk in the clear.", {}
+        if not is_cmk(key):
+            return (
+                False,
+                f"EBS snapshot {s['id']} is encrypted with {key or 'the AWS-managed key'}, not a customer-managed key.",
+                {"kms_key_id": key},
+            )
+        return True, f"EBS snapshot {s['id']} is encrypted with customer-managed key {key}.", {"kms_key_id": key}
+
+    if not facts.get(SNAPSHOTS):
+        return regional_absence(facts, "AWS::EC2::Snapshot", "EBS snapshot")
+    return each(
+        facts.get(SNAPSHOTS),
+        ("encrypted",),
+        lambda s: arn(facts, "ec2", s["region"], f"snapshot/{s['id']}"),
+        "AWS::EC2::Snapshot",
+        lambda s: f"snapshot {s['id']}",
+        judge,
+    )
+
+
 def no_public_snapshots(facts: Facts) -> list[Finding]:
     def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
         if s.get("public"):
@@ -286,5 +322,16 @@ CONTROLS: tuple[Control, ...] = (
         "aws ec2 modify-snapshot-attribute --snapshot-id ID --attribute createVolumePermission "
         "--operation-type remove --group-names all",
         no_public_snapshots,
+    ),
+    control(
+        "ec2-snapshots-encrypted",
+        "EBS snapshots are encrypted with a customer-managed key",
+        "high",
+        ("164.312(a)(2)(iv)", "164.310(d)(1)"),
+        ("snapshots", "kms_keys"),
+        ("ec2:DescribeSnapshots", "ec2:DescribeSnapshotAttribute", "kms:ListKeys", "kms:DescribeKey"),
+        "A snapshot is a full copy of a PHI volume; it must be as protected as the volume it came from.",
+        "Copy the snapshot with --encrypted --kms-key-id set to the stack's EBS key, and delete the unencrypted one.",
+        snapshots_encrypted_cmk,
     ),
 )

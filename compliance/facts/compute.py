@@ -47,6 +47,8 @@ class Snapshot(TypedDict):
     id: str
     region: str
     public: bool | Unreadable
+    encrypted: bool
+    kms_key_id: str | None
 
 
 class SsmManagedInstance(TypedDict):

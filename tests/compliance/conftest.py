@@ -52,7 +52,15 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
     facts.items.update(
         {
             "ebs_encryption_defaults": facts.items.get("ebs_encryption_defaults", []),
-            "snapshots": [{"id": "snap-0a1b2c3d4e5f60718", "region": region, "public": False}],
+            "snapshots": [
+                {
+                    "id": "snap-0a1b2c3d4e5f60718",
+                    "region": region,
+                    "public": False,
+                    "encrypted": True,
+                    "kms_key_id": facts.items["volumes"][0]["kms_key_id"],
+                }
+            ],
             "db_snapshots": [
                 {
                     "id": "phistack-db-before-upgrade",

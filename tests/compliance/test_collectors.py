@@ -246,6 +246,11 @@ def _public_database_snapshot(a: Account) -> None:
     )
 
 
+def _plain_snapshot(a: Account) -> None:
+    volume = _ec2(a).create_volume(AvailabilityZone=f"{REGION}a", Size=1, Encrypted=False)["VolumeId"]
+    _ec2(a).create_snapshot(VolumeId=volume)
+
+
 def _public_snapshot(a: Account) -> None:
     volume = _ec2(a).describe_volumes()["Volumes"][0]["VolumeId"]
     snap = _ec2(a).create_snapshot(VolumeId=volume)["SnapshotId"]
@@ -321,6 +326,7 @@ MUTATIONS.update(
         "ec2-ebs-default-encryption": lambda a: _ec2(a).disable_ebs_encryption_by_default(),
         "ec2-volumes-cmk": lambda a: _ec2(a).create_volume(AvailabilityZone=f"{REGION}a", Size=10),
         "ec2-no-public-snapshots": _public_snapshot,
+        "ec2-snapshots-encrypted": _plain_snapshot,
         "kms-no-pending-deletion": lambda a: a.client("kms").schedule_key_deletion(
             KeyId=a.client("kms").create_key()["KeyMetadata"]["KeyId"], PendingWindowInDays=7
         ),

@@ -130,6 +130,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         "not a customer-managed key",
     ),
     "ec2-no-public-snapshots": (lambda f: f.items["snapshots"][0].update(public=True), "any AWS account"),
+    "ec2-snapshots-encrypted": (
+        lambda f: f.items["snapshots"][0].update(encrypted=False, kms_key_id=None),
+        "is not encrypted: a copy of the disk in the clear",
+    ),
     "rds-snapshots-not-public": (
         lambda f: f.items["db_snapshots"][0].update(public=True),
         "Aurora cluster snapshot phistack-db-before-upgrade can be restored by any AWS account",

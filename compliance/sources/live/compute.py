@@ -108,7 +108,15 @@ def snapshots(scan: Scan, region: str, account: str) -> list[Snapshot]:
             SnapshotId=s["SnapshotId"],
             Attribute="createVolumePermission",
         )
-        out.append({"id": s["SnapshotId"], "region": region, "public": public})
+        out.append(
+            {
+                "id": s["SnapshotId"],
+                "region": region,
+                "public": public,
+                "encrypted": bool(s.get("Encrypted")),
+                "kms_key_id": s.get("KmsKeyId"),
+            }
+        )
     return out
 
 
