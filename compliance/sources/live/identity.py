@@ -144,7 +144,7 @@ def iam_users(scan: Scan, region: str, account: str) -> list[IamUser]:
     return out
 
 
-def password_policy_record(policy: dict[str, Any] | None) -> IamPasswordPolicy:
+def _password_policy_record(policy: dict[str, Any] | None) -> IamPasswordPolicy:
     """The record of GetAccountPasswordPolicy's answer (None: the account has no policy)."""
     p = policy or {}
     return {
@@ -165,8 +165,8 @@ def iam_password_policy(scan: Scan, region: str, account: str) -> list[IamPasswo
         scan, iam, "get_account_password_policy", lambda r: r["PasswordPolicy"], absent=("NoSuchEntity",), default=None
     )
     if unreadable(policy):  # ERROR for the control: the policy could not be read
-        return [{**password_policy_record(None), "present": {"unreadable": policy["unreadable"]}}]
-    return [password_policy_record(policy)]
+        return [{**_password_policy_record(None), "present": policy}]
+    return [_password_policy_record(policy)]
 
 
 TASKS: tuple[Task[Any], ...] = (
