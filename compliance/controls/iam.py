@@ -83,6 +83,13 @@ def _no_users(facts: Facts, what: str) -> list[Finding]:
     ]
 
 
+def _judge_users(facts: Facts, users: list[Any], what: str, needs: tuple[str, ...], judge: Any) -> list[Finding]:
+    """Each user that has ``what`` judged; the account-level PASS when none has."""
+    if not users:
+        return _no_users(facts, what)
+    return each(users, needs, lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
+
+
 def console_mfa(facts: Facts) -> list[Finding]:
     def judge(u: Record) -> tuple[bool, str, dict[str, Any]]:
         if u.get("mfa_active"):
@@ -90,9 +97,7 @@ def console_mfa(facts: Facts) -> list[Finding]:
         return False, f"IAM user {u['name']} has a console password but no MFA device.", {}
 
     users = [u for u in facts.get(IAM_USERS) if u.get("password_enabled")]
-    if not users:
-        return _no_users(facts, "a console password")
-    return each(users, ("mfa_active",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
+    return _judge_users(facts, users, "a console password", ("mfa_active",), judge)
 
 
 def _days_since(when: Any, now: dt.datetime) -> int:
@@ -119,9 +124,7 @@ def access_keys_rotated(facts: Facts) -> list[Finding]:
         return True, f"IAM user {u['name']} has no active access key older than {KEY_MAX_AGE_DAYS} days.", {}
 
     users = [u for u in facts.get(IAM_USERS) if _has_active_key(u)]
-    if not users:
-        return _no_users(facts, "an active access key")
-    return each(users, ("access_keys",), lambda u: u["arn"], "AWS::IAM::User", lambda u: f"user {u['name']}", judge)
+    return _judge_users(facts, users, "an active access key", ("access_keys",), judge)
 
 
 def _use_unknown(user: IamUser) -> Record:
@@ -162,16 +165,8 @@ def unused_credentials(facts: Facts) -> list[Finding]:
         return True, f"IAM user {u['name']} has no credential unused for over {UNUSED_DAYS} days.", {}
 
     users = [_use_unknown(u) for u in facts.get(IAM_USERS) if u.get("password_enabled") or _has_active_key(u)]
-    if not users:
-        return _no_users(facts, "a console password or an active access key")
-    return each(
-        users,
-        ("access_keys", "password_enabled"),
-        lambda u: u["arn"],
-        "AWS::IAM::User",
-        lambda u: f"user {u['name']}",
-        judge,
-    )
+    what = "a console password or an active access key"
+    return _judge_users(facts, users, what, ("access_keys", "password_enabled"), judge)
 
 
 def password_policy(facts: Facts) -> list[Finding]:
