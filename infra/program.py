@@ -106,6 +106,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
                 cfg,
                 network.vpc_id,
                 network.data_subnet_ids,
+                network.zones,
                 keys.data_key_arn,
                 keys.logs_key_arn,
                 hosts.security_group_id,

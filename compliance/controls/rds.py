@@ -75,6 +75,31 @@ def backups(facts: Facts) -> list[Finding]:
     return _clusters(facts, ("backup_retention_days",), judge)
 
 
+def log_export(facts: Facts) -> list[Finding]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
+        exported = list(c.get("log_exports") or [])
+        wanted = "postgresql" if "postgres" in str(c.get("engine")) else "audit"
+        if wanted in exported:
+            return True, f"Database {c['id']} exports its {wanted} log to CloudWatch Logs.", {"exports": exported}
+        return (
+            False,
+            f"Database {c['id']} does not export its {wanted} log to CloudWatch Logs (exports: "
+            f"{', '.join(exported) or 'none'}).",
+            {"exports": exported},
+        )
+
+    return _clusters(facts, ("log_exports",), judge)
+
+
+def multi_az(facts: Facts) -> list[Finding]:
+    def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
+        if c.get("multi_az"):
+            return True, f"Database {c['id']} has instances in more than one availability zone.", {}
+        return False, f"Database {c['id']} has no instance outside one availability zone to fail over to.", {}
+
+    return _clusters(facts, ("multi_az",), judge)
+
+
 def snapshots_not_public(facts: Facts) -> list[Finding]:
     def judge(s: Record) -> tuple[bool, str, dict[str, Any]]:
         what = f"{'Aurora cluster' if s['kind'] == 'cluster' else 'RDS'} snapshot {s['id']}"
@@ -138,6 +163,31 @@ CONTROLS: tuple[Control, ...] = (
         "The data backup plan needs backups that exist and can be restored to a point in time.",
         "aws rds modify-db-cluster --backup-retention-period 35",
         backups,
+    ),
+    control(
+        "rds-log-export",
+        "Databases export their logs to CloudWatch Logs",
+        "medium",
+        ("164.312(b)", "164.308(a)(1)(ii)(D)"),
+        ("db_clusters",),
+        ("rds:DescribeDBClusters",),
+        "Connection and error logs of the vector store are audit records; kept only on the instance they are lost "
+        "with it and read by nobody.",
+        "aws rds modify-db-cluster --cloudwatch-logs-export-configuration EnableLogTypes=postgresql",
+        log_export,
+    ),
+    control(
+        "rds-multi-az",
+        "Databases have an instance in a second availability zone",
+        "medium",
+        ("164.308(a)(7)(ii)(B)", "164.308(a)(7)(ii)(C)"),
+        ("db_clusters",),
+        ("rds:DescribeDBClusters",),
+        "With every instance in one zone, a zone outage takes the knowledge base and its audit trail offline "
+        "until it ends.",
+        "Add a reader instance in another AZ of the cluster's subnet group (aws rds create-db-instance "
+        "--db-cluster-identifier ID --availability-zone AZ).",
+        multi_az,
     ),
     control(
         "rds-snapshots-not-public",

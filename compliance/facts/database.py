@@ -18,6 +18,8 @@ class DbCluster(TypedDict):
     iam_auth: bool
     backup_retention_days: int | None
     publicly_accessible: bool
+    multi_az: bool  # its instances span more than one AZ (a reader to fail over to)
+    log_exports: list[str]  # log types exported to CloudWatch Logs ("postgresql")
     parameters: dict[str, str] | Unreadable  # the cluster parameter group's values
 
 

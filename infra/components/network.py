@@ -172,8 +172,10 @@ class PrivateNetwork(pulumi.ComponentResource):
         """Per AZ: a route table with only the local route, an app and a data subnet, no public IPs."""
         child, n = pulumi.ResourceOptions(parent=self), cfg.az_count
         self.app_subnet_ids, self.data_subnet_ids, self.route_table_ids = [], [], []
+        self.zones: list[pulumi.Output[str]] = []  # the AZ of the i-th app and data subnet
         for i in range(n):
             az = zones.names.apply(functools.partial(_nth_zone, i))
+            self.zones.append(az)
             table = aws.ec2.RouteTable(
                 f"{name}-rt-{i}",
                 vpc_id=vpc.id,

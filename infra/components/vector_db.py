@@ -29,6 +29,7 @@ class VectorDatabaseArgs:
     cfg: ClientConfig
     vpc_id: pulumi.Input[str]
     data_subnet_ids: list[pulumi.Output[str]]
+    zones: list[pulumi.Output[str]]  # the data subnets' AZs, in the same order
     data_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     host_security_group_id: pulumi.Input[str]
@@ -205,11 +206,12 @@ class VectorDatabase(pulumi.ComponentResource):
     def _instances(self, cluster: aws.rds.Cluster, subnets: aws.rds.SubnetGroup) -> None:
         """A writer and a reader (serverless v2), private, Performance Insights under the data key."""
         name, args, cfg, store, cluster_id = self._name, self._args, self._cfg, self._store, self._id
-        for i in range(2):  # a writer and a reader in another AZ
+        for i in range(2):  # a writer and a reader, pinned to different AZs (AWS would choose freely)
             aws.rds.ClusterInstance(
                 f"{name}-instance-{i}",
                 identifier=f"{cluster_id}-{i}",
                 cluster_identifier=cluster.id,
+                availability_zone=args.zones[i % len(args.zones)],
                 engine="aurora-postgresql",
                 engine_version=store.aurora_engine_version,
                 instance_class="db.serverless",

@@ -86,6 +86,7 @@ def cluster_instance(sb: Sandbox, name: str, i: Inputs) -> Created:
         "Engine": i["engine"],
         "DBInstanceClass": i["instanceClass"],
         "DBSubnetGroupName": i.get("dbSubnetGroupName"),
+        "AvailabilityZone": i.get("availabilityZone"),
         "PubliclyAccessible": bool(i.get("publiclyAccessible")),
         "EnablePerformanceInsights": bool(i.get("performanceInsightsEnabled")),
         "PerformanceInsightsKMSKeyId": i.get("performanceInsightsKmsKeyId"),

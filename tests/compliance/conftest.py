@@ -100,6 +100,8 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
                     "iam_auth": True,
                     "backup_retention_days": 35,
                     "publicly_accessible": False,
+                    "multi_az": True,
+                    "log_exports": ["postgresql"],
                     "parameters": {"rds.force_ssl": "1"},
                 }
             ],

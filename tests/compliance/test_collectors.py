@@ -378,6 +378,8 @@ MUTATIONS.update(
         "rds-not-public": _bad_database,
         "rds-force-ssl": _bad_database,
         "rds-backups": _bad_database,
+        "rds-log-export": _bad_database,
+        "rds-multi-az": _bad_database,
         "rds-snapshots-not-public": _public_database_snapshot,
         "sqs-encrypted-cmk": lambda a: tls_only_queue(a, "plain", None),
         "iam-password-policy": lambda a: a.client("iam").delete_account_password_policy(),

@@ -134,6 +134,14 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["snapshots"][0].update(encrypted=False, kms_key_id=None),
         "is not encrypted: a copy of the disk in the clear",
     ),
+    "rds-log-export": (
+        lambda f: f.items["db_clusters"][0].update(log_exports=[]),
+        "does not export its postgresql log to CloudWatch Logs (exports: none)",
+    ),
+    "rds-multi-az": (
+        lambda f: f.items["db_clusters"][0].update(multi_az=False),
+        "has no instance outside one availability zone",
+    ),
     "rds-snapshots-not-public": (
         lambda f: f.items["db_snapshots"][0].update(public=True),
         "Aurora cluster snapshot phistack-db-before-upgrade can be restored by any AWS account",

@@ -333,6 +333,10 @@ def test_aurora_vector_store(planned: Planned) -> None:
     assert values["pgaudit.log_parameter"] == "0"
     instances = plan.of_type("aws:rds/clusterInstance:ClusterInstance")
     assert len(instances) == 2 and all(i.inputs["publiclyAccessible"] is False for i in instances)
+    # The reader is pinned to another AZ than the writer (left to AWS, both may land in one).
+    zones = {s.inputs["availabilityZone"] for s in plan.of_type("aws:ec2/subnet:Subnet")}
+    assert len({i.inputs["availabilityZone"] for i in instances}) == 2 <= len(zones)
+    assert {i.inputs["availabilityZone"] for i in instances} <= zones
     (subnet_group,) = plan.of_type("aws:rds/subnetGroup:SubnetGroup")
     assert sorted(subnet_group.inputs["subnetIds"]) == sorted(plan.outputs["data_subnet_ids"])
     rds_logs = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"].startswith("/aws/rds/")]

@@ -50,6 +50,8 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
                 "iam_auth": bool(c.get("IAMDatabaseAuthenticationEnabled")),
                 "backup_retention_days": c.get("BackupRetentionPeriod"),
                 "publicly_accessible": any(i.get("PubliclyAccessible") for i in members),
+                "multi_az": bool(c.get("MultiAZ")),
+                "log_exports": list(c.get("EnabledCloudwatchLogsExports") or []),
                 "parameters": params,
             }
         )

@@ -39,6 +39,8 @@ def add(p: PlanReader, f: Facts) -> None:
                 iam_auth=bool(c.get("iamDatabaseAuthenticationEnabled")),
                 backup_retention_days=whole(c.get("backupRetentionPeriod", 1)),
                 publicly_accessible=any(i.get("publiclyAccessible") for i in instances),
+                multi_az=_spans_zones(instances),
+                log_exports=list(c.get("enabledCloudwatchLogsExports") or []),
                 parameters={prm["name"]: prm["value"] for prm in group.get("parameters", [])},
             )
         )
@@ -47,6 +49,12 @@ def add(p: PlanReader, f: Facts) -> None:
         DB_SNAPSHOTS, Gap("database snapshots are taken after deployment; the live audit checks them", "NOT_APPLICABLE")
     )
     _backups(p, f)
+
+
+def _spans_zones(instances: list[Item]) -> bool:
+    """Two instances or more, each pinned to an AZ and not all the same one (AWS's own choice is not knowable)."""
+    zones = [i.get("availabilityZone") for i in instances]
+    return len(zones) > 1 and all(zones) and len(set(zones)) > 1
 
 
 def _selection(s: Item) -> BackupSelection:
