@@ -7,6 +7,8 @@ from typing import Literal
 from infra.config import ClientConfig
 
 BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer", "db-archive"]
+# Where the gateway load balancer's access logs go in the access-log bucket (AWS adds AWSLogs/ACCOUNT/... after).
+LOAD_BALANCER_LOG_PREFIX = "load-balancer"
 
 
 def physical(cfg: ClientConfig, *parts: str) -> str:

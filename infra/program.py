@@ -95,6 +95,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             access.source_cidrs,
             access.source_security_group_id,
             storage.db_archive_bucket_arn,
+            audit.access_log_bucket,
         ),
         opts,
     )

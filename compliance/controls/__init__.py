@@ -6,6 +6,7 @@ from compliance.controls import (
     backup,
     cloudtrail,
     ec2,
+    edge,
     hosts,
     iam,
     kms,
@@ -20,7 +21,23 @@ from compliance.controls import (
 )
 from compliance.model import Control
 
-_MODULES = (network, ec2, kms, s3, queues, cloudtrail, logs, monitoring, iam, rds, backup, services, hosts, manual)
+_MODULES = (
+    network,
+    edge,
+    ec2,
+    kms,
+    s3,
+    queues,
+    cloudtrail,
+    logs,
+    monitoring,
+    iam,
+    rds,
+    backup,
+    services,
+    hosts,
+    manual,
+)
 
 
 def catalog() -> tuple[Control, ...]:

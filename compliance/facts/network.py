@@ -1,10 +1,11 @@
-"""Records of EC2 networking: VPCs, subnets, gateways, route tables, security groups, NACLs, flow logs, endpoints."""
+"""Records of EC2 networking: VPCs, subnets, gateways, route tables, security groups, NACLs, flow logs, endpoints;
+and where TLS ends in front of the hosts: load balancers with their listeners, and ACM certificates."""
 
 from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from compliance.facts._kind import Kind
+from compliance.facts._kind import Kind, Unreadable
 
 
 class Vpc(TypedDict):
@@ -112,6 +113,31 @@ class VpcEndpoint(TypedDict):
     prefix_list_id: str | None  # gateway endpoints: the service's prefix list
 
 
+class Listener(TypedDict):
+    port: int
+    protocol: str | None  # TLS, HTTPS, TCP, HTTP, UDP, TCP_UDP, GENEVE (gateway load balancers)
+    ssl_policy: str | None
+
+
+class LoadBalancer(TypedDict):
+    arn: str
+    name: str
+    region: str
+    type: str | None  # network, application, gateway
+    deletion_protection: bool | Unreadable
+    access_logs_bucket: str | Unreadable | None  # None: access logs off
+    listeners: list[Listener] | Unreadable
+
+
+class Certificate(TypedDict):
+    arn: str
+    region: str
+    domain: str | None
+    status: str | None  # ISSUED, EXPIRED, PENDING_VALIDATION, ...
+    not_after: str | None  # ISO 8601; None before it is issued
+    in_use_by: list[str]  # ARNs of what uses it (load balancers, ...)
+
+
 VPCS = Kind("vpcs", Vpc)
 SUBNETS = Kind("subnets", Subnet)
 INTERNET_GATEWAYS = Kind("internet_gateways", InternetGateway)
@@ -122,3 +148,5 @@ SECURITY_GROUPS = Kind("security_groups", SecurityGroup)
 NETWORK_ACLS = Kind("network_acls", NetworkAcl)
 FLOW_LOGS = Kind("flow_logs", FlowLog)
 VPC_ENDPOINTS = Kind("vpc_endpoints", VpcEndpoint)
+LOAD_BALANCERS = Kind("load_balancers", LoadBalancer)
+CERTIFICATES = Kind("certificates", Certificate)

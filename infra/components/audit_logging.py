@@ -86,6 +86,7 @@ class AuditLogging(pulumi.ComponentResource):
                 access_log_bucket=None,
                 expire_days=cfg.retention_days,
                 extra_statements=[
+                    *_load_balancer_log_delivery(cfg, access_logs_arn),
                     {
                         "Sid": "S3ServerAccessLogDelivery",
                         "Effect": "Allow",
@@ -96,7 +97,7 @@ class AuditLogging(pulumi.ComponentResource):
                             **same_account,
                             "ArnLike": {"aws:SourceArn": f"arn:{p}:s3:::{naming.physical(cfg, '*')}"},
                         },
-                    }
+                    },
                 ],
             ),
             opts=self._child(),
@@ -320,6 +321,34 @@ class AuditLogging(pulumi.ComponentResource):
                 opts=self._child(),
             )
         return session_group
+
+
+def _load_balancer_log_delivery(cfg: ClientConfig, bucket_arn: str) -> list[dict[str, Any]]:
+    """Elastic Load Balancing's log delivery may check the bucket's ACL and write under the load-balancer prefix,
+    for this account's load balancers only."""
+    p, region, account = cfg.partition, cfg.region, cfg.account_id
+    source = {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnLike": {"aws:SourceArn": f"arn:{p}:logs:{region}:{account}:*"},
+    }
+    return [
+        {
+            "Sid": "LoadBalancerLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": source,
+        },
+        {
+            "Sid": "LoadBalancerLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{naming.LOAD_BALANCER_LOG_PREFIX}/AWSLogs/{account}/*",
+            "Condition": source,
+        },
+    ]
 
 
 def _same_account(cfg: ClientConfig) -> dict[str, dict[str, str]]:

@@ -39,6 +39,7 @@ class GpuHostsArgs:
     source_cidrs: list[str]
     source_security_group_id: pulumi.Input[str] | None
     db_archive_bucket_arn: pulumi.Input[str] | None = None  # the host engine's backups and WAL archive
+    access_log_bucket: pulumi.Input[str] | None = None  # where the gateway load balancer writes its access logs
 
 
 @dataclass(frozen=True)
@@ -388,6 +389,11 @@ class GpuHosts(pulumi.ComponentResource):
             security_groups=[lb_sg.id],
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=True,
+            access_logs=(
+                {"bucket": args.access_log_bucket, "prefix": naming.LOAD_BALANCER_LOG_PREFIX, "enabled": True}
+                if args.access_log_bucket is not None
+                else None
+            ),
             tags=naming.tags(cfg, "gpu_hosts"),
             opts=child,
         )

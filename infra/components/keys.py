@@ -102,6 +102,13 @@ def log_key_statements(cfg: ClientConfig) -> list[policies.Statement]:
             {"StringEquals": {"aws:SourceArn": trail_arn}},
         ),
         _service("S3ServerAccessLogDelivery", "logging.s3.amazonaws.com", ["kms:GenerateDataKey*"], same_account),
+        # The gateway load balancer's access logs, written to the access-log bucket by the log delivery service.
+        _service(
+            "LoadBalancerAccessLogDelivery",
+            "delivery.logs.amazonaws.com",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            same_account,
+        ),
         _service(
             "CloudWatchAlarmsPublishToEncryptedTopic",
             "cloudwatch.amazonaws.com",

@@ -22,6 +22,13 @@ def load_balancer(sb: Sandbox, name: str, i: Inputs) -> Created:
         {"Key": "load_balancing.cross_zone.enabled", "Value": str(bool(i.get("enableCrossZoneLoadBalancing"))).lower()},
         {"Key": "deletion_protection.enabled", "Value": str(bool(i.get("enableDeletionProtection"))).lower()},
     ]
+    logs = i.get("accessLogs") or {}
+    if logs.get("enabled"):
+        attributes += [
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+            {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix") or ""},
+        ]
     elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=attributes)
     return lb["LoadBalancerArn"], {"arn": lb["LoadBalancerArn"], "dnsName": lb["DNSName"]}
 

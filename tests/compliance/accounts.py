@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -365,6 +366,57 @@ def tls_only_queue(acct: Account, name: str, kms_key: str | None) -> str:
     return url
 
 
+def certificate(acct: Account, domain: str, days: int) -> str:
+    """A self-signed certificate valid ``days`` more days, imported into ACM (as a client imports theirs)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    private = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    arn: str = acct.client("acm").import_certificate(Certificate=cert.public_bytes(pem), PrivateKey=private)[
+        "CertificateArn"
+    ]
+    return arn
+
+
+def load_balancer(
+    acct: Account, name: str, *, cert_days: int = 365, protocol: str = "TLS", protected: bool = True,
+    log_to: str | None = None, policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06",
+) -> str:  # fmt: skip
+    """An internal network load balancer with one listener on 443 presenting an imported certificate."""
+    elb = acct.client("elbv2")
+    arn: str = elb.create_load_balancer(Name=name, Subnets=acct.subnet_ids, Scheme="internal", Type="network")[
+        "LoadBalancers"
+    ][0]["LoadBalancerArn"]
+    attributes = [{"Key": "deletion_protection.enabled", "Value": str(protected).lower()}]
+    if log_to:
+        attributes += [
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": log_to},
+        ]
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
+    group = elb.create_target_group(Name=f"{name}-gw", Protocol="TLS", Port=8443, VpcId=acct.vpc_id)
+    tls = {"SslPolicy": policy, "Certificates": [{"CertificateArn": certificate(acct, f"{name}.example", cert_days)}]}
+    elb.create_listener(
+        LoadBalancerArn=arn,
+        Protocol=protocol,
+        Port=443,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroups"][0]["TargetGroupArn"]}],
+        **(tls if protocol == "TLS" else {}),
+    )
+    return arn
+
+
 def build_compliant(session: boto3.Session) -> Account:
     """The shape of a phistack client account, compliant wherever moto can represent it."""
     sts = session.client("sts", region_name=REGION)  # type: ignore[call-overload]
@@ -394,4 +446,5 @@ def build_compliant(session: boto3.Session) -> Account:
     _account_guardrails(acct)
     _backups(acct)
     tls_only_queue(acct, "docs-events", acct.key_arn)
+    load_balancer(acct, "gateway", log_to=access_logs)
     return acct

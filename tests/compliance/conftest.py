@@ -70,6 +70,31 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
                     "public": False,
                 }
             ],
+            "load_balancers": [
+                {
+                    "arn": f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/net/gateway/0123456789abcdef",
+                    "name": "gateway",
+                    "region": region,
+                    "type": "network",
+                    "deletion_protection": True,
+                    "access_logs_bucket": "phistack-example-clinic-access-logs",
+                    "listeners": [
+                        {"port": 443, "protocol": "TLS", "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}
+                    ],
+                }
+            ],
+            "certificates": [
+                {
+                    "arn": f"arn:aws:acm:{region}:{account}:certificate/0a1b2c3d-1111-2222-3333-444455556666",
+                    "region": region,
+                    "domain": "rag.clinic.example",
+                    "status": "ISSUED",
+                    "not_after": (dt.datetime.now(dt.UTC) + dt.timedelta(days=200)).isoformat(),
+                    "in_use_by": [
+                        f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/net/gateway/0123456789abcdef"
+                    ],
+                }
+            ],
             "ssm_managed_instances": [
                 {"id": i["id"], "region": region, "ping_status": "Online"} for i in facts.items["instances"]
             ],

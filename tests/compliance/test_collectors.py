@@ -14,7 +14,7 @@ from compliance.assessment import assess
 from compliance.controls import catalog, hosts
 from compliance.model import Status
 from compliance.sources.live import collect
-from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant, tls_only_queue
+from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant, load_balancer, tls_only_queue
 
 # What moto cannot represent, and so is not PASS on an otherwise compliant emulated account.
 MOTO_LIMITS = {
@@ -22,7 +22,7 @@ MOTO_LIMITS = {
     "iam-root-mfa": Status.FAIL,  # moto has no way to give the root user an MFA device
     "backup-phi-volumes": Status.ERROR,  # backup:ListBackupSelections is not implemented
 }
-NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups"}
+NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups", "rds-log-export", "rds-multi-az"}
 # Judged from playbooks/verify.yml's evidence files, not the AWS API: ERROR in an AWS-only collection.
 HOST_EVIDENCE = {c.id for c in hosts.CONTROLS}
 
@@ -382,6 +382,10 @@ MUTATIONS.update(
         "rds-multi-az": _bad_database,
         "rds-snapshots-not-public": _public_database_snapshot,
         "sqs-encrypted-cmk": lambda a: tls_only_queue(a, "plain", None),
+        "elb-deletion-protection": lambda a: load_balancer(a, "legacy", protected=False, log_to="somewhere"),
+        "elb-access-logs": lambda a: load_balancer(a, "legacy"),
+        "elb-tls-listeners": lambda a: load_balancer(a, "legacy", policy="ELBSecurityPolicy-TLS13-1-0-2021-06"),
+        "acm-certificates-valid": lambda a: load_balancer(a, "legacy", cert_days=10),
         "iam-password-policy": lambda a: a.client("iam").delete_account_password_policy(),
         "sqs-tls-only": lambda a: a.client("sqs").create_queue(
             QueueName="open", Attributes={"KmsMasterKeyId": a.key_arn}
@@ -420,7 +424,8 @@ _S3_ACTIONS = {
     "s3:GetBucketObjectLockConfiguration": ("s3", "GetObjectLockConfiguration"),
     "s3:ListAllMyBuckets": ("s3", "ListBuckets"),
 }
-_EVENT_SERVICE = {"logs": "cloudwatch-logs", "config": "config-service", "tag": "resource-groups-tagging-api"}
+_EVENT_SERVICE = {"logs": "cloudwatch-logs", "config": "config-service", "tag": "resource-groups-tagging-api",
+                  "elasticloadbalancing": "elastic-load-balancing-v2"}  # fmt: skip
 
 
 def api_of(permission: str) -> tuple[str, str]:

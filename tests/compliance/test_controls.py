@@ -142,6 +142,24 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["db_clusters"][0].update(multi_az=False),
         "has no instance outside one availability zone",
     ),
+    "elb-deletion-protection": (
+        lambda f: f.items["load_balancers"][0].update(deletion_protection=False),
+        "can be deleted by one API call",
+    ),
+    "elb-access-logs": (
+        lambda f: f.items["load_balancers"][0].update(access_logs_bucket=None),
+        "Load balancer gateway keeps no access logs",
+    ),
+    "elb-tls-listeners": (
+        lambda f: f.items["load_balancers"][0]["listeners"].append({"port": 80, "protocol": "TCP", "ssl_policy": None}),
+        "has listeners without TLS 1.2 or later: TCP 80",
+    ),
+    "acm-certificates-valid": (
+        lambda f: f.items["certificates"][0].update(
+            not_after=(dt.datetime.now(dt.UTC) - dt.timedelta(days=3, hours=1)).isoformat()
+        ),
+        "Certificate rag.clinic.example expired 3 days ago and is still used by",
+    ),
     "rds-snapshots-not-public": (
         lambda f: f.items["db_snapshots"][0].update(public=True),
         "Aurora cluster snapshot phistack-db-before-upgrade can be restored by any AWS account",
@@ -485,3 +503,34 @@ def test_an_unreadable_key_use_is_error_not_fail(compliant: MakeFacts) -> None:
     result = evaluate_control(by_id()["iam-unused-credentials"], facts, TODAY)
     assert result.status is Status.ERROR
     assert "iam:GetAccessKeyLastUsed" in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("policy", "modern"),
+    [
+        ("ELBSecurityPolicy-TLS13-1-2-2021-06", True),
+        ("ELBSecurityPolicy-TLS13-1-3-2021-06", True),
+        ("ELBSecurityPolicy-TLS-1-2-Ext-2018-06", True),
+        ("ELBSecurityPolicy-FS-1-2-Res-2020-10", True),
+        ("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09", True),
+        ("ELBSecurityPolicy-2016-08", False),  # the console's old default: TLS 1.0
+        ("ELBSecurityPolicy-TLS-1-1-2017-01", False),
+        ("ELBSecurityPolicy-TLS13-1-0-2021-06", False),
+        ("ELBSecurityPolicy-FS-2018-06", False),
+        (None, False),
+    ],
+)
+def test_tls_listeners_accept_only_policies_whose_floor_is_tls_1_2(
+    compliant: MakeFacts, policy: str | None, modern: bool
+) -> None:
+    facts = compliant()
+    facts.items["load_balancers"][0]["listeners"] = [{"port": 443, "protocol": "TLS", "ssl_policy": policy}]
+    assert evaluate_control(by_id()["elb-tls-listeners"], facts, TODAY).status is (
+        Status.PASS if modern else Status.FAIL
+    )
+
+
+def test_certificates_nobody_uses_are_not_judged(compliant: MakeFacts) -> None:
+    facts = compliant()
+    facts.items["certificates"][0].update(in_use_by=[], not_after="2020-01-01T00:00:00+00:00")
+    assert evaluate_control(by_id()["acm-certificates-valid"], facts, TODAY).status is Status.NOT_APPLICABLE

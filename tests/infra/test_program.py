@@ -364,6 +364,19 @@ def test_multi_host_has_internal_tls_load_balancer(planned: Planned) -> None:
     (listener,) = plan.of_type("aws:lb/listener:Listener")
     assert listener.inputs["protocol"] == "TLS" and listener.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
     assert listener.inputs["certificateArn"] == cfg.gateway_certificate_arn
+    assert lb.inputs["enableDeletionProtection"] is True
+    # Access logs go to the access-log bucket, which admits the log delivery service under that prefix only,
+    # and the logs key lets it encrypt them.
+    access_logs = plan.outputs["buckets"]["access_logs"]
+    assert lb.inputs["accessLogs"] == {"bucket": access_logs, "prefix": "load-balancer", "enabled": True}
+    policy = by_bucket(plan, "aws:s3/bucketPolicy:BucketPolicy")[access_logs]
+    write = next(st for st in statements(policy.inputs["policy"]) if st["Sid"] == "LoadBalancerLogDeliveryWrite")
+    assert write["Principal"] == {"Service": "delivery.logs.amazonaws.com"} and write["Action"] == "s3:PutObject"
+    assert write["Resource"] == f"arn:aws:s3:::{access_logs}/load-balancer/AWSLogs/{cfg.account_id}/*"
+    assert write["Condition"]["StringEquals"] == {"aws:SourceAccount": cfg.account_id}
+    logs_key = next(k for k in plan.of_type("aws:kms/key:Key") if "logs" in k.name)
+    delivery = [s for s in statements(logs_key.inputs["policy"]) if s["Sid"] == "LoadBalancerAccessLogDelivery"]
+    assert delivery and delivery[0]["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
     assert len(plan.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")) == cfg.gpu.count
     # A host leaves rotation when its gateway is not ready (database or engine unreachable: /readyz is 503).
     (targets,) = plan.of_type("aws:lb/targetGroup:TargetGroup")

@@ -1,13 +1,17 @@
-"""EC2 networking facts: VPCs, subnets, gateways, routes, security groups, NACLs, flow logs, endpoints."""
+"""EC2 networking facts: VPCs, subnets, gateways, routes, security groups, NACLs, flow logs, endpoints; load
+balancers (attributes and listeners) and ACM certificates."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from compliance.facts import unreadable_marker
 from compliance.facts.network import (
+    CERTIFICATES,
     EGRESS_ONLY_GATEWAYS,
     FLOW_LOGS,
     INTERNET_GATEWAYS,
+    LOAD_BALANCERS,
     NAT_GATEWAYS,
     NETWORK_ACLS,
     ROUTE_TABLES,
@@ -16,9 +20,12 @@ from compliance.facts.network import (
     VPC_ENDPOINTS,
     VPCS,
     AclEntry,
+    Certificate,
     EgressOnlyGateway,
     FlowLog,
     InternetGateway,
+    Listener,
+    LoadBalancer,
     NatGateway,
     NetworkAcl,
     Route,
@@ -29,8 +36,8 @@ from compliance.facts.network import (
     Vpc,
     VpcEndpoint,
 )
-from compliance.sources.live._client import Scan
-from compliance.sources.live._task import Task
+from compliance.sources.live._client import Scan, Unavailable
+from compliance.sources.live._task import Task, value_or_marker
 
 
 def _ec2(scan: Scan, region: str) -> Any:
@@ -220,6 +227,65 @@ def vpc_endpoints(scan: Scan, region: str, account: str) -> list[VpcEndpoint]:
     return out
 
 
+def load_balancers(scan: Scan, region: str, account: str) -> list[LoadBalancer]:
+    elb = scan.client("elbv2", region)
+    out: list[LoadBalancer] = []
+    for lb in scan.pages(elb, "describe_load_balancers", "LoadBalancers"):
+        arn = lb["LoadBalancerArn"]
+        attributes: Any = value_or_marker(
+            scan, elb, "describe_load_balancer_attributes",
+            lambda r: {a["Key"]: a.get("Value") for a in r.get("Attributes") or []}, LoadBalancerArn=arn,
+        )  # fmt: skip
+        protection: Any = attributes
+        bucket: Any = attributes
+        if "unreadable" not in attributes:
+            protection = attributes.get("deletion_protection.enabled") == "true"
+            logged = attributes.get("access_logs.s3.enabled") == "true"
+            bucket = (attributes.get("access_logs.s3.bucket") or None) if logged else None
+        try:
+            listeners: Any = [
+                Listener(port=int(x.get("Port") or 0), protocol=x.get("Protocol"), ssl_policy=x.get("SslPolicy"))
+                for x in scan.pages(elb, "describe_listeners", "Listeners", LoadBalancerArn=arn)
+            ]
+        except Unavailable as exc:
+            listeners = unreadable_marker(exc.api, exc.error)
+        out.append(
+            {
+                "arn": arn,
+                "name": lb.get("LoadBalancerName", arn),
+                "region": region,
+                "type": lb.get("Type"),
+                "deletion_protection": protection,
+                "access_logs_bucket": bucket,
+                "listeners": listeners,
+            }
+        )
+    return out
+
+
+# ListCertificates returns RSA-2048 certificates only unless asked for every key type.
+_KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
+
+
+def certificates(scan: Scan, region: str, account: str) -> list[Certificate]:
+    acm = scan.client("acm", region)
+    out: list[Certificate] = []
+    for summary in scan.pages(acm, "list_certificates", "CertificateSummaryList", Includes={"keyTypes": _KEY_TYPES}):
+        c = scan.call(acm, "describe_certificate", CertificateArn=summary["CertificateArn"])["Certificate"]
+        not_after = c.get("NotAfter")
+        out.append(
+            {
+                "arn": c["CertificateArn"],
+                "region": region,
+                "domain": c.get("DomainName"),
+                "status": c.get("Status"),
+                "not_after": not_after.isoformat() if not_after is not None else None,
+                "in_use_by": list(c.get("InUseBy") or []),
+            }
+        )
+    return out
+
+
 TASKS: tuple[Task[Any], ...] = (
     Task(VPCS, "regional", vpcs),
     Task(SUBNETS, "regional", subnets),
@@ -231,4 +297,6 @@ TASKS: tuple[Task[Any], ...] = (
     Task(NETWORK_ACLS, "regional", network_acls),
     Task(FLOW_LOGS, "regional", flow_logs),
     Task(VPC_ENDPOINTS, "regional", vpc_endpoints),
+    Task(LOAD_BALANCERS, "regional", load_balancers),
+    Task(CERTIFICATES, "regional", certificates),
 )

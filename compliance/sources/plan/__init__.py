@@ -96,7 +96,9 @@ def _service(token: str) -> str:
 
 
 # Kinds of fact no plan can hold, whatever the stack: they exist only in a running account or on installed hosts.
-PLAN_CANNOT_KNOW = ("snapshots", "db_snapshots", "ssm_managed_instances", "iam_root", "iam_users", "hosts")
+PLAN_CANNOT_KNOW = (
+    "snapshots", "db_snapshots", "ssm_managed_instances", "iam_root", "iam_users", "hosts", "certificates",
+)  # fmt: skip
 
 
 def facts_from_plan(plan: dict[str, Any]) -> Facts:

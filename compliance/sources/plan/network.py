@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from compliance.facts import Facts, Item
+from compliance.facts import Facts, Gap, Item
 from compliance.facts.network import (
+    CERTIFICATES,
     EGRESS_ONLY_GATEWAYS,
     FLOW_LOGS,
     INTERNET_GATEWAYS,
+    LOAD_BALANCERS,
     NAT_GATEWAYS,
     NETWORK_ACLS,
     ROUTE_TABLES,
@@ -22,6 +24,8 @@ from compliance.facts.network import (
     EgressOnlyGateway,
     FlowLog,
     InternetGateway,
+    Listener,
+    LoadBalancer,
     NatGateway,
     NetworkAcl,
     Route,
@@ -32,7 +36,7 @@ from compliance.facts.network import (
     Vpc,
     VpcEndpoint,
 )
-from compliance.sources.plan._reader import PlanReader, whole
+from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
 _ROUTE_TARGETS = ("gatewayId", "natGatewayId", "transitGatewayId", "egressOnlyGatewayId", "networkInterfaceId",
                   "vpcPeeringConnectionId", "vpcEndpointId")  # fmt: skip
@@ -47,6 +51,14 @@ def add(p: PlanReader, f: Facts) -> None:
     f.add(NETWORK_ACLS, _network_acls(p))
     f.add(FLOW_LOGS, _flow_logs(p))
     f.add(VPC_ENDPOINTS, _endpoints(p))
+    f.add(LOAD_BALANCERS, _load_balancers(p))
+    f.missing(
+        CERTIFICATES,
+        Gap(
+            "the gateway's certificate is the client's, issued outside the stack; the live audit reads it",
+            "NOT_APPLICABLE",
+        ),
+    )
 
 
 def _vpcs_and_gateways(p: PlanReader, f: Facts) -> None:
@@ -279,3 +291,29 @@ def _endpoints(p: PlanReader) -> list[VpcEndpoint]:
         )
         for e in p.of("aws:ec2/vpcEndpoint:VpcEndpoint")
     ]
+
+
+def _load_balancers(p: PlanReader) -> list[LoadBalancer]:
+    balancers = p.of("aws:lb/loadBalancer:LoadBalancer")
+    listeners = p.of("aws:lb/listener:Listener")
+    out: list[LoadBalancer] = []
+    for lb in balancers:
+        arn = arn_of(lb)
+        # A listener names its balancer's ARN; where the plan left it unknown there is only one balancer to own it.
+        own = [x for x in listeners if x.get("loadBalancerArn") == arn or len(balancers) == 1]
+        logs = lb.get("accessLogs") or {}
+        out.append(
+            LoadBalancer(
+                arn=arn,
+                name=str(lb.get("name") or lb["_id"]),
+                region=p.region,
+                type=lb.get("loadBalancerType", "application"),
+                deletion_protection=bool(lb.get("enableDeletionProtection")),
+                access_logs_bucket=(logs.get("bucket") or None) if logs.get("enabled") else None,
+                listeners=[
+                    Listener(port=whole(x.get("port")) or 0, protocol=x.get("protocol"), ssl_policy=x.get("sslPolicy"))
+                    for x in own
+                ],
+            )
+        )
+    return out
