@@ -55,7 +55,9 @@ ENCLAVES = "no key here is used by Nitro Enclaves; the stack's keys carry no att
 CONFIDENTIAL = "the stack runs no confidential-computing (enclave) hosts"
 
 CROSSWALK: dict[str, Answer] = {
-    "acm_certificates_expiration_check": gap("not judged yet: the gateway NLB's ACM certificate expiry"),
+    "acm_certificates_expiration_check": stricter(
+        "acm-certificates-valid", why="certificates in use must have 30 days left (Prowler's default: 7)"
+    ),
     "cloudtrail_bedrock_logging_enabled": not_applicable("Bedrock is not used: the model runs on the stack's hosts"),
     "cloudtrail_cloudwatch_logging_enabled": same("trail-cloudwatch"),
     "cloudtrail_kms_encryption_enabled": same("trail-kms"),
@@ -94,8 +96,8 @@ CROSSWALK: dict[str, Answer] = {
     ),
     "elb_logging_enabled": not_applicable("Classic Load Balancers are not used; the stack's one is an NLB (ELBv2)"),
     "elb_ssl_listeners": not_applicable("Classic Load Balancers are not used; the stack's one is an NLB (ELBv2)"),
-    "elbv2_deletion_protection": gap("not judged yet: the program sets it on the NLB; the audit does not read it"),
-    "elbv2_logging_enabled": gap("not judged yet: ELBv2 access logs"),
+    "elbv2_deletion_protection": same("elb-deletion-protection"),
+    "elbv2_logging_enabled": same("elb-access-logs"),
     "guardduty_is_enabled": same("monitoring-guardduty"),
     "guardduty_no_high_severity_findings": gap("not judged yet: GuardDuty high-severity findings left open"),
     "iam_aws_attached_policy_no_administrative_privileges": same("iam-no-star-policies"),
@@ -114,7 +116,7 @@ CROSSWALK: dict[str, Answer] = {
     "iam_password_policy_reuse_24": same("iam-password-policy"),
     "iam_password_policy_symbol": same("iam-password-policy"),
     "iam_password_policy_uppercase": same("iam-password-policy"),
-    "iam_root_hardware_mfa_enabled": gap("not judged yet: iam-root-mfa accepts a virtual MFA device"),
+    "iam_root_hardware_mfa_enabled": same("iam-root-hardware-mfa"),
     "iam_root_mfa_enabled": same("iam-root-mfa"),
     "iam_rotate_access_key_90_days": same("iam-access-keys-rotated"),
     "iam_user_accesskey_unused": same("iam-unused-credentials"),
@@ -127,8 +129,10 @@ CROSSWALK: dict[str, Answer] = {
     "kms_key_enclave_attestation_unknown_image": not_applicable(ENCLAVES),
     "kms_key_enclave_debug_attestation_detected": not_applicable(ENCLAVES),
     "rds_instance_backup_enabled": stricter("rds-backups", why="at least 7 days kept, not any retention"),
-    "rds_instance_integration_cloudwatch_logs": gap("not judged yet: the cluster's PostgreSQL log export"),
-    "rds_instance_multi_az": gap("not judged yet: Aurora's reader in a second AZ"),
+    "rds_instance_integration_cloudwatch_logs": same(
+        "rds-log-export", why="judged on the Aurora cluster, where its instances' log export is set"
+    ),
+    "rds_instance_multi_az": same("rds-multi-az", why="Aurora: instances of the cluster in more than one AZ"),
     "rds_instance_no_public_access": same("rds-not-public"),
     "rds_instance_storage_encrypted": stricter("rds-encrypted-cmk", why="a customer-managed key, not any encryption"),
     "rds_snapshots_public_access": same("rds-snapshots-not-public"),

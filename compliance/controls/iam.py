@@ -70,6 +70,25 @@ def root_mfa(facts: Facts) -> list[Finding]:
     return _root(facts, "mfa_enabled", True, "signs in with MFA", "has no MFA device")
 
 
+def root_hardware_mfa(facts: Facts) -> list[Finding]:
+    def judge(r: Record) -> tuple[bool, str, dict[str, Any]]:
+        who = f"The root user of account {facts.account}"
+        if not r.get("mfa_enabled"):
+            return False, f"{who} has no MFA device, hardware or virtual.", {}
+        if r.get("mfa_virtual"):
+            return False, f"{who} signs in with a virtual MFA device (an app on a phone), not a hardware key.", {}
+        return True, f"{who} signs in with a hardware MFA device.", {}
+
+    return each(
+        facts.get(IAM_ROOT),
+        ("mfa_enabled", "mfa_virtual"),
+        lambda r: f"arn:aws:iam::{facts.account}:root",
+        "AWS::IAM::User",
+        lambda r: "the root user",
+        judge,
+    )
+
+
 def _no_users(facts: Facts, what: str) -> list[Finding]:
     """The account-level PASS when no IAM user has the credential a control is about."""
     return [
@@ -255,6 +274,18 @@ CONTROLS: tuple[Control, ...] = (
         "A password alone is not enough for the one identity that can do anything.",
         "Assign a hardware or virtual MFA device to the root user.",
         root_mfa,
+    ),
+    control(
+        "iam-root-hardware-mfa",
+        "The root user's MFA is a hardware device",
+        "high",
+        AUTH,
+        ("iam_root",),
+        ("iam:GetAccountSummary", "iam:ListVirtualMFADevices"),
+        "A virtual device lives on a phone that is backed up, cloned and carried everywhere; a hardware key is the "
+        "one second factor for the root user that cannot be copied.",
+        "Register a FIDO security key or hardware TOTP token for the root user and remove the virtual device.",
+        root_hardware_mfa,
     ),
     control(
         "iam-console-mfa",

@@ -20,6 +20,7 @@ class IamRoot(TypedDict):
     region: Literal["global"]
     access_keys_present: bool
     mfa_enabled: bool
+    mfa_virtual: bool | Unreadable  # its MFA is a virtual device (an authenticator app), not a hardware key
 
 
 class AccessKey(TypedDict):

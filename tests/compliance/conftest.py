@@ -101,7 +101,7 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
             "launch_templates": [
                 {"id": "lt-0123456789abcdef0", "name": "gpu", "region": region, "imds_http_tokens": "required"}
             ],
-            "iam_root": [{"region": "global", "access_keys_present": False, "mfa_enabled": True}],
+            "iam_root": [{"region": "global", "access_keys_present": False, "mfa_enabled": True, "mfa_virtual": False}],
             "iam_users": [
                 {
                     "name": "alice",

@@ -20,6 +20,7 @@ from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant
 MOTO_LIMITS = {
     "ec2-ssm-managed": Status.ERROR,  # ssm:DescribeInstanceInformation is not implemented
     "iam-root-mfa": Status.FAIL,  # moto has no way to give the root user an MFA device
+    "iam-root-hardware-mfa": Status.FAIL,  # nor a hardware one
     "backup-phi-volumes": Status.ERROR,  # backup:ListBackupSelections is not implemented
 }
 NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups", "rds-log-export", "rds-multi-az"}
@@ -397,6 +398,7 @@ MUTATIONS.update(
 LIVE_FAIL_UNREPRESENTABLE = {
     "ec2-ssm-managed": "moto does not implement ssm:DescribeInstanceInformation (ERROR, asserted above)",
     "iam-root-mfa": "already FAIL on every moto account: moto cannot give the root user MFA",
+    "iam-root-hardware-mfa": "already FAIL on every moto account: moto cannot give the root user MFA",
     "iam-root-no-access-keys": "moto cannot create access keys for the root user",
     "iam-access-keys-rotated": "moto dates every new access key now; keys cannot be aged",
     "iam-unused-credentials": "moto dates every new user and key now and records no use; none can be aged",

@@ -142,6 +142,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["db_clusters"][0].update(multi_az=False),
         "has no instance outside one availability zone",
     ),
+    "iam-root-hardware-mfa": (
+        lambda f: f.items["iam_root"][0].update(mfa_virtual=True),
+        "signs in with a virtual MFA device (an app on a phone), not a hardware key",
+    ),
     "elb-deletion-protection": (
         lambda f: f.items["load_balancers"][0].update(deletion_protection=False),
         "can be deleted by one API call",

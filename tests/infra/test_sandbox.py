@@ -27,7 +27,12 @@ EXPECTED_GAPS = {
     ("aws:backup/selection:Selection", "backup:CreateBackupSelection"),  # moto has no backup selections
 }
 # backup-phi-volumes: the selections cannot be read back either, so whether a volume is covered is ERROR.
-MOTO_LIMITS = {"iam-root-mfa": Status.FAIL, "ec2-ssm-managed": Status.ERROR, "backup-phi-volumes": Status.ERROR}
+MOTO_LIMITS = {
+    "iam-root-mfa": Status.FAIL,
+    "iam-root-hardware-mfa": Status.FAIL,  # no MFA at all, so no hardware MFA either
+    "ec2-ssm-managed": Status.ERROR,
+    "backup-phi-volumes": Status.ERROR,
+}
 # Judged from playbooks/verify.yml's evidence (no installed hosts here): ERROR, not a pass.
 HOST_EVIDENCE = dict.fromkeys((c.id for c in hosts.CONTROLS), Status.ERROR)
 

@@ -116,7 +116,7 @@ def test_fleet_audit_reaches_each_account_through_its_role_and_reports_the_one_r
         assert clients[name]["summary"] == report["summary"]
         assert clients[name]["previous"] is None and clients[name]["changes"] == []
     # The compliant account fails only what moto cannot show (the root user's MFA); the empty one fails much.
-    assert clients["clinic-a"]["failing_controls"] == ["iam-root-mfa"]
+    assert clients["clinic-a"]["failing_controls"] == ["iam-root-mfa", "iam-root-hardware-mfa"]
     assert clients["clinic-a"]["worst_severity"] == "critical"
     assert "net-flow-logs" in clients["clinic-b"]["failing_controls"]
     assert clients["clinic-b"]["summary"][Status.FAIL.value] > 5

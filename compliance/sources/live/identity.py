@@ -8,7 +8,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from compliance.facts import unreadable
+from compliance.facts import unreadable, unreadable_marker
 from compliance.facts.identity import (
     IAM_PASSWORD_POLICY,
     IAM_POLICIES,
@@ -20,7 +20,7 @@ from compliance.facts.identity import (
     IamRoot,
     IamUser,
 )
-from compliance.sources.live._client import Scan
+from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task, value_or_marker
 
 AWS_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/")
@@ -93,13 +93,25 @@ def iam_policies(scan: Scan, region: str, account: str) -> list[IamPolicy]:
     return out
 
 
+def _root_mfa_is_virtual(scan: Scan, iam: Any) -> Any:
+    """Whether an assigned virtual MFA device belongs to the root user (its ARN ends in ``:root``), or a marker."""
+    try:
+        devices = scan.pages(iam, "list_virtual_mfa_devices", "VirtualMFADevices", AssignmentStatus="Assigned")
+        return any(str((d.get("User") or {}).get("Arn", "")).endswith(":root") for d in devices)
+    except Unavailable as exc:
+        return unreadable_marker(exc.api, exc.error)
+
+
 def iam_root(scan: Scan, region: str, account: str) -> list[IamRoot]:
-    summary = scan.call(scan.client("iam", region), "get_account_summary")["SummaryMap"]
+    iam = scan.client("iam", region)
+    summary = scan.call(iam, "get_account_summary")["SummaryMap"]
+    mfa = bool(summary.get("AccountMFAEnabled"))
     return [
         {
             "region": "global",
             "access_keys_present": bool(summary.get("AccountAccessKeysPresent")),
-            "mfa_enabled": bool(summary.get("AccountMFAEnabled")),
+            "mfa_enabled": mfa,
+            "mfa_virtual": _root_mfa_is_virtual(scan, iam) if mfa else False,
         }
     ]
 
