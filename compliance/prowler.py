@@ -88,7 +88,7 @@ CROSSWALK: dict[str, Answer] = {
     "ec2_ebs_public_snapshot": same("ec2-no-public-snapshots"),
     "ec2_ebs_volume_encryption": stricter("ec2-volumes-cmk", why="a customer-managed key, not any encryption"),
     "ec2_instance_managed_by_ssm": same("ec2-ssm-managed"),
-    "ec2_instance_older_than_specific_days": gap("not judged yet: instance age (patching is judged through SSM)"),
+    "ec2_instance_older_than_specific_days": same("ec2-instance-age", why="180 days, Prowler's default"),
     "ec2_instance_public_ip": same("ec2-no-public-ip"),
     "ec2_networkacl_allow_ingress_any_port": same("net-nacl-no-all-traffic"),
     "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22": stricter(
@@ -99,7 +99,9 @@ CROSSWALK: dict[str, Answer] = {
     "elbv2_deletion_protection": same("elb-deletion-protection"),
     "elbv2_logging_enabled": same("elb-access-logs"),
     "guardduty_is_enabled": same("monitoring-guardduty"),
-    "guardduty_no_high_severity_findings": gap("not judged yet: GuardDuty high-severity findings left open"),
+    "guardduty_no_high_severity_findings": same(
+        "monitoring-guardduty-findings", why="open (not archived) findings of severity 7 and up"
+    ),
     "iam_aws_attached_policy_no_administrative_privileges": same("iam-no-star-policies"),
     "iam_customer_attached_policy_no_administrative_privileges": same("iam-no-star-policies"),
     "iam_inline_policy_no_administrative_privileges": same("iam-no-star-policies"),
@@ -150,7 +152,9 @@ CROSSWALK: dict[str, Answer] = {
     "sns_topics_kms_encryption_at_rest_enabled": stricter(
         "monitoring-alarm-topic-encrypted", why="the alarm topics exist and use a customer-managed key"
     ),
-    "ssm_managed_compliant_patching": gap("not judged yet: SSM patch compliance of the GPU hosts"),
+    "ssm_managed_compliant_patching": stricter(
+        "ec2-patched", why="a running instance Patch Manager never scanned is ERROR, not left out"
+    ),
     "vpc_flow_logs_enabled": stricter("net-flow-logs", why="ALL traffic recorded, not only rejected"),
 }
 

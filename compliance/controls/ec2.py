@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from compliance.controls._base import (
@@ -19,6 +20,7 @@ from compliance.facts.compute import (
     EBS_ENCRYPTION_DEFAULTS,
     INSTANCES,
     LAUNCH_TEMPLATES,
+    PATCH_COMPLIANCE,
     SNAPSHOTS,
     SSM_MANAGED_INSTANCES,
     VOLUMES,
@@ -26,6 +28,8 @@ from compliance.facts.compute import (
 from compliance.model import Control, Finding, Status
 
 RUNNING = ("pending", "running", "stopping", "stopped")
+# Prowler's default for ec2_instance_older_than_specific_days: a host this old was built from an image this old.
+MAX_INSTANCE_AGE_DAYS = 180
 
 
 def _live(facts: Facts) -> list[Record]:
@@ -121,6 +125,56 @@ def ssm_managed(facts: Facts) -> list[Finding]:
 
     return each(
         [i for i in _live(facts) if i.get("state") == "running"],
+        (),
+        lambda i: ec2_arn(facts, i, "instance"),
+        "AWS::EC2::Instance",
+        lambda i: f"instance {i['id']}",
+        judge,
+    )
+
+
+def patched(facts: Facts) -> list[Finding]:
+    """Each running instance against its last Patch Manager scan; one never scanned cannot be judged (ERROR)."""
+    scans = {p["resource_id"]: p for p in facts.get(PATCH_COMPLIANCE)}
+    out: list[Finding] = []
+    for i in [i for i in _live(facts) if i.get("state") == "running"]:
+        rid, p = ec2_arn(facts, i, "instance"), scans.get(i["id"])
+        if p is None:
+            out.append(
+                finding(Status.ERROR, rid, "AWS::EC2::Instance", i["region"],
+                        f"Instance {i['id']} has no patch compliance in Systems Manager: Patch Manager has never "
+                        "scanned it, so whether it is patched cannot be judged.")
+            )  # fmt: skip
+            continue
+        ok = p.get("status") == "COMPLIANT" and not p["non_compliant"]
+        message = (
+            f"Instance {i['id']} had every approved patch at its last scan ({p['scanned_at']})."
+            if ok
+            else f"Instance {i['id']} lacks {p['non_compliant']} approved patches (missing or failed) at its last "
+            f"scan ({p['scanned_at']})."
+        )
+        out.append(
+            finding(Status.PASS if ok else Status.FAIL, rid, "AWS::EC2::Instance", i["region"], message, patches=p)
+        )
+    return out
+
+
+def instance_age(facts: Facts) -> list[Finding]:
+    now = dt.datetime.now(dt.UTC)
+
+    def judge(i: Record) -> tuple[bool, str, dict[str, Any]]:
+        days = (now - dt.datetime.fromisoformat(i["launch_time"])).days
+        if days > MAX_INSTANCE_AGE_DAYS:
+            return (
+                False,
+                f"Instance {i['id']} has run {days} days since launch (over {MAX_INSTANCE_AGE_DAYS}).",
+                {"launch_time": i["launch_time"]},
+            )
+        return True, f"Instance {i['id']} was launched {days} days ago.", {"launch_time": i["launch_time"]}
+
+    # A plan's instances are not launched yet: nothing to judge there.
+    return each(
+        [i for i in _live(facts) if i.get("launch_time")],
         (),
         lambda i: ec2_arn(facts, i, "instance"),
         "AWS::EC2::Instance",
@@ -288,6 +342,32 @@ CONTROLS: tuple[Control, ...] = (
         "SSM is how hosts without SSH are patched, inspected and reached, with every session logged.",
         "Attach AmazonSSMManagedInstanceCore and make sure the ssm, ssmmessages and ec2messages endpoints exist.",
         ssm_managed,
+    ),
+    control(
+        "ec2-patched",
+        "Running instances have every approved patch (Patch Manager)",
+        "high",
+        ("164.308(a)(5)(ii)(B)", "164.308(a)(1)(ii)(B)"),
+        ("instances", "patch_compliance"),
+        ("ec2:DescribeInstances", "ssm:ListResourceComplianceSummaries"),
+        "Known vulnerabilities left unpatched on a host that holds PHI are the risk the Security Rule's risk "
+        "management and malware protection exist for.",
+        "Run AWS-RunPatchBaseline (Scan, then Install in a maintenance window) on the hosts, through the ssm "
+        "endpoint, from the stack's own package mirror.",
+        patched,
+    ),
+    control(
+        "ec2-instance-age",
+        f"Instances are rebuilt within {MAX_INSTANCE_AGE_DAYS} days",
+        "low",
+        ("164.308(a)(1)(ii)(B)",),
+        ("instances",),
+        ("ec2:DescribeInstances",),
+        "A long-running host drifts from the image and the playbooks that describe it; rebuilding from a current "
+        "Debian image proves the deploy still works and drops what accumulated by hand. The PHI volume is "
+        "separate and survives a rebuild.",
+        "Replace the instance (pulumi up --replace URN) and re-run the playbooks; the data volume is reattached.",
+        instance_age,
     ),
     control(
         "ec2-ebs-default-encryption",

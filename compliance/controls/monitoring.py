@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from compliance.controls._base import arn, control, finding
+from typing import Any
+
+from compliance.controls._base import Record, arn, control, each, finding
 from compliance.facts import Facts
 from compliance.facts.logging import (
     CONFIG_RECORDERS,
     GUARDDUTY_DETECTORS,
+    GUARDDUTY_FINDINGS,
     METRIC_ALARMS,
     METRIC_FILTERS,
     SNS_TOPICS,
@@ -158,6 +161,30 @@ def guardduty(facts: Facts) -> list[Finding]:
     return out
 
 
+def guardduty_findings_closed(facts: Facts) -> list[Finding]:
+    def judge(d: Record) -> tuple[bool, str, dict[str, Any]]:
+        found = d["open_high"]
+        if not found:
+            return True, f"GuardDuty detector {d['detector_id']} has no open finding of high severity.", {}
+        counted = f"{len(found)}{'+' if len(found) >= 50 else ''}"
+        first = sorted(found, key=lambda f: -f["severity"])[:3]
+        named = "; ".join(f"{f['type']} ({f['severity']:g})" for f in first)
+        return (
+            False,
+            f"GuardDuty detector {d['detector_id']} has {counted} open findings of high severity or worse: {named}.",
+            {"finding_ids": [f["id"] for f in found]},
+        )
+
+    return each(
+        facts.get(GUARDDUTY_FINDINGS),
+        (),
+        lambda d: arn(facts, "guardduty", d["region"], f"detector/{d['detector_id']}"),
+        "AWS::GuardDuty::Detector",
+        lambda d: f"detector {d['detector_id']}",
+        judge,
+    )
+
+
 def config_recorder(facts: Facts) -> list[Finding]:
     recorders: dict[str, list[ConfigRecorder]] = {}
     for r in facts.get(CONFIG_RECORDERS):
@@ -234,6 +261,18 @@ CONTROLS: tuple[Control, ...] = (
         "Threat detection on API, DNS and flow activity finds what static checks cannot.",
         "aws guardduty create-detector --enable in each region.",
         guardduty,
+    ),
+    control(
+        "monitoring-guardduty-findings",
+        "No high-severity GuardDuty finding is left open",
+        "high",
+        ("164.308(a)(6)(ii)", "164.308(a)(1)(ii)(D)"),
+        ("guardduty_findings",),
+        ("guardduty:ListDetectors", "guardduty:ListFindings", "guardduty:GetFindings"),
+        "A detector nobody answers is not incident response: a high-severity finding (credentials used from "
+        "outside AWS, a host talking to a known bad address) must be investigated and closed or archived.",
+        "Investigate each finding (aws guardduty get-findings), contain, then archive it with the outcome recorded.",
+        guardduty_findings_closed,
     ),
     control(
         "monitoring-config-recorder",

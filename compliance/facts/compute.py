@@ -18,6 +18,7 @@ class Instance(TypedDict):
     instance_profile_arn: str | None
     vpc_id: str | None
     subnet_id: str | None
+    launch_time: str | None  # ISO 8601; None in a plan (not launched yet)
 
 
 class LaunchTemplate(TypedDict):
@@ -57,9 +58,20 @@ class SsmManagedInstance(TypedDict):
     ping_status: str | None
 
 
+class PatchCompliance(TypedDict):
+    """Systems Manager's patch compliance of one managed instance, as its last Patch Manager scan reported it."""
+
+    resource_id: str  # the instance id
+    region: str
+    status: str | None  # COMPLIANT, NON_COMPLIANT
+    non_compliant: int  # patches missing or failed
+    scanned_at: str | None  # ISO 8601
+
+
 INSTANCES = Kind("instances", Instance)
 LAUNCH_TEMPLATES = Kind("launch_templates", LaunchTemplate)
 EBS_ENCRYPTION_DEFAULTS = Kind("ebs_encryption_defaults", EbsEncryptionDefault)
 VOLUMES = Kind("volumes", Volume)
 SNAPSHOTS = Kind("snapshots", Snapshot)
 SSM_MANAGED_INSTANCES = Kind("ssm_managed_instances", SsmManagedInstance)
+PATCH_COMPLIANCE = Kind("patch_compliance", PatchCompliance)

@@ -83,10 +83,25 @@ class ConfigRecorder(TypedDict):
     all_supported: bool
 
 
+class ThreatFinding(TypedDict):
+    id: str
+    type: str | None  # e.g. "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+    severity: float
+
+
+class GuarddutyFindings(TypedDict):
+    """Per detector: its high and critical findings (severity 7 and up) not archived, at most 50 read."""
+
+    detector_id: str
+    region: str
+    open_high: list[ThreatFinding]
+
+
 TRAILS = Kind("trails", Trail)
 LOG_GROUPS = Kind("log_groups", LogGroup)
 METRIC_FILTERS = Kind("metric_filters", MetricFilter)
 METRIC_ALARMS = Kind("metric_alarms", MetricAlarm)
 SNS_TOPICS = Kind("sns_topics", SnsTopic)
 GUARDDUTY_DETECTORS = Kind("guardduty_detectors", GuarddutyDetector)
+GUARDDUTY_FINDINGS = Kind("guardduty_findings", GuarddutyFindings)
 CONFIG_RECORDERS = Kind("config_recorders", ConfigRecorder)

@@ -70,6 +70,20 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
                     "public": False,
                 }
             ],
+            "patch_compliance": [
+                {
+                    "resource_id": i["id"],
+                    "region": region,
+                    "status": "COMPLIANT",
+                    "non_compliant": 0,
+                    "scanned_at": recent,
+                }
+                for i in facts.items["instances"]
+            ],
+            "guardduty_findings": [
+                {"detector_id": d["id"], "region": d["region"], "open_high": []}
+                for d in facts.items["guardduty_detectors"]
+            ],
             "load_balancers": [
                 {
                     "arn": f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/net/gateway/0123456789abcdef",
@@ -132,6 +146,8 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
             ],
         }
     )
+    for instance in facts.items["instances"]:
+        instance["launch_time"] = recent
     modern = {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}
     phi = ["/data/postgresql", "/opt/phistack"]
     facts.items["hosts"] = [  # as playbooks/verify.yml reports a correctly installed host

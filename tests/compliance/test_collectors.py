@@ -22,6 +22,8 @@ MOTO_LIMITS = {
     "iam-root-mfa": Status.FAIL,  # moto has no way to give the root user an MFA device
     "iam-root-hardware-mfa": Status.FAIL,  # nor a hardware one
     "backup-phi-volumes": Status.ERROR,  # backup:ListBackupSelections is not implemented
+    "ec2-patched": Status.ERROR,  # ssm:ListResourceComplianceSummaries is not implemented
+    "monitoring-guardduty-findings": Status.ERROR,  # guardduty:ListFindings is not implemented
 }
 NO_DATABASE = {"rds-encrypted-cmk", "rds-not-public", "rds-force-ssl", "rds-backups", "rds-log-export", "rds-multi-az"}
 # Judged from playbooks/verify.yml's evidence files, not the AWS API: ERROR in an AWS-only collection.
@@ -403,6 +405,11 @@ LIVE_FAIL_UNREPRESENTABLE = {
     "iam-access-keys-rotated": "moto dates every new access key now; keys cannot be aged",
     "iam-unused-credentials": "moto dates every new user and key now and records no use; none can be aged",
     "services-hipaa-eligible": "every service moto's tagging API reports is HIPAA-eligible",
+    "ec2-patched": "moto does not implement ssm:ListResourceComplianceSummaries (ERROR, asserted above; the request "
+    "and parsing are checked against botocore's model in test_unemulated_apis.py)",
+    "ec2-instance-age": "moto dates every instance's launch now; instances cannot be aged",
+    "monitoring-guardduty-findings": "moto does not implement guardduty:ListFindings (ERROR, asserted above; see "
+    "test_unemulated_apis.py)",
 } | dict.fromkeys(HOST_EVIDENCE, "judged from host evidence files (FAIL cases: tests/compliance/test_hosts.py)")
 
 

@@ -146,6 +146,28 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["iam_root"][0].update(mfa_virtual=True),
         "signs in with a virtual MFA device (an app on a phone), not a hardware key",
     ),
+    "ec2-patched": (
+        lambda f: f.items["patch_compliance"][0].update(status="NON_COMPLIANT", non_compliant=3),
+        "lacks 3 approved patches (missing or failed) at its last scan",
+    ),
+    "ec2-instance-age": (
+        lambda f: f.items["instances"][0].update(launch_time="2025-01-02T03:04:05+00:00"),
+        "days since launch (over 180)",
+    ),
+    "monitoring-guardduty-findings": (
+        lambda f: f.items["guardduty_findings"][0]["open_high"].extend(
+            [
+                {"id": "a1", "type": "Recon:EC2/PortProbeUnprotectedPort", "severity": 7.2},
+                {
+                    "id": "b2",
+                    "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+                    "severity": 8.0,
+                },
+            ]
+        ),
+        "has 2 open findings of high severity or worse: UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
+        ".OutsideAWS (8); Recon:EC2/PortProbeUnprotectedPort (7.2)",
+    ),
     "elb-deletion-protection": (
         lambda f: f.items["load_balancers"][0].update(deletion_protection=False),
         "can be deleted by one API call",
@@ -538,3 +560,11 @@ def test_certificates_nobody_uses_are_not_judged(compliant: MakeFacts) -> None:
     facts = compliant()
     facts.items["certificates"][0].update(in_use_by=[], not_after="2020-01-01T00:00:00+00:00")
     assert evaluate_control(by_id()["acm-certificates-valid"], facts, TODAY).status is Status.NOT_APPLICABLE
+
+
+def test_an_instance_patch_manager_never_scanned_is_error_not_pass(compliant: MakeFacts) -> None:
+    facts = compliant()
+    facts.items["patch_compliance"] = []
+    result = evaluate_control(by_id()["ec2-patched"], facts, TODAY)
+    assert result.status is Status.ERROR
+    assert "Patch Manager has never scanned it" in result.findings[0].message

@@ -8,12 +8,14 @@ from compliance.facts.compute import (
     EBS_ENCRYPTION_DEFAULTS,
     INSTANCES,
     LAUNCH_TEMPLATES,
+    PATCH_COMPLIANCE,
     SNAPSHOTS,
     SSM_MANAGED_INSTANCES,
     VOLUMES,
     EbsEncryptionDefault,
     Instance,
     LaunchTemplate,
+    PatchCompliance,
     Snapshot,
     SsmManagedInstance,
     Volume,
@@ -43,6 +45,7 @@ def instances(scan: Scan, region: str, account: str) -> list[Instance]:
                     "instance_profile_arn": (i.get("IamInstanceProfile") or {}).get("Arn"),
                     "vpc_id": i.get("VpcId"),
                     "subnet_id": i.get("SubnetId"),
+                    "launch_time": i["LaunchTime"].isoformat() if i.get("LaunchTime") else None,
                 }
             )
     return out
@@ -127,6 +130,28 @@ def ssm_managed_instances(scan: Scan, region: str, account: str) -> list[SsmMana
     ]
 
 
+_PATCH = [{"Key": "ComplianceType", "Values": ["Patch"], "Type": "EQUAL"}]
+
+
+def patch_compliance(scan: Scan, region: str, account: str) -> list[PatchCompliance]:
+    out: list[PatchCompliance] = []
+    ssm = scan.client("ssm", region)
+    for r in scan.pages(ssm, "list_resource_compliance_summaries", "ResourceComplianceSummaryItems", Filters=_PATCH):
+        if r.get("ResourceType") != "ManagedInstance":
+            continue
+        when = (r.get("ExecutionSummary") or {}).get("ExecutionTime")
+        out.append(
+            {
+                "resource_id": r["ResourceId"],
+                "region": region,
+                "status": r.get("Status"),
+                "non_compliant": int((r.get("NonCompliantSummary") or {}).get("NonCompliantCount") or 0),
+                "scanned_at": when.isoformat() if when else None,
+            }
+        )
+    return out
+
+
 TASKS: tuple[Task[Any], ...] = (
     Task(INSTANCES, "regional", instances),
     Task(LAUNCH_TEMPLATES, "regional", launch_templates),
@@ -134,4 +159,5 @@ TASKS: tuple[Task[Any], ...] = (
     Task(VOLUMES, "regional", volumes),
     Task(SNAPSHOTS, "regional", snapshots),
     Task(SSM_MANAGED_INSTANCES, "regional", ssm_managed_instances),
+    Task(PATCH_COMPLIANCE, "regional", patch_compliance),
 )

@@ -7,6 +7,7 @@ from typing import Any
 from compliance.facts.logging import (
     CONFIG_RECORDERS,
     GUARDDUTY_DETECTORS,
+    GUARDDUTY_FINDINGS,
     LOG_GROUPS,
     METRIC_ALARMS,
     METRIC_FILTERS,
@@ -14,6 +15,7 @@ from compliance.facts.logging import (
     TRAILS,
     ConfigRecorder,
     GuarddutyDetector,
+    GuarddutyFindings,
     LogGroup,
     MetricAlarm,
     MetricFilter,
@@ -143,6 +145,30 @@ def guardduty_detectors(scan: Scan, region: str, account: str) -> list[Guardduty
     ]
 
 
+# GuardDuty's high band starts at 7.0 (critical: 9.0 and up).
+HIGH_SEVERITY = 7
+_OPEN_HIGH = {
+    "Criterion": {"severity": {"GreaterThanOrEqual": HIGH_SEVERITY}, "service.archived": {"Equals": ["false"]}}
+}
+
+
+def guardduty_findings(scan: Scan, region: str, account: str) -> list[GuarddutyFindings]:
+    """One page of open high-severity findings per detector (50: enough to judge and to name the first ones)."""
+    gd = scan.client("guardduty", region)
+    out: list[GuarddutyFindings] = []
+    for d in scan.pages(gd, "list_detectors", "DetectorIds"):
+        ids = scan.call(gd, "list_findings", DetectorId=d, FindingCriteria=_OPEN_HIGH, MaxResults=50)["FindingIds"]
+        found = scan.call(gd, "get_findings", DetectorId=d, FindingIds=ids)["Findings"] if ids else []
+        out.append(
+            {
+                "detector_id": d,
+                "region": region,
+                "open_high": [{"id": f["Id"], "type": f.get("Type"), "severity": float(f["Severity"])} for f in found],
+            }
+        )
+    return out
+
+
 def config_recorders(scan: Scan, region: str, account: str) -> list[ConfigRecorder]:
     cfg = scan.client("config", region)
     status = {
@@ -167,5 +193,6 @@ TASKS: tuple[Task[Any], ...] = (
     Task(METRIC_ALARMS, "regional", metric_alarms),
     Task(SNS_TOPICS, "regional", sns_topics),
     Task(GUARDDUTY_DETECTORS, "regional", guardduty_detectors),
+    Task(GUARDDUTY_FINDINGS, "regional", guardduty_findings),
     Task(CONFIG_RECORDERS, "regional", config_recorders),
 )

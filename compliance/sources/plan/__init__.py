@@ -98,6 +98,7 @@ def _service(token: str) -> str:
 # Kinds of fact no plan can hold, whatever the stack: they exist only in a running account or on installed hosts.
 PLAN_CANNOT_KNOW = (
     "snapshots", "db_snapshots", "ssm_managed_instances", "iam_root", "iam_users", "hosts", "certificates",
+    "guardduty_findings", "patch_compliance",
 )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from compliance.facts.compute import (
     EBS_ENCRYPTION_DEFAULTS,
     INSTANCES,
     LAUNCH_TEMPLATES,
+    PATCH_COMPLIANCE,
     SNAPSHOTS,
     SSM_MANAGED_INSTANCES,
     VOLUMES,
@@ -43,6 +44,7 @@ def add(p: PlanReader, f: Facts) -> None:
                 instance_profile_arn=i.get("iamInstanceProfile") or None,
                 subnet_id=i.get("subnetId"),
                 vpc_id=None,
+                launch_time=None,
             )
         )
         root = i.get("rootBlockDevice") or {}
@@ -106,3 +108,4 @@ def add(p: PlanReader, f: Facts) -> None:
         Gap("hosts are probed once installed (playbooks/verify.yml, then audit --host-evidence)", "NOT_APPLICABLE"),
     )
     f.missing(SSM_MANAGED_INSTANCES, Gap("instances register with Systems Manager only once running", "NOT_APPLICABLE"))
+    f.missing(PATCH_COMPLIANCE, Gap("Patch Manager scans instances once they run", "NOT_APPLICABLE"))

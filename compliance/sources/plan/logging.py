@@ -6,6 +6,7 @@ from compliance.facts import Facts, Gap
 from compliance.facts.logging import (
     CONFIG_RECORDERS,
     GUARDDUTY_DETECTORS,
+    GUARDDUTY_FINDINGS,
     LOG_GROUPS,
     METRIC_ALARMS,
     METRIC_FILTERS,
@@ -117,6 +118,10 @@ def add(p: PlanReader, f: Facts) -> None:
         )
     else:
         f.missing(GUARDDUTY_DETECTORS, Gap("the plan does not manage GuardDuty (guardrail off)", "NOT_APPLICABLE"))
+    f.missing(
+        GUARDDUTY_FINDINGS,
+        Gap("threat findings arise in a running account; the live audit reads them", "NOT_APPLICABLE"),
+    )
     recorders = p.of("aws:cfg/recorder:Recorder")
     if recorders:
         status = {s.get("name"): s for s in p.of("aws:cfg/recorderStatus:RecorderStatus")}
