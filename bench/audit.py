@@ -3,7 +3,8 @@
 For each account size (small; large: 2,000 buckets, 800 log groups, 400 instances, 20 VPCs, 50 keys,
 5 trails) a fresh moto server is populated through boto3, then both tools scan it:
 - timed: wall time and peak memory (GNU time's max RSS) of `phistack audit` (writing its whole bundle:
-  report.json, HTML, OSCAL, JUnit, evidence, signed manifest; not the PDF, which starts Chromium) and of
+  report.json, HTML, PDF, OSCAL, JUnit, evidence, signed manifest; peak memory is the largest single
+  process, phistack's or one of Chromium's), once more without the PDF (what the PDF costs), and of
   `prowler aws --compliance hipaa_aws` (installed by this script in bench/.prowler-venv);
 - counted, in a separate untimed pass: the HTTP requests each tool sends, through a counting proxy, so
   the proxy's overhead never enters the timings.
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from compliance.prowler import PROWLER_VERSION
 from infra.sandbox.server import free_port, moto_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,16 +163,29 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, subprocess.C
     return float(seconds), int(rss), out
 
 
+# Timed runs per tool (medians reported): this 2-core VM varies by a tenth of a second or more from run to run.
+REPEATS = {"small": 3, "large": 1}
+
+
+def median_of(
+    n: int, run: Callable[[], tuple[float, int, subprocess.CompletedProcess[str]]]
+) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """The run with the median wall time of ``n`` (its memory and output with it)."""
+    runs = sorted((run() for _ in range(n)), key=lambda r: r[0])
+    return runs[len(runs) // 2]
+
+
 def ensure_prowler() -> Path:
     prowler = PROWLER_VENV / "bin" / "prowler"
     if not prowler.exists():
         print("installing Prowler into bench/.prowler-venv (a few minutes, once)...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(PROWLER_VENV)], check=True)
-        subprocess.run([str(PROWLER_VENV / "bin" / "pip"), "install", "-q", "prowler"], check=True)
+        pin = f"prowler=={PROWLER_VERSION}"  # the version compliance/prowler.py's crosswalk was read from
+        subprocess.run([str(PROWLER_VENV / "bin" / "pip"), "install", "-q", pin], check=True)
     return prowler
 
 
-def phistack_cmd(url: str, out: Path) -> list[str]:
+def phistack_cmd(url: str, out: Path, pdf: bool = True) -> list[str]:
     return [
         str(ROOT / ".venv" / "bin" / "phistack"),
         "audit",
@@ -180,7 +195,7 @@ def phistack_cmd(url: str, out: Path) -> list[str]:
         REGION,
         "--max-attempts",
         "1",
-        "--no-pdf",
+        *([] if pdf else ["--no-pdf"]),
         "--out",
         str(out),
     ]
@@ -222,27 +237,41 @@ def run_size(name: str, size: dict[str, int], prowler: Path | None, tmp: Path) -
         t0 = time.perf_counter()
         resources = populate(url, size)
         print(f"\n== {name} account: {resources} resources created in {time.perf_counter() - t0:.1f} s")
-        p_sec, p_rss, p_out = timed(
-            phistack_cmd(url, fresh(tmp / f"{name}-phistack")), {**env, "AWS_ENDPOINT_URL": url}
-        )
+        # moto loads a service's backend on its first request (a second or more on two cores): one untimed pass
+        # of each tool first, so neither tool's timing pays for the other's warm-up or its own.
+        warm_env = {**env, "AWS_ENDPOINT_URL": url}
+        subprocess.run(phistack_cmd(url, fresh(tmp / f"{name}-warm"), pdf=False), env=warm_env, capture_output=True)
+        if prowler is not None:
+            subprocess.run(prowler_cmd(prowler, fresh(tmp / f"{name}-warm-prowler")), env=warm_env, capture_output=True)
+        e = {**env, "AWS_ENDPOINT_URL": url}
+        repeat = REPEATS[name]
+        p_sec, p_rss, p_out = median_of(repeat, lambda: timed(phistack_cmd(url, fresh(tmp / f"{name}-phistack")), e))
         report = json.loads((tmp / f"{name}-phistack" / "report.json").read_text())
         print(
-            f"phistack audit: {p_sec:.2f} s, peak {p_rss / 1024:.0f} MiB, exit {p_out.returncode}, "
-            f"findings by control status {report['summary']}, {report['collection']['api_calls']} API calls "
-            f"for {report['collection']['facts']} facts"
+            f"phistack audit (median of {repeat}): {p_sec:.2f} s, peak {p_rss / 1024:.0f} MiB, exit "
+            f"{p_out.returncode}, findings by control status {report['summary']}, "
+            f"{report['collection']['api_calls']} API calls for {report['collection']['facts']} facts"
+        )
+        n_sec, _, _ = median_of(
+            repeat, lambda: timed(phistack_cmd(url, fresh(tmp / f"{name}-phistack-no-pdf"), pdf=False), e)
+        )
+        printed = (tmp / f"{name}-phistack" / "report.pdf").exists()
+        print(
+            f"  where the time goes: collecting facts {report['collection']['seconds']:.2f} s (last run); the same "
+            f"audit without the PDF {n_sec:.2f} s (report.pdf {'printed' if printed else 'NOT printed: no Chromium'})"
         )
         if prowler is not None:
-            w_sec, w_rss, w_out = timed(
-                prowler_cmd(prowler, fresh(tmp / f"{name}-prowler")), {**env, "AWS_ENDPOINT_URL": url}
+            w_sec, w_rss, w_out = median_of(
+                repeat, lambda: timed(prowler_cmd(prowler, fresh(tmp / f"{name}-prowler")), e)
             )
             print(
-                f"prowler hipaa_aws: {w_sec:.2f} s, peak {w_rss / 1024:.0f} MiB, exit {w_out.returncode}, "
-                f"findings {prowler_findings(tmp / f'{name}-prowler')}"
+                f"prowler hipaa_aws (median of {repeat}): {w_sec:.2f} s, peak {w_rss / 1024:.0f} MiB, exit "
+                f"{w_out.returncode}, findings {prowler_findings(tmp / f'{name}-prowler')}"
             )
             print(f"ratios (prowler / phistack): time {w_sec / p_sec:.1f}x, peak memory {w_rss / p_rss:.1f}x")
         with counting_proxy(url) as proxy:
             subprocess.run(
-                phistack_cmd(proxy, fresh(tmp / f"{name}-phistack-counted")),
+                phistack_cmd(proxy, fresh(tmp / f"{name}-phistack-counted"), pdf=False),
                 env={**env, "AWS_ENDPOINT_URL": proxy},
                 capture_output=True,
                 check=False,

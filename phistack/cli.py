@@ -25,8 +25,10 @@ from phistack.pipeline import (
     load_report,
     out_file,
     plan_document,
+    prepare_reports,
     signer_for,
     stack_file,
+    warm_printer,
 )
 
 log = logging.getLogger("phistack")
@@ -77,11 +79,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _context_for(args: argparse.Namespace) -> Any:
     """The client's expectations when --client/--config is given; the defaults otherwise."""
     from compliance.facts import Context
-    from infra.config import parse_client_config
-    from infra.stackfile import read_stack_config
 
     if args.client is None and args.config is None:
         return Context()
+    from infra.config import parse_client_config  # pydantic: a sixth of a second, only when a client is named
+    from infra.stackfile import read_stack_config
+
     path, _ = stack_file(args)
     return context_of(parse_client_config(read_stack_config(path), str(path)))
 
@@ -103,13 +106,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     started = time.perf_counter()
     evidence = Path(args.host_evidence) if args.host_evidence else None
-    with _progress("collecting facts") as advance:
-        facts, scan = live_facts(
-            session, regions, endpoint, context, evidence,
-            workers=args.workers, progress=advance, max_attempts=args.max_attempts,
-        )  # fmt: skip
-    seconds = round(time.perf_counter() - started, 3)
-    return exit_code(assess_and_write(args, facts, waivers, scan, workers=args.workers, seconds=seconds))
+    with warm_printer(args) as printer:  # Chromium starts while the API calls are in flight
+        prepare_reports()  # and the report writers are loaded meanwhile
+        with _progress("collecting facts") as advance:
+            facts, scan = live_facts(
+                session, regions, endpoint, context, evidence,
+                workers=args.workers, progress=advance, max_attempts=args.max_attempts,
+            )  # fmt: skip
+        seconds = round(time.perf_counter() - started, 3)
+        assessment = assess_and_write(args, facts, waivers, scan, printer, workers=args.workers, seconds=seconds)
+    return exit_code(assessment)
 
 
 class _progress:  # noqa: N801 - used as a context manager

@@ -5,9 +5,13 @@ modules import from here; nothing here imports them (no cycle)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
 import os
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +111,7 @@ def signer_for(args: argparse.Namespace, name: str) -> tuple[Any, str]:
     return FileSigner(load_or_create_key(key_path)), str(key_path)
 
 
-def write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
+def write_bundle(args: argparse.Namespace, assessment: Any, printer: Any = None) -> Path:
     """The whole bundle, or nothing: the signer is ready (a KMS key checked) before the first file is written."""
     from compliance.assessment import write_report
     from compliance.reports.write import write_bundle
@@ -116,7 +120,7 @@ def write_bundle(args: argparse.Namespace, assessment: Any) -> Path:
     own_default = args.out == getattr(args, "out_default", None)
     report = write_report(assessment, prepare_out_dir(Path(args.out), create_parents=own_default))
     print_summary(assessment, report)
-    fingerprint, warnings = write_bundle(report, assessment.facts, signer, pdf=not args.no_pdf)
+    fingerprint, warnings = write_bundle(report, assessment.facts, signer, pdf=not args.no_pdf, printer=printer)
     for warning in warnings:
         log.warning("%s", warning)
     verify = f"phistack report verify {report.parent} --public-key <the key's .pub.pem>"
@@ -168,12 +172,35 @@ def assess_live(facts: Any, waivers: list[Any], scan: Any = None, **run: Any) ->
     return assessment
 
 
-def assess_and_write(args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, **run: Any) -> Any:
+def assess_and_write(
+    args: argparse.Namespace, facts: Any, waivers: list[Any], scan: Any = None, printer: Any = None, **run: Any
+) -> Any:
     """The one pipeline: facts (from a plan, or an account through ``live_facts``) judged (``assess_live``), the
-    signed bundle written. Returns the assessment; its exit code is ``exit_code(assessment)``."""
+    signed bundle written (``printer``: a Chromium started while the facts were collected, see ``warm_printer``).
+    Returns the assessment; its exit code is ``exit_code(assessment)``."""
     assessment = assess_live(facts, waivers, scan, **run)
-    write_bundle(args, assessment)
+    write_bundle(args, assessment, printer)
     return assessment
+
+
+def prepare_reports() -> None:
+    """Load the report writers (Jinja2 and the templates' modules: about a fifth of a second) on a thread while
+    the facts are collected, which mostly waits on the network, instead of after."""
+    threading.Thread(target=importlib.import_module, args=("compliance.reports.write",), daemon=True).start()
+
+
+@contextlib.contextmanager
+def warm_printer(args: argparse.Namespace) -> Iterator[Any]:
+    """A Chromium started now, to print report.pdf later without waiting for it to start; None when no PDF is
+    wanted or no Chromium is installed (render_all then says so)."""
+    from compliance.reports.pdf import WarmChromium, find_chromium
+
+    chromium = None if args.no_pdf else find_chromium()
+    if chromium is None:
+        yield None
+        return
+    with WarmChromium(chromium) as printer:
+        yield printer
 
 
 def exit_code(assessment: Any) -> int:

@@ -9,7 +9,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 PHISTACK_KEY_DIR="$out/keys" .venv/bin/phistack check --client example --no-pdf --out "$out/bundle" >/dev/null
 mkdir -p docs/images
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+"$(command -v chromium-headless-shell || command -v chromium)" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
   --disable-component-update --disable-sync --user-data-dir="$out/profile" --hide-scrollbars \
   --window-size=1000,1280 --screenshot="$PWD/docs/images/report-first-page.png" "file://$out/bundle/report.html" 2>/dev/null
 echo "wrote docs/images/report-first-page.png"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages the tests need beyond Python:
-#   chromium                     prints report.pdf (headless)
+#   chromium-headless-shell      prints report.pdf (Chromium's old headless shell: a third of chromium's start-up)
 #   cmake, g++                   build llama.cpp (llama-cpp-python has no binary wheel for this platform)
 #   ShellCheck                   checks the GPU hosts' first-boot script (infra/data/bootstrap.sh)
 #   curl                         runs the README's gateway examples as written (tests/stack/test_devstack.py)
@@ -12,18 +12,19 @@
 #                                and the install bundle's flat apt repository (dpkg-scanpackages).
 #                                systemd-container is pinned to the installed systemd's exact version: the newer
 #                                candidate would upgrade this machine's own systemd.
-# `system-deps.sh demo` considers chromium only: the demo needs nothing else.
+# `system-deps.sh demo` considers the headless shell only: the demo needs nothing else.
 # Installs only what is missing, and only where it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 missing=()
-command -v chromium >/dev/null || missing+=(chromium)
+command -v chromium-headless-shell >/dev/null || missing+=(chromium-headless-shell)
 if [ "${1:-}" = demo ]; then
   if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "system-deps: installing chromium for the report's PDF (Debian package)..." >&2
+    echo "system-deps: installing chromium-headless-shell for the report's PDF (Debian package)..." >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
   elif [ ${#missing[@]} -gt 0 ]; then
-    echo "system-deps: please install chromium for the report's PDF (the demo writes the rest without it)." >&2
+    echo "system-deps: please install chromium-headless-shell (or chromium) for the report's PDF (the demo writes" \
+         "the rest without it)." >&2
   fi
   exit 0
 fi
@@ -48,6 +49,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "system-deps: please install: ${missing[*]} (without chromium the PDF test is skipped; without cmake and" \
+  echo "system-deps: please install: ${missing[*]} (without a Chromium the PDF tests are skipped; without cmake and" \
        "g++ setup cannot build llama.cpp; without the rest the real-host tests are skipped)." >&2
 fi

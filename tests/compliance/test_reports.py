@@ -20,8 +20,8 @@ from compliance.reports.bundle import load_or_create_key, public_pem, sign_bundl
 from compliance.reports.diff import diff_reports
 from compliance.reports.html import render_html
 from compliance.reports.junit import render_junit
-from compliance.reports.pdf import find_chromium, render_pdf
-from compliance.reports.write import write_bundle
+from compliance.reports.pdf import WarmChromium, find_chromium, render_pdf
+from compliance.reports.write import render_all, write_bundle
 
 
 class _Structure(HTMLParser):
@@ -96,6 +96,41 @@ def test_pdf_is_printed_with_pages(mixed_report: tuple[dict[str, Any], Any], tmp
     assert len(reader.pages) >= 10  # a first page, then 60 controls with their findings
     first = reader.pages[0].extract_text()
     assert "HIPAA Security Rule assessment" in first and report["target"]["account"] in first
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (CI installs it)")
+def test_a_chromium_started_before_the_page_exists_prints_the_same_pdf(
+    mixed_report: tuple[dict[str, Any], Any], tmp_path: Path
+) -> None:
+    """The audit starts Chromium while it collects facts and prints over the DevTools pipe once report.html is
+    written: the same pages and text as a Chromium started for the page."""
+    from pypdf import PdfReader
+
+    report, _ = mixed_report
+    html = tmp_path / "report.html"
+    with WarmChromium(str(find_chromium())) as printer:
+        html.write_text(render_html(report))  # the page is written after Chromium started
+        printer.print_pdf(html, tmp_path / "warm.pdf")
+    render_pdf(html, tmp_path / "cold.pdf", str(find_chromium()))
+    warm, cold = PdfReader(tmp_path / "warm.pdf"), PdfReader(tmp_path / "cold.pdf")
+    assert len(warm.pages) == len(cold.pages) >= 10
+    assert [p.extract_text() for p in warm.pages] == [p.extract_text() for p in cold.pages]
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed (CI installs it)")
+def test_a_warm_chromium_that_died_is_a_clear_error_and_no_pdf(
+    mixed_report: tuple[dict[str, Any], Any], tmp_path: Path
+) -> None:
+    report, _ = mixed_report
+    html = tmp_path / "report.html"
+    html.write_text(render_html(report))
+    printer = WarmChromium(str(find_chromium()))
+    printer._process.kill()  # noqa: SLF001 - the failure under test: Chromium gone before the page is printed
+    printer._process.wait()  # noqa: SLF001
+    warnings = render_all(report, tmp_path, pdf=True, printer=printer)
+    printer.close()
+    assert not (tmp_path / "report.pdf").exists()
+    assert len(warnings) == 1 and warnings[0].startswith("report.pdf not written: Chromium")
 
 
 @pytest.fixture

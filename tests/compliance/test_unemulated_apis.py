@@ -14,9 +14,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from compliance.facts import Facts
+from compliance.facts.compute import PATCH_COMPLIANCE
+from compliance.facts.logging import GUARDDUTY_FINDINGS
 from compliance.sources.live._client import Scan
 from compliance.sources.live.compute import patch_compliance
 from compliance.sources.live.logging import guardduty_findings
+from tests.compliance.test_fact_records import record_problems
 
 REGION = "us-east-1"
 
@@ -25,6 +29,13 @@ REGION = "us-east-1"
 def scan() -> Scan:
     session = boto3.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name=REGION)
     return Scan(session, None, max_attempts=1)
+
+
+def assert_records(kind: str, items: list[Any]) -> None:
+    """The items are exactly their kind's record type, field by field (as for every kind moto can produce)."""
+    facts = Facts("live", "111122223333", [REGION])
+    facts.items[kind] = items
+    assert record_problems(facts) == []
 
 
 def stubbed(scan: Scan, service: str) -> Iterator[Stubber]:
@@ -60,6 +71,7 @@ def test_guardduty_findings_asks_for_open_high_severity_only_and_reads_them(scan
         ]},
         {"detector_id": "d2", "region": REGION, "open_high": []},
     ]  # fmt: skip
+    assert_records(GUARDDUTY_FINDINGS.name, got)
 
 
 def test_patch_compliance_reads_managed_instances_patch_summaries(scan: Scan) -> None:
@@ -84,3 +96,4 @@ def test_patch_compliance_reads_managed_instances_patch_summaries(scan: Scan) ->
         {"resource_id": "i-2", "region": REGION, "status": "NON_COMPLIANT", "non_compliant": 4,
          "scanned_at": when.isoformat()},
     ]  # fmt: skip
+    assert_records(PATCH_COMPLIANCE.name, got)

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from compliance.reports.bundle import verify_bundle
+from compliance.reports.pdf import find_chromium
 from infra.config_docs import BEGIN, END, render_markdown
 from infra.sandbox.server import free_port
 from infra.sandbox.server import moto_server as start_moto_server
@@ -212,6 +214,12 @@ def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
     assert by_id["ec2-ssm-managed"]["status"] == "ERROR"
     assert "ssm:DescribeInstanceInformation" in by_id["ec2-ssm-managed"]["note"]
     assert by_id["manual-baa-aws"]["status"] == "PASS"  # attested in the example client config
+    if find_chromium() is not None:  # printed by the Chromium started while the facts were collected
+        from pypdf import PdfReader
+
+        assert "123456789012" in PdfReader(tmp_path / "report.pdf").pages[0].extract_text()
+        assert verify_bundle(tmp_path).intact  # the PDF is in the signed manifest like every other file
+        assert "report.pdf" in (tmp_path / "manifest.json").read_text()
 
 
 def test_audit_of_an_unreachable_endpoint_exits_3(tmp_path: Path) -> None:

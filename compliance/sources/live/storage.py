@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from compliance.facts import Unreadable
@@ -163,11 +164,17 @@ def _trail_destinations(scan: Scan) -> set[str] | None:
     return found
 
 
+BUCKET_WORKERS = 8
+
+
 def buckets(scan: Scan, region: str, account: str) -> list[Bucket]:
     s3 = scan.client("s3", region)
     listed = list(scan.pages(s3, "list_buckets", "Buckets"))
     destinations = _trail_destinations(scan)
-    return [_bucket(scan, s3, b, destinations is None or b["Name"] in destinations) for b in listed]
+    # Each bucket takes up to nine reads in a row: read several buckets at once, or the buckets alone take
+    # as long as every other task together.
+    with ThreadPoolExecutor(max_workers=min(BUCKET_WORKERS, len(listed) or 1)) as pool:
+        return list(pool.map(lambda b: _bucket(scan, s3, b, destinations is None or b["Name"] in destinations), listed))
 
 
 def account_public_access_block(scan: Scan, region: str, account: str) -> list[AccountPublicAccessBlock]:
