@@ -98,10 +98,76 @@ def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from stack.audit import verify
 
+    if args.anchors is not None:
+        return _verify_anchored(args)
     count, failed = _on_trail(args.dsn, verify)
     if failed is not None:
         return failed
     print(f"audit trail intact: {count} events, every hash and link verified")  # noqa: T201
+    return EXIT_OK
+
+
+def _verify_anchored(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from stack.anchors import AnchorError, read_anchors, store_for, verify_against
+
+    trusted = []
+    for path in args.public_key or []:
+        try:
+            key = serialization.load_pem_public_key(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            _error(f"--public-key {path}: not a readable public key ({exc.__class__.__name__})")
+            return EXIT_USAGE
+        if not isinstance(key, Ed25519PublicKey):
+            _error(f"--public-key {path}: not an Ed25519 key")
+            return EXIT_USAGE
+        trusted.append(key)
+    try:
+        found = read_anchors(store_for(args.anchors), trusted)
+    except (AnchorError, OSError) as exc:
+        _error(f"--anchors {args.anchors}: {exc}")
+        return EXIT_INCOMPLETE
+    if not found.anchors and not found.problems:
+        _error(f"--anchors {args.anchors}: no anchor found: nothing to verify the trail against")
+        return EXIT_INCOMPLETE
+    result, failed = _on_trail(args.dsn, lambda conn: verify_against(conn, found))
+    if failed is not None:
+        return failed
+    last = result.last
+    print(  # noqa: T201
+        f"audit trail intact: {result.events} events, every hash and link verified, and every one of "
+        f"{result.anchors} anchors found unchanged (last: event {last.seq} by {last.host} at {last.at})"
+    )
+    return EXIT_OK
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    from stack.anchors import AnchorError, anchor, load_private_key, store_for
+
+    try:
+        key = load_private_key(args.key_file)
+        made, failed = _on_trail(args.dsn, lambda conn: anchor(conn, store_for(args.to), args.host, key))
+    except AnchorError as exc:
+        _error(str(exc))
+        return EXIT_INCOMPLETE
+    if failed is not None:
+        return failed
+    print(f"anchored event {made.seq} as {made.name}")  # noqa: T201
+    return EXIT_OK
+
+
+def cmd_audit_anchor_key(args: argparse.Namespace) -> int:
+    from stack.anchors import AnchorError, create_private_key, key_id, public_pem
+
+    try:
+        public = create_private_key(args.out)
+    except AnchorError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    args.out.with_suffix(".pub.pem").write_bytes(public_pem(public))
+    print(f"anchor key {key_id(public)} written to {args.out} (public key beside it)")  # noqa: T201
     return EXIT_OK
 
 
@@ -251,7 +317,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check every hash and link (exit 1 naming the first break)")
     verify.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    verify.add_argument(
+        "--anchors", metavar="WHERE", help="also check every anchored head: s3://BUCKET/PREFIX or a folder"
+    )
+    verify.add_argument(
+        "--public-key", type=Path, action="append", help="trust only this anchor key (PEM; repeatable); by "
+        "default the keys stored beside the anchors, which Object Lock keeps as first written",
+    )  # fmt: skip
     verify.set_defaults(func=cmd_audit_verify)
+    anchor = audit_sub.add_parser("anchor", help="sign the chain's head and store it, write-once (a timer runs it)")
+    anchor.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    anchor.add_argument(
+        "--to", required=True, metavar="WHERE", help="s3://BUCKET/PREFIX (the audit archive) or a folder"
+    )
+    anchor.add_argument("--host", required=True, help="this gateway host's name (anchors are numbered per host)")
+    anchor.add_argument("--key-file", required=True, type=Path, help="the host's anchor key (Ed25519, PEM)")
+    anchor.set_defaults(func=cmd_audit_anchor)
+    anchor_key = audit_sub.add_parser("anchor-key", help="create a host's anchor key (never replaced in place)")
+    anchor_key.add_argument("--out", required=True, type=Path, help="where to write it (mode 600)")
+    anchor_key.set_defaults(func=cmd_audit_anchor_key)
     export = audit_sub.add_parser("export", help="write the trail as JSON Lines for auditors, chain checked")
     export.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
     export.add_argument("--out", required=True, type=Path, help="file to write (JSON Lines)")

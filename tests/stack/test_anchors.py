@@ -1,0 +1,198 @@
+"""Anchors on a real PostgreSQL: what the hash chain alone cannot find (a superuser rewriting the whole chain
+with every hash recomputed, a truncation, an older backup restored) is found against the signed heads kept
+outside the database; an anchor deleted or altered is found too."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from moto import mock_aws
+from psycopg.rows import dict_row
+
+from stack.anchors import (
+    AnchorError,
+    DirectoryStore,
+    S3Store,
+    anchor,
+    create_private_key,
+    read_anchors,
+    verify_against,
+)
+from stack.audit import canonical, verify
+from stack.cli import main
+from stack.errors import AuditChainBroken
+from tests.stack.test_audit import auditor, event, fill
+
+Dsn = Callable[[str | None], str]
+KEY = Ed25519PrivateKey.generate()
+
+
+def anchored(database: Dsn, store: DirectoryStore, host: str = "gw-a") -> None:
+    with auditor(database) as conn:
+        anchor(conn, store, host, KEY)
+
+
+def verify_anchored(database: Dsn, store: DirectoryStore) -> Any:
+    with auditor(database) as conn:
+        return verify_against(conn, read_anchors(store))
+
+
+def superuser(database: Dsn, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+    """What a superuser can do: lift the append-only trigger, change anything, put it back."""
+    with psycopg.connect(database(None)) as conn:
+        conn.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        work(conn)
+        conn.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+
+
+def rewrite_from(conn: psycopg.Connection[Any], first: int) -> None:
+    """Change every event from ``first`` on and recompute every hash and link after it: a consistent chain."""
+    rows = conn.cursor(row_factory=dict_row).execute("SELECT * FROM audit_events ORDER BY seq").fetchall()
+    previous = None
+    for row in rows:
+        if previous is not None:
+            row["prev_hash"] = previous
+        if row["seq"] >= first:
+            row["actor"] = "mallory@clinic"
+        row["hash"] = hashlib.sha256(canonical(row)).hexdigest()
+        conn.execute(
+            "UPDATE audit_events SET actor = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+            (row["actor"], row["prev_hash"], row["hash"], row["seq"]),
+        )
+        previous = row["hash"]
+
+
+def test_an_untouched_trail_verifies_against_every_anchor(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    anchored(database, store)  # an empty chain is anchored too (event 0)
+    fill(database, 10)
+    anchored(database, store)
+    fill(database, 5)
+    anchored(database, store, host="gw-b")  # a second gateway on the same database: the one chain
+    result = verify_anchored(database, store)
+    assert (result.events, result.anchors) == (15, 3)
+    assert (result.last.host, result.last.seq) == ("gw-b", 15)
+    assert sorted(p.name for p in (tmp_path / "gw-a").iterdir()) == ["000000000001.json", "000000000002.json", "keys"]
+
+
+def test_a_superuser_rewrite_with_every_hash_recomputed_is_found(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    fill(database, 10)
+    anchored(database, store)
+    fill(database, 4)
+    superuser(database, lambda conn: rewrite_from(conn, 3))
+    with auditor(database) as conn:
+        assert verify(conn) == 14  # the chain alone cannot tell: every link and hash is consistent
+    with pytest.raises(AuditChainBroken, match=r"Anchor 1 of host gw-a .* names event 10 with hash .* rewritten"):
+        verify_anchored(database, store)
+
+
+def test_a_truncated_trail_is_found(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    fill(database, 12)
+    anchored(database, store)
+    superuser(database, lambda conn: conn.execute("DELETE FROM audit_events WHERE seq > 8"))
+    with auditor(database) as conn:
+        assert verify(conn) == 8
+    with pytest.raises(AuditChainBroken, match="names event 12, but the trail ends at event 8: events were removed"):
+        verify_anchored(database, store)
+
+
+def test_an_older_backup_restored_and_written_on_is_found(database: Dsn, tmp_path: Path) -> None:
+    """The database goes back to event 6 (a restore), then the gateway writes on: a valid chain of 12 events,
+    whose 7th to 12th are not the ones anchored."""
+    store = DirectoryStore(tmp_path)
+    fill(database, 6)
+    anchored(database, store)
+    fill(database, 6)
+    anchored(database, store)
+    superuser(database, lambda conn: conn.execute("DELETE FROM audit_events WHERE seq > 6"))
+    with psycopg.connect(database("phistack_app")) as conn:
+        from stack.audit import append
+
+        for n in range(6):
+            append(conn, event(100 + n, actor="bob@clinic"))
+    with auditor(database) as conn:
+        assert verify(conn) == 12
+    with pytest.raises(AuditChainBroken, match="Anchor 2 of host gw-a .* names event 12 with hash"):
+        verify_anchored(database, store)
+
+
+def test_a_deleted_anchor_is_a_gap_and_an_altered_one_does_not_verify(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    for _ in range(3):
+        fill(database, 2)
+        anchored(database, store)
+    (tmp_path / "gw-a" / "000000000002.json").unlink()  # AWS refuses this under Object Lock; a folder cannot
+    with pytest.raises(AuditChainBroken, match="host gw-a: anchors 2 are missing"):
+        verify_anchored(database, store)
+    third = tmp_path / "gw-a" / "000000000003.json"
+    third.write_text(third.read_text().replace('"seq": 6', '"seq": 5'))
+    found = read_anchors(store)
+    assert any("the signature does not verify" in p for p in found.problems)
+
+
+def test_anchors_signed_by_another_key_are_refused(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    fill(database, 2)
+    anchored(database, store)
+    found = read_anchors(store, trusted=[Ed25519PrivateKey.generate().public_key()])
+    assert found.anchors == [] and "not a known anchor key" in found.problems[0]
+
+
+def test_the_anchor_bucket_takes_each_name_once(database: Dsn) -> None:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="archive", ObjectLockEnabledForBucket=True)
+        s3.put_object_lock_configuration(
+            Bucket="archive",
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}
+            },
+        )  # fmt: skip
+        store = S3Store(s3, "archive", "audit-anchors")
+        fill(database, 3)
+        with auditor(database) as conn:
+            first = anchor(conn, store, "gw-a", KEY)
+            second = anchor(conn, store, "gw-a", KEY)
+        assert (first.number, second.number) == (1, 2)
+        assert not store.put_new(first.name, b"{}")  # If-None-Match: an existing anchor is never replaced
+        result = verify_anchored(database, store)  # type: ignore[arg-type]
+        assert (result.events, result.anchors) == (3, 2)
+        version = s3.list_object_versions(Bucket="archive", Prefix="audit-anchors/gw-a/000000000001")["Versions"][0]
+        with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):  # Object Lock, COMPLIANCE
+            s3.delete_object(
+                Bucket="archive", Key="audit-anchors/gw-a/000000000001.json", VersionId=version["VersionId"]
+            )
+
+
+def test_the_anchor_key_is_created_once(tmp_path: Path) -> None:
+    create_private_key(tmp_path / "anchor.pem")
+    assert oct((tmp_path / "anchor.pem").stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(AnchorError, match="exists; an anchor key is never replaced"):
+        create_private_key(tmp_path / "anchor.pem")
+
+
+def test_gateway_cli_anchors_and_verifies(database: Dsn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key, where, dsn = tmp_path / "anchor.pem", str(tmp_path / "anchors"), database("phistack_auditor")
+    assert main(["audit", "anchor-key", "--out", str(key)]) == 0
+    fill(database, 4)
+    assert main(["audit", "anchor", "--dsn", dsn, "--to", where, "--host", "gw-a", "--key-file", str(key)]) == 0
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where]) == 0
+    assert "every one of 1 anchors found unchanged (last: event 4 by gw-a" in capsys.readouterr().out
+    pinned = ["--public-key", str(tmp_path / "anchor.pub.pem")]
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where, *pinned]) == 0
+    superuser(database, lambda conn: rewrite_from(conn, 1))
+    assert main(["audit", "verify", "--dsn", dsn]) == 0  # the chain alone is fooled
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where]) == 1
+    assert "the trail was rewritten" in capsys.readouterr().err
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", str(tmp_path / "none")]) == 3
+    assert main(["audit", "anchor", "--dsn", dsn, "--to", where, "--host", "bad/name", "--key-file", str(key)]) == 3
+    assert "--host 'bad/name'" in capsys.readouterr().err
