@@ -9,6 +9,8 @@ from infra.config import ClientConfig
 BucketPurpose = Literal["docs", "artifacts", "audit-logs", "access-logs", "ssm-xfer", "db-archive"]
 # Where the gateway load balancer's access logs go in the access-log bucket (AWS adds AWSLogs/ACCOUNT/... after).
 LOAD_BALANCER_LOG_PREFIX = "load-balancer"
+# Where the gateway hosts write their signed audit-chain anchors in the audit archive (stack/anchors.py).
+ANCHOR_PREFIX = "audit-anchors"
 
 
 def physical(cfg: ClientConfig, *parts: str) -> str:

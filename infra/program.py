@@ -69,6 +69,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
                 storage.artifact_bucket_arn,
                 storage.transfer_bucket_arn,
                 *([storage.db_archive_bucket_arn] if storage.db_archive_bucket_arn is not None else []),
+                audit.archive_bucket_arn,  # the gateway hosts' audit-chain anchors
             ],
         ),
         opts,
@@ -96,6 +97,7 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             access.source_security_group_id,
             storage.db_archive_bucket_arn,
             audit.access_log_bucket,
+            audit.archive_bucket_arn,
         ),
         opts,
     )
@@ -153,6 +155,8 @@ def build(cfg: ClientConfig) -> dict[str, Any]:
             "access_logs": audit.access_log_bucket,
             **({"db_archive": storage.db_archive_bucket} if storage.db_archive_bucket is not None else {}),
         },
+        # Where the gateway hosts anchor the audit chain (phistack-gateway audit anchor --to ...).
+        "audit_anchors": pulumi.Output.concat("s3://", audit.archive_bucket, f"/{naming.ANCHOR_PREFIX}"),
         # The host engine's continuous archive (through `phistack inventory`, for the vector_store role).
         "db_archive": (
             {

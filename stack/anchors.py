@@ -135,8 +135,14 @@ class AnchorStore(Protocol):
     def put_new(self, name: str, body: bytes) -> bool:
         """Write ``name`` unless it exists; True if written, False if it was already there."""
 
+    def names(self) -> Iterator[str]:
+        """Every object's name, relative to the prefix."""
+
     def items(self) -> Iterator[tuple[str, bytes]]:
         """Every object (name relative to the prefix, at most MAX_OBJECT_BYTES + 1 bytes of it)."""
+
+    def rewritten(self) -> list[str]:
+        """Names written more than once."""
 
 
 class DirectoryStore:
@@ -156,10 +162,17 @@ class DirectoryStore:
             handle.write(body)
         return True
 
-    def items(self) -> Iterator[tuple[str, bytes]]:
+    def names(self) -> Iterator[str]:
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
-            with path.open("rb") as handle:
-                yield path.relative_to(self.root).as_posix(), handle.read(MAX_OBJECT_BYTES + 1)
+            yield path.relative_to(self.root).as_posix()
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        for name in self.names():
+            with (self.root / name).open("rb") as handle:
+                yield name, handle.read(MAX_OBJECT_BYTES + 1)
+
+    def rewritten(self) -> list[str]:
+        return []  # O_EXCL: a name is written once
 
 
 class S3Store:
@@ -183,14 +196,33 @@ class S3Store:
             raise AnchorError(f"s3://{self.bucket}/{self._key(name)}: {exc.response['Error'].get('Code')}") from None
         return True
 
-    def items(self) -> Iterator[tuple[str, bytes]]:
+    def _versions(self) -> dict[str, list[dict[str, Any]]]:
+        """Every version of every object under the prefix, oldest first, by name."""
         start = f"{self.prefix}/" if self.prefix else ""
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start):
-            for entry in page.get("Contents", []):
-                body = self.client.get_object(
-                    Bucket=self.bucket, Key=entry["Key"], Range=f"bytes=0-{MAX_OBJECT_BYTES}"
-                )["Body"].read()
-                yield entry["Key"][len(start) :], body
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=start):
+            for entry in page.get("Versions", []):
+                found.setdefault(entry["Key"][len(start) :], []).append(entry)
+        # Oldest first; within one second (the listing's resolution) the latest version is the newest.
+        return {
+            name: sorted(v, key=lambda e: (e["LastModified"], bool(e.get("IsLatest")))) for name, v in found.items()
+        }
+
+    def names(self) -> Iterator[str]:
+        yield from self._versions()
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        """The first version of each name: what was anchored, which Object Lock keeps whatever came after."""
+        for name, versions in self._versions().items():
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(name), VersionId=versions[0]["VersionId"],
+                Range=f"bytes=0-{MAX_OBJECT_BYTES}",
+            )  # fmt: skip
+            yield name, body["Body"].read()
+
+    def rewritten(self) -> list[str]:
+        """Names written more than once (the bucket policy refuses that; a later version is never trusted)."""
+        return sorted(name for name, versions in self._versions().items() if len(versions) > 1)
 
 
 def store_for(where: str) -> AnchorStore:
@@ -209,7 +241,7 @@ def chain_head(conn: psycopg.Connection[Any]) -> tuple[int, str]:
 
 
 def next_number(store: AnchorStore, host: str) -> int:
-    numbers = [int(m["number"]) for name, _ in store.items() if (m := _ANCHOR_NAME.fullmatch(name))
+    numbers = [int(m["number"]) for name in store.names() if (m := _ANCHOR_NAME.fullmatch(name))
                and m["host"] == host]  # fmt: skip
     return max(numbers, default=0) + 1
 
@@ -251,7 +283,7 @@ def read_anchors(store: AnchorStore, trusted: Iterable[Ed25519PublicKey] = ()) -
                 if isinstance(public, Ed25519PublicKey) and key_id(public) == m["key_id"]:
                     keys[m["key_id"]] = public
     anchors: list[Anchor] = []
-    problems: list[str] = []
+    problems = [f"{name}: written more than once (the first version is the one read)" for name in store.rewritten()]
     for name, body in sorted(objects.items()):
         m = _ANCHOR_NAME.fullmatch(name)
         if m is None:

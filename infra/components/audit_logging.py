@@ -149,6 +149,15 @@ class AuditLogging(pulumi.ComponentResource):
                         "Resource": f"{archive_arn}/config/AWSLogs/{account}/Config/*",
                         "Condition": same_account,
                     },
+                    {
+                        # An anchor is written once: a put that could replace one (no If-None-Match) is refused.
+                        "Sid": "AuditAnchorsAreWrittenOnce",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": f"{archive_arn}/{naming.ANCHOR_PREFIX}/*",
+                        "Condition": {"Null": {"s3:if-none-match": "true"}},
+                    },
                 ],
             ),
             opts=self._child(),

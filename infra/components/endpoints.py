@@ -150,6 +150,7 @@ def _s3_policy(cfg: ClientConfig, args: EndpointsArgs) -> pulumi.Output[str]:
                 "s3:ListBucket",
                 "s3:GetBucketLocation",
                 "s3:GetObjectVersion",
+                "s3:ListBucketVersions",
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
             ],

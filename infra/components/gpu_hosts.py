@@ -40,6 +40,7 @@ class GpuHostsArgs:
     source_security_group_id: pulumi.Input[str] | None
     db_archive_bucket_arn: pulumi.Input[str] | None = None  # the host engine's backups and WAL archive
     access_log_bucket: pulumi.Input[str] | None = None  # where the gateway load balancer writes its access logs
+    audit_archive_bucket_arn: pulumi.Input[str] | None = None  # the Object-Locked archive: audit-chain anchors
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,33 @@ class GpuHosts(pulumi.ComponentResource):
                 }
             )
             listed.append(args.db_archive_bucket_arn)
+
+        # The gateway's audit-chain anchors (stack/anchors.py): written once and read back under their prefix of
+        # the Object-Locked archive, never deleted; encrypted with the logs key, through S3 only.
+        if args.audit_archive_bucket_arn is not None:
+            anchors = pulumi.Output.concat(args.audit_archive_bucket_arn, f"/{naming.ANCHOR_PREFIX}/*")
+            archive += [
+                {
+                    "Sid": "WriteAndReadAuditAnchors",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"],
+                    "Resource": anchors,
+                },
+                {
+                    "Sid": "ListAuditAnchors",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                    "Resource": args.audit_archive_bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": f"{naming.ANCHOR_PREFIX}/*"}},
+                },
+                {
+                    "Sid": "EncryptAuditAnchors",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey"],
+                    "Resource": [args.logs_key_arn],
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                },
+            ]
 
         aws.iam.RolePolicy(
             f"{name}-least-privilege",

@@ -199,7 +199,7 @@ def test_endpoints(planned: Planned, variant: str) -> None:
     own = {
         f"arn:aws:s3:::{b}"
         for k, b in plan.outputs["buckets"].items()
-        if k in ("docs", "artifacts", "ssm_transfer", "db_archive")
+        if k in ("docs", "artifacts", "ssm_transfer", "db_archive", "audit_logs")  # audit_logs: the anchors
     }
     assert own | {f"{a}/*" for a in own} <= allowed
     assert all(a.split(":::")[1].split("/")[0] in {b.split(":::")[1] for b in own} or cfg.region in a for a in allowed)
@@ -502,3 +502,29 @@ def test_the_hosts_data_volumes_are_in_a_locked_daily_backup_plan(planned: Plann
     assert all(v.inputs["tags"][key] == condition["value"] for v in data_volumes)  # every data volume is selected
     assert all(i.inputs["volumeTags"].get(key) is None for i in plan.of_type(INSTANCE))  # root volumes are not
     assert plan.outputs["backups"]["vault_arn"].endswith(f":backup-vault:{vault.inputs['name']}")
+
+
+def test_the_hosts_may_write_audit_anchors_once_and_never_delete_them(planned: Planned) -> None:
+    """Issue 20: the gateway hosts put signed anchors under one prefix of the Object-Locked archive and read them
+    back; nothing lets them delete one, and the archive refuses a put that could replace one."""
+    cfg, plan = planned("example")
+    archive = plan.outputs["buckets"]["audit_logs"]
+    assert plan.outputs["audit_anchors"] == f"s3://{archive}/audit-anchors"
+    host_policy = next(r for r in plan.of_type("aws:iam/rolePolicy:RolePolicy") if "least-privilege" in r.name)
+    sids = {st["Sid"]: st for st in statements(host_policy.inputs["policy"])}
+    write = sids["WriteAndReadAuditAnchors"]
+    assert write["Resource"] == f"arn:aws:s3:::{archive}/audit-anchors/*"
+    assert set(write["Action"]) == {"s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"}
+    assert sids["ListAuditAnchors"]["Condition"] == {"StringLike": {"s3:prefix": "audit-anchors/*"}}
+    assert sids["EncryptAuditAnchors"]["Resource"] == [plan.outputs["kms_key_arns"]["logs"]]
+    actions = {st["Sid"]: st["Action"] if isinstance(st["Action"], list) else [st["Action"]] for st in sids.values()}
+    deleting = [sids[sid] for sid, granted in actions.items() if any("Delete" in a for a in granted)]
+    assert deleting and all(archive not in json.dumps(st["Resource"]) for st in deleting)
+    policy = by_bucket(plan, "aws:s3/bucketPolicy:BucketPolicy")[archive]
+    once = next(st for st in statements(policy.inputs["policy"]) if st["Sid"] == "AuditAnchorsAreWrittenOnce")
+    assert once["Effect"] == "Deny" and once["Condition"] == {"Null": {"s3:if-none-match": "true"}}
+    # The S3 endpoint admits the archive, so the hosts reach it without internet egress.
+    (endpoint,) = [
+        e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway"
+    ]
+    assert f"arn:aws:s3:::{archive}/*" in json.dumps(json.loads(endpoint.inputs["policy"]))

@@ -166,6 +166,12 @@ def test_the_anchor_bucket_takes_each_name_once(database: Dsn) -> None:
         assert not store.put_new(first.name, b"{}")  # If-None-Match: an existing anchor is never replaced
         result = verify_anchored(database, store)  # type: ignore[arg-type]
         assert (result.events, result.anchors) == (3, 2)
+        # Written again without If-None-Match (the bucket policy refuses that in AWS; moto does not evaluate it):
+        # the first version is still the one read, and the second is named.
+        s3.put_object(Bucket="archive", Key="audit-anchors/gw-a/000000000002.json", Body=b"{}")
+        found = read_anchors(store)
+        assert len(found.anchors) == 2
+        assert found.problems == ["gw-a/000000000002.json: written more than once (the first version is the one read)"]
         version = s3.list_object_versions(Bucket="archive", Prefix="audit-anchors/gw-a/000000000001")["Versions"][0]
         with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):  # Object Lock, COMPLIANCE
             s3.delete_object(
