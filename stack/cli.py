@@ -98,12 +98,38 @@ def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from stack.audit import verify
 
-    if args.anchors is not None:
-        return _verify_anchored(args)
-    count, failed = _on_trail(args.dsn, verify)
+    code = _verify_anchored(args) if args.anchors is not None else None
+    if code is None:
+        count, failed = _on_trail(args.dsn, verify)
+        if failed is not None:
+            return failed
+        print(f"audit trail intact: {count} events, every hash and link verified")  # noqa: T201
+        code = EXIT_OK
+    if code == EXIT_OK and args.shipped is not None:
+        return _compare_shipped(args)
+    return code
+
+
+def _compare_shipped(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stack.crosscheck import compare, shipped_lines
+
+    try:
+        result, failed = _on_trail(args.dsn, lambda conn: compare(conn, shipped_lines(args.shipped)))
+    except (OSError, BotoCoreError, ClientError) as exc:
+        _error(f"--shipped {args.shipped}: cannot be read ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+        return EXIT_INCOMPLETE
     if failed is not None:
         return failed
-    print(f"audit trail intact: {count} events, every hash and link verified")  # noqa: T201
+    for problem in result.problems():
+        _error(f"--shipped {args.shipped}: {problem}")
+    if not result.agrees:
+        return EXIT_BROKEN
+    print(  # noqa: T201
+        f"the shipped copy agrees: {result.shipped} of {result.events} events shipped with the same hash"
+        + (f", {result.not_yet} newer not shipped yet" if result.not_yet else "")
+    )
     return EXIT_OK
 
 
@@ -323,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--public-key", type=Path, action="append", help="trust only this anchor key (PEM; repeatable); by "
         "default the keys stored beside the anchors, which Object Lock keeps as first written",
+    )  # fmt: skip
+    verify.add_argument(
+        "--shipped", metavar="WHERE", help="also compare with the copy shipped to CloudWatch: cloudwatch:LOG_GROUP, "
+        "or a JSON Lines file (an export of it, or the shipped file)",
     )  # fmt: skip
     verify.set_defaults(func=cmd_audit_verify)
     anchor = audit_sub.add_parser("anchor", help="sign the chain's head and store it, write-once (a timer runs it)")
