@@ -119,6 +119,8 @@ def verify_rows(rows: Iterable[dict[str, Any]]) -> int:
 
 
 def verify(conn: psycopg.Connection[Any]) -> int:
-    """Verify the whole trail as the auditor role (SELECT only)."""
-    cursor = conn.cursor(row_factory=psycopg.rows.dict_row)
-    return verify_rows(cursor.execute("SELECT * FROM audit_events ORDER BY seq"))
+    """Verify the whole trail as the auditor role (SELECT only), streamed: memory stays flat however long it is."""
+    with conn.transaction(), conn.cursor(name="audit_verify", row_factory=psycopg.rows.dict_row) as cursor:
+        cursor.itersize = 5000
+        cursor.execute("SELECT * FROM audit_events ORDER BY seq")
+        return verify_rows(cursor)
