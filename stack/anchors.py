@@ -20,8 +20,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -362,3 +362,64 @@ def _first_contradiction(anchors: list[Anchor], at_seq: dict[int, str], length: 
                 "was rewritten at or before it."
             )
     return ""
+
+
+VERIFY_FORMAT = "phistack/audit-verify/v1"
+
+
+@dataclass
+class TrailCheck:
+    """What ``audit verify`` found, as one record (``--json``, and the hosts' evidence for the auditor's report)."""
+
+    outcome: str  # "intact", "broken" (the chain, the anchors or the shipped copy say so), "incomplete" (unread)
+    events: int | None = None
+    anchors: int | None = None
+    last_anchor: dict[str, Any] | None = None  # {host, number, seq, at} of the newest anchor
+    shipped: dict[str, int] | None = None  # {shipped, events, not_yet} when compared
+    problems: list[str] = field(default_factory=list)  # each a sentence, the first break first
+
+    def document(self) -> dict[str, Any]:
+        return {"format": VERIFY_FORMAT, **asdict(self)}
+
+
+def check_trail(
+    connect: Callable[[], psycopg.Connection[Any]],
+    anchors_at: AnchorStore | None = None,
+    trusted: Iterable[Ed25519PublicKey] = (),
+    shipped: Callable[[], Iterable[str]] | None = None,
+) -> TrailCheck:
+    """The chain; with ``anchors_at``, every anchored head; with ``shipped``, the shipped copy. Never raises for
+    what it finds: a break is ``broken``, something that could not be read is ``incomplete``, each named."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stack.audit import verify
+    from stack.crosscheck import compare
+
+    check = TrailCheck("intact")
+    stage = "the anchors"
+    try:
+        found = read_anchors(anchors_at, trusted) if anchors_at is not None else None
+        if found is not None and not found.anchors and not found.problems:
+            return TrailCheck("incomplete", problems=["no anchor found: nothing to verify the trail against"])
+        stage = "the audit trail"
+        with connect() as conn:
+            if found is None:
+                check.events = verify(conn)
+            else:
+                result = verify_against(conn, found)
+                check.events, check.anchors = result.events, result.anchors
+                if result.last is not None:
+                    last = result.last
+                    check.last_anchor = {"host": last.host, "number": last.number, "seq": last.seq, "at": last.at}
+            if shipped is not None:
+                stage = "the shipped copy"
+                compared = compare(conn, shipped())
+                check.shipped = {"shipped": compared.shipped, "events": compared.events, "not_yet": compared.not_yet}
+                if not compared.agrees:
+                    check.outcome, check.problems = "broken", [f"the shipped copy: {p}" for p in compared.problems()]
+    except AuditChainBroken as exc:
+        return TrailCheck("broken", events=check.events, problems=[str(exc)])
+    except (AnchorError, OSError, BotoCoreError, ClientError, psycopg.Error) as exc:
+        why = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return TrailCheck("incomplete", events=check.events, problems=[f"{stage} cannot be read ({why})"])
+    return check

@@ -96,48 +96,14 @@ def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> 
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from stack.audit import verify
+    import json
 
-    code = _verify_anchored(args) if args.anchors is not None else None
-    if code is None:
-        count, failed = _on_trail(args.dsn, verify)
-        if failed is not None:
-            return failed
-        print(f"audit trail intact: {count} events, every hash and link verified")  # noqa: T201
-        code = EXIT_OK
-    if code == EXIT_OK and args.shipped is not None:
-        return _compare_shipped(args)
-    return code
-
-
-def _compare_shipped(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from stack.crosscheck import compare, shipped_lines
-
-    try:
-        result, failed = _on_trail(args.dsn, lambda conn: compare(conn, shipped_lines(args.shipped)))
-    except (OSError, BotoCoreError, ClientError) as exc:
-        _error(f"--shipped {args.shipped}: cannot be read ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
-        return EXIT_INCOMPLETE
-    if failed is not None:
-        return failed
-    for problem in result.problems():
-        _error(f"--shipped {args.shipped}: {problem}")
-    if not result.agrees:
-        return EXIT_BROKEN
-    print(  # noqa: T201
-        f"the shipped copy agrees: {result.shipped} of {result.events} events shipped with the same hash"
-        + (f", {result.not_yet} newer not shipped yet" if result.not_yet else "")
-    )
-    return EXIT_OK
-
-
-def _verify_anchored(args: argparse.Namespace) -> int:
+    import psycopg
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from stack.anchors import AnchorError, read_anchors, store_for, verify_against
+    from stack.anchors import check_trail, store_for
+    from stack.crosscheck import shipped_lines
 
     trusted = []
     for path in args.public_key or []:
@@ -150,22 +116,31 @@ def _verify_anchored(args: argparse.Namespace) -> int:
             _error(f"--public-key {path}: not an Ed25519 key")
             return EXIT_USAGE
         trusted.append(key)
-    try:
-        found = read_anchors(store_for(args.anchors), trusted)
-    except (AnchorError, OSError) as exc:
-        _error(f"--anchors {args.anchors}: {exc}")
-        return EXIT_INCOMPLETE
-    if not found.anchors and not found.problems:
-        _error(f"--anchors {args.anchors}: no anchor found: nothing to verify the trail against")
-        return EXIT_INCOMPLETE
-    result, failed = _on_trail(args.dsn, lambda conn: verify_against(conn, found))
-    if failed is not None:
-        return failed
-    last = result.last
-    print(  # noqa: T201
-        f"audit trail intact: {result.events} events, every hash and link verified, and every one of "
-        f"{result.anchors} anchors found unchanged (last: event {last.seq} by {last.host} at {last.at})"
+    check = check_trail(
+        lambda: psycopg.connect(args.dsn),
+        store_for(args.anchors) if args.anchors is not None else None,
+        trusted,
+        (lambda: shipped_lines(args.shipped)) if args.shipped is not None else None,
     )
+    code = {"intact": EXIT_OK, "broken": EXIT_BROKEN}.get(check.outcome, EXIT_INCOMPLETE)
+    if args.json:
+        print(json.dumps(check.document()))  # noqa: T201
+    for problem in check.problems:
+        _error(problem)
+    if code != EXIT_OK or args.json:
+        return code
+    said = f"audit trail intact: {check.events} events, every hash and link verified"
+    if check.anchors is not None and check.last_anchor is not None:
+        last = check.last_anchor
+        said += (
+            f", and every one of {check.anchors} anchors found unchanged (last: event {last['seq']} by "
+            f"{last['host']} at {last['at']})"
+        )
+    if check.shipped is not None:
+        copy = check.shipped
+        said += f"; the shipped copy agrees: {copy['shipped']} of {copy['events']} events shipped with the same hash"
+        said += f", {copy['not_yet']} newer not shipped yet" if copy["not_yet"] else ""
+    print(said)  # noqa: T201
     return EXIT_OK
 
 
@@ -354,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--shipped", metavar="WHERE", help="also compare with the copy shipped to CloudWatch: cloudwatch:LOG_GROUP, "
         "or a JSON Lines file (an export of it, or the shipped file)",
     )  # fmt: skip
+    verify.add_argument(
+        "--json", action="store_true", help="print the result as one JSON document (the hosts' evidence)"
+    )
     verify.set_defaults(func=cmd_audit_verify)
     anchor = audit_sub.add_parser("anchor", help="sign the chain's head and store it, write-once (a timer runs it)")
     anchor.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")

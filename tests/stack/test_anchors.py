@@ -5,6 +5,7 @@ outside the database; an anchor deleted or altered is found too."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,14 @@ def test_gateway_cli_anchors_and_verifies(database: Dsn, tmp_path: Path, capsys:
     assert "every one of 1 anchors found unchanged (last: event 4 by gw-a" in capsys.readouterr().out
     pinned = ["--public-key", str(tmp_path / "anchor.pub.pem")]
     assert main(["audit", "verify", "--dsn", dsn, "--anchors", where, *pinned]) == 0
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert document["format"] == "phistack/audit-verify/v1" and document["outcome"] == "intact"
+    assert (document["events"], document["anchors"], document["last_anchor"]["seq"]) == (4, 1, 4)
     superuser(database, lambda conn: rewrite_from(conn, 1))
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where, "--json"]) == 1
+    document = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert document["outcome"] == "broken" and "was rewritten" in document["problems"][0]
     assert main(["audit", "verify", "--dsn", dsn]) == 0  # the chain alone is fooled
     assert main(["audit", "verify", "--dsn", dsn, "--anchors", where]) == 1
     assert "the trail was rewritten" in capsys.readouterr().err

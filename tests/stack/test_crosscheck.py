@@ -78,4 +78,4 @@ def test_the_copy_in_cloudwatch_is_read_back_and_compared(
         assert main(["audit", "verify", "--dsn", dsn, "--shipped", where]) == 1
         assert "events 1, 2, 3, 4, 5 differ from their shipped copy" in capsys.readouterr().err
         assert main(["audit", "verify", "--dsn", dsn, "--shipped", "cloudwatch:/no/such/group"]) == 3
-        assert "cannot be read (ResourceNotFoundException" in capsys.readouterr().err
+        assert "the shipped copy cannot be read (ResourceNotFoundException" in capsys.readouterr().err
