@@ -6,6 +6,7 @@ under its own user, the PHI data directory on an encrypted EBS volume, and the h
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from compliance.controls._base import Record, control, finding
@@ -160,15 +161,21 @@ def _archive_problem(archive: Record, collected: dt.datetime | None) -> str | No
     return None
 
 
+def _local_database(facts: Facts, key: str, what: str, out: list[Finding]) -> Iterator[tuple[Record, Record]]:
+    """Each host's ``key`` section: an ERROR for evidence older than its probe; hosts without a local database
+    (None: Aurora, which keeps its own backups and whose trail is checked where it is anchored) are skipped."""
+    found = facts.get(HOSTS)
+    hosts: list[Record] = list(found)
+    for host in hosts:
+        if key not in host:
+            out.append(_error(host, what, "the evidence predates this probe"))
+        elif host[key] is not None:
+            yield host, host[key]
+
+
 def database_archived(facts: Facts) -> list[Finding]:
-    out = []
-    for host in facts.get(HOSTS):
-        if "archive" not in host:
-            out.append(_error(host, "The database's archive", "the evidence predates this probe"))
-            continue
-        archive = host["archive"]
-        if archive is None:
-            continue  # no local database on this host (Aurora keeps its own continuous backups)
+    out: list[Finding] = []
+    for host, archive in _local_database(facts, "archive", "The database's archive", out):
         if "error" in archive or "backups_error" in archive:
             out.append(_error(host, "The database's archive", archive.get("error") or archive["backups_error"]))
             continue
@@ -184,6 +191,55 @@ def database_archived(facts: Facts) -> list[Finding]:
                 f"The database on {host['id']} archives every WAL file ({archive.get('archived_count')} so far, the "
                 f"last at {archive.get('last_archived_time')}) and the archive holds {archive['base_backups']} base "
                 f"backups, the newest ended {archive['newest_backup_end']}."
+            )
+            out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
+    return out
+
+
+# The newest anchor may be this old when the evidence is collected: the hosts anchor every few minutes and at
+# every shutdown, so a day without one means anchoring has stopped.
+ANCHOR_MAX_AGE = dt.timedelta(hours=24)
+
+
+def _anchoring_problem(trail: Record, collected: dt.datetime) -> str | None:
+    last = trail.get("last_anchor") or {}
+    if not last.get("at"):
+        return "no anchor was read"
+    at = dt.datetime.fromisoformat(str(last["at"]))
+    if collected - at > ANCHOR_MAX_AGE:
+        hours = ANCHOR_MAX_AGE // dt.timedelta(hours=1)
+        return (
+            f"the newest anchor ({at.isoformat()}) is more than {hours} hours older than the evidence: anchoring "
+            "stopped"
+        )
+    return None
+
+
+def audit_trail_anchored(facts: Facts) -> list[Finding]:
+    out: list[Finding] = []
+    for host, trail in _local_database(facts, "audit_trail", "The audit trail's check", out):
+        if "error" in trail or trail.get("outcome") == "incomplete":
+            reason = trail.get("error") or "; ".join(trail.get("problems") or ["not checked"])
+            out.append(_error(host, "The audit trail's check against its anchors", reason))
+            continue
+        last = trail.get("last_anchor") or {}
+        evidence = {k: trail.get(k) for k in ("outcome", "events", "anchors", "last_anchor", "problems")}
+        collected = (
+            dt.datetime.fromisoformat(host["collected_at"]) if host.get("collected_at") else dt.datetime.now(dt.UTC)
+        )
+        if trail.get("outcome") == "broken":
+            message = (
+                f"The audit trail on {host['id']} contradicts what was anchored or shipped: {trail['problems'][0]}"
+            )
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", message, **evidence))
+        elif (problem := _anchoring_problem(trail, collected)) is not None:
+            out.append(finding(Status.FAIL, host["id"], HOST, "global", f"The audit trail on {host['id']}: {problem}.",
+                               **evidence))  # fmt: skip
+        else:
+            message = (
+                f"The audit trail on {host['id']} verifies: {trail.get('events')} events, and every one of "
+                f"{trail.get('anchors')} anchors unchanged; the last anchored event is {last.get('seq')}, at "
+                f"{last.get('at')} by {last.get('host')}."
             )
             out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
     return out
@@ -263,5 +319,19 @@ CONTROLS: tuple[Control, ...] = (
         "Run the vector_store role with the stack's db_archive outputs (`phistack inventory`); check "
         "`phistack-db-archive list` and the PostgreSQL log for archive_command failures on the host.",
         database_archived,
+    ),
+    control(
+        "host-audit-trail-anchored",
+        "The audit trail verifies against its signed anchors, and anchoring has not stopped",
+        "high",
+        ("164.312(b)", "164.312(c)(1)"),
+        ("hosts",),
+        (),
+        "The hash chain finds an edited event, but a database superuser or a restored old backup can rewrite the "
+        "whole chain consistently. Heads of the chain signed by the host and kept in the Object-Locked archive "
+        "cannot be rewritten with it: an auditor can then rely on the trail, not take it on trust.",
+        "Run the log_shipping role with the stack output audit_anchors; on the host, "
+        "`phistack-gateway audit verify --anchors` names the first anchor the database contradicts.",
+        audit_trail_anchored,
     ),
 )

@@ -27,6 +27,9 @@ class Host(TypedDict):
     # {archive_mode, archive_command, archived_count, last_archived_wal/time, failed_count, last_failed_time,
     # base_backups, newest_backup_end} | {error} | {..., backups_error}; None: no local database (Aurora)
     archive: NotRequired[dict[str, Any] | None]
+    # `phistack-gateway audit verify --anchors --json` (phistack/audit-verify/v1: outcome, events, anchors,
+    # last_anchor, problems) | {error}; None: no local database (Aurora)
+    audit_trail: NotRequired[dict[str, Any] | None]
 
 
 class ServiceInUse(TypedDict):

@@ -38,7 +38,7 @@ def load(path: Path) -> list[Host]:
             services=document["services"],
             data_volume=document["data_volume"],
         )
-        for optional in ("inventory_host", "collected_at", "phi_paths", "gpus", "archive"):
+        for optional in ("inventory_host", "collected_at", "phi_paths", "gpus", "archive", "audit_trail"):
             if optional in document:
                 record[optional] = document[optional]
         items.append(record)

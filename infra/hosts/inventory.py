@@ -45,6 +45,7 @@ def stack_vars(outputs: dict[str, Any]) -> dict[str, Any]:
         "rag_gateway_sync_bucket": _need(outputs, "buckets", "docs"),
         "rag_gateway_sync_queue_url": _need(outputs, "docs_events", "queue_url"),
         "rag_gateway_sync_dead_letter_queue_url": _need(outputs, "docs_events", "dead_letter_queue_url"),
+        "log_shipping_anchor_to": _need(outputs, "audit_anchors"),
         "log_shipping_log_groups": {
             k: _need(outputs, "log_groups", k) for k in ("hosts_journald", "hosts_auditd", "gateway_audit")
         },

@@ -4,14 +4,16 @@ Standard library only (it runs with the host's /usr/bin/python3). Observes, neve
 each service accepts (probed, not read from its configuration), whether a plaintext connection is served, the
 audit rules the kernel has loaded, whether an SSH server runs, which user each service runs as, what the PHI data
 directory is stored on, how many GPUs the driver sees, and whether the host PostgreSQL archives its WAL with
-base backups in the archive (a point-in-time restore). Prints one JSON document (format
+base backups in the archive (a point-in-time restore), and whether the audit trail verifies against its signed
+anchors. Prints one JSON document (format
 phistack/host-evidence/v1). A probe that could not run records an "error" instead of a guess, and the compliance
 control reading it reports ERROR.
 
 usage: host_evidence.py SPEC_JSON   (SPEC: {"tls": {name: {host, port, starttls?, client_cert?, client_key?}},
                                             "services": {unit: user}, "data_dir": path, "phi_paths": [path],
                                             "gpus": expected count,
-                                            "archive": {"port": port} or null: no local database})"""
+                                            "archive": {"port": port} or null: no local database,
+                                            "audit_trail": {"anchors": where, "db": name, "env": {...}} or null})"""
 
 from __future__ import annotations
 
@@ -208,6 +210,39 @@ def archive_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**out, "base_backups": len(done), "newest_backup_end": done[-1].isoformat() if done else None}
 
 
+GATEWAY = "/opt/phistack/gateway/venv/bin/phistack-gateway"
+
+
+def audit_trail_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`phistack-gateway audit verify --anchors --json`, as the read-only auditor (phistack-auditor, which the
+    local PostgreSQL maps to phistack_auditor): the chain against every anchor in the archive. None: no local
+    database on this host (Aurora)."""
+    if not spec:
+        return None
+    if not spec.get("anchors"):
+        return {
+            "error": "anchoring is not configured on this host (log_shipping_anchor_to: the stack output "
+            "audit_anchors; log_shipping_audit_anchor_enabled)"
+        }
+    if not os.path.exists(GATEWAY):
+        return {"error": f"{GATEWAY} is not installed"}
+    dsn = f"host=/var/run/postgresql dbname={spec.get('db', 'phistack')} user=phistack_auditor"
+    env = {"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in (spec.get("env") or {}).items()}}
+    try:
+        ran = subprocess.run(
+            ["runuser", "-u", "phistack-auditor", "--", GATEWAY, "audit", "verify", "--dsn", dsn, "--anchors",
+             spec["anchors"], "--json"],
+            capture_output=True, text=True, check=False, env=env, timeout=1800,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"audit verify could not run ({exc.__class__.__name__})"}
+    try:
+        found: dict[str, Any] = json.loads(ran.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"audit verify (exit {ran.returncode}): {(ran.stderr or ran.stdout).strip()[-200:]}"}
+    return found
+
+
 def main(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": "phistack/host-evidence/v1",
@@ -221,6 +256,7 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
         "data_volume": volume_evidence(spec["data_dir"]) if spec.get("data_dir") else None,
         "gpus": gpu_evidence(int(spec["gpus"]) if spec.get("gpus") else None),
         "archive": archive_evidence(spec.get("archive")),
+        "audit_trail": audit_trail_evidence(spec.get("audit_trail")),
     }
 
 

@@ -35,6 +35,18 @@ ARCHIVED = {
 }
 
 
+# `phistack-gateway audit verify --anchors --json` on a host whose trail is intact and anchored.
+ANCHORED = {
+    "format": "phistack/audit-verify/v1",
+    "outcome": "intact",
+    "events": 1200,
+    "anchors": 12,
+    "last_anchor": {"host": "gw-a", "number": 12, "seq": 1180, "at": "2026-11-24T09:55:00+00:00"},
+    "shipped": None,
+    "problems": [],
+}
+
+
 @pytest.fixture(scope="session")
 def example_plan(example_raw: dict[str, str]) -> dict[str, object]:
     cfg = parse_client_config(example_raw, "example")
@@ -173,6 +185,7 @@ def _compliant(example_plan: dict[str, object]) -> Facts:
             },
             "collected_at": "2026-11-24T10:00:00+00:00",
             "archive": dict(ARCHIVED),
+            "audit_trail": copy.deepcopy(ANCHORED),
         }
         for instance in facts.items["instances"]
     ]

@@ -332,6 +332,10 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         lambda f: f.items["hosts"][0]["archive"].update(archive_mode="off"),
         "no WAL is archived",
     ),
+    "host-audit-trail-anchored": (
+        lambda f: f.items["hosts"][0]["audit_trail"].update(outcome="broken", problems=["Anchor 1 of host gw-a ..."]),
+        "contradicts what was anchored or shipped: Anchor 1 of host gw-a",
+    ),
 }
 
 

@@ -17,7 +17,7 @@ from compliance.errors import InputError
 from compliance.facts import Facts, Gap
 from compliance.model import Status
 from compliance.sources.hosts import load
-from tests.compliance.conftest import ARCHIVED
+from tests.compliance.conftest import ANCHORED, ARCHIVED
 
 MODERN = {"TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}
 KEY = "arn:aws:kms:us-east-1:123456789012:key/k1"
@@ -37,17 +37,20 @@ GOOD: dict[str, Any] = {
     "data_volume": {"path": "/data/postgresql", "source": "/dev/nvme1n1", "fstype": "xfs", "ebs_volume_id": "vol-1"},
     "collected_at": "2026-11-24T10:00:00+00:00",
     "archive": ARCHIVED,
+    "audit_trail": ANCHORED,
 }  # fmt: skip
 
 
-TLS, AUDIT, SSH, USERS, VOLUME, PITR = (
+TLS, AUDIT, SSH, USERS, VOLUME, PITR, TRAIL = (
     "host-tls-only",
     "host-audit-rules",
     "host-no-ssh",
     "host-service-users",
     "host-phi-volume-encrypted",
     "host-db-point-in-time",
+    "host-audit-trail-anchored",
 )
+REWRITTEN = "Anchor 3 of host gw-a (2026-11-24T09:40:00+00:00) names event 900 with hash 1f...; the trail was rewritten"
 
 
 def judge(evidence: dict[str, Any], control: str, volumes: list[dict[str, Any]] | None = None) -> Any:
@@ -102,6 +105,15 @@ def changed(**paths: Any) -> dict[str, Any]:
         (PITR, changed(archive__newest_backup_end="2026-11-21T02:10:00+00:00"), Status.FAIL, "more than 48 hours"),
         (PITR, changed(archive={"error": "psql: connection refused"}), Status.ERROR, "connection refused"),
         (PITR, changed(archive={**ARCHIVED, "backups_error": "AccessDenied"}), Status.ERROR, "AccessDenied"),
+        (TRAIL, GOOD, Status.PASS, "1200 events, and every one of 12 anchors unchanged; the last anchored event is "
+         "1180, at 2026-11-24T09:55:00+00:00 by gw-a"),
+        (TRAIL, changed(audit_trail={**ANCHORED, "outcome": "broken", "problems": [REWRITTEN]}), Status.FAIL,
+         "contradicts what was anchored or shipped: Anchor 3 of host gw-a"),
+        (TRAIL, changed(audit_trail__last_anchor={**ANCHORED["last_anchor"], "at": "2026-11-22T09:55:00+00:00"}),
+         Status.FAIL, "more than 24 hours older than the evidence: anchoring stopped"),
+        (TRAIL, changed(audit_trail={"outcome": "incomplete", "problems": ["no anchor found: nothing to verify"]}),
+         Status.ERROR, "no anchor found"),
+        (TRAIL, changed(audit_trail={"error": "phistack-gateway is not installed"}), Status.ERROR, "not installed"),
     ],
 )  # fmt: skip
 def test_each_host_control_judges_what_was_observed(
@@ -119,6 +131,9 @@ def test_a_host_without_a_local_database_is_not_judged_and_old_evidence_is_an_er
     del old["archive"]
     result = judge(old, PITR)
     assert result.status is Status.ERROR and "predates this probe" in result.findings[0].message
+    assert judge(changed(audit_trail=None), TRAIL).findings == []  # Aurora: no local trail on this host
+    del old["audit_trail"]
+    assert judge(old, TRAIL).status is Status.ERROR
 
 
 def test_an_unencrypted_or_aws_managed_volume_fails() -> None:

@@ -48,6 +48,7 @@ def test_the_aws_ec2_plugin_lists_the_stacks_hosts_with_ssm(example_raw: dict[st
     assert facts["artifacts_bucket"] == plan.outputs["buckets"]["artifacts"]
     assert facts["pki_bucket"] == facts["artifacts_bucket"] and facts["pki_client"] == cfg.client  # the CA's place
     assert facts["vector_store_enabled"] is True  # the example keeps PostgreSQL on the host (not Aurora)
+    assert facts["log_shipping_anchor_to"] == plan.outputs["audit_anchors"]  # where the hosts anchor the audit chain
     assert {k: plain(v) for k, v in facts["log_shipping_log_groups"].items()} == {
         k: plan.outputs["log_groups"][k] for k in ("hosts_journald", "hosts_auditd", "gateway_audit")
     }
@@ -77,7 +78,8 @@ def test_client_reads_the_stack_outputs_through_the_pulumi_cli(
     llm = {"served_name": "llama-3.1-8b-instruct", "quantization": "", "max_model_len": 8192, "tensor_parallel_size": 1}
     events = {"queue_url": "https://sqs/q", "dead_letter_queue_url": "https://sqs/dlq"}
     outputs = {"client": "clinic-a", "region": "us-east-1", "llm": llm, "log_groups": groups, "docs_events": events,
-               "buckets": {"ssm_transfer": "x", "artifacts": "a", "docs": "d"}}  # fmt: skip
+               "buckets": {"ssm_transfer": "x", "artifacts": "a", "docs": "d"},
+               "audit_anchors": "s3://l/audit-anchors"}  # fmt: skip
     fake = tmp_path / "bin" / "pulumi"
     fake.parent.mkdir()
     fake.write_text(

@@ -134,3 +134,23 @@ def test_gpus_are_counted_by_the_driver_or_recorded_as_an_error(
     (tmp_path / "nvidia-smi.broken").touch()
     broken = probe.gpu_evidence(2)
     assert broken["error"].startswith("nvidia-smi: NVIDIA-SMI has failed") and "seen" not in broken
+
+
+def test_the_audit_trail_probe_reports_what_it_could_not_check(
+    probe: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No local database: nothing to check (None). No anchor place, or no gateway installed: an error the
+    control reports as ERROR. The probe's own run against anchors is exercised on the Debian 13 host."""
+    assert probe.audit_trail_evidence(None) is None
+    assert "anchoring is not configured on this host" in probe.audit_trail_evidence({"anchors": ""})["error"]
+    monkeypatch.setattr(probe, "GATEWAY", str(tmp_path / "absent"))
+    assert probe.audit_trail_evidence({"anchors": "s3://b/audit-anchors"}) == {
+        "error": f"{tmp_path}/absent is not installed"
+    }
+    printing = tmp_path / "gateway"
+    printing.write_text('#!/bin/sh\necho "not json" >&2\nexit 3\n')
+    printing.chmod(0o755)
+    monkeypatch.setattr(probe, "GATEWAY", str(printing))
+    real = subprocess.run
+    monkeypatch.setattr(probe.subprocess, "run", lambda argv, **kw: real(argv[4:], **kw))  # without runuser
+    assert probe.audit_trail_evidence({"anchors": "/tmp/a"}) == {"error": "audit verify (exit 3): not json"}

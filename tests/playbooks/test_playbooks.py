@@ -94,6 +94,8 @@ def test_molecule_converges_idempotently_on_a_real_host() -> None:
         "phistack-host/engine",
     }
     assert status["host-service-users"] is Status.PASS, results["host-service-users"].findings
+    # Issue 20: the anchor service ran, and the trail verified against its signed anchor as the auditor.
+    assert status["host-audit-trail-anchored"] is Status.PASS, results["host-audit-trail-anchored"].findings
     assert len(results["host-service-users"].findings) == 3
     # What differs from EC2, reported as such rather than passed: this test reaches the host over SSH, the
     # container cannot reach kernel audit, and its data directory is on an overlay, not an EBS volume.

@@ -195,3 +195,39 @@ def test_the_host_engine_archives_to_its_own_bucket_under_the_data_key_and_auror
     assert not any(k.startswith("vector_store_archive_") for k in stack_vars(aurora.outputs))
     aurora_policy = next(r for r in aurora.of_type("aws:iam/rolePolicy:RolePolicy") if "least-privilege" in r.name)
     assert "ArchiveDatabase" not in aurora_policy.inputs["policy"]
+
+
+def test_the_anchor_units_sign_the_head_on_a_timer_and_whenever_the_gateway_stops() -> None:
+    """Issue 20: the same command on the timer and at the gateway's stop, as the read-only audit reader, with the
+    key only that user reads; ordered so the stop anchor runs after the gateway and before PostgreSQL."""
+    import shlex
+
+    where = "s3://phistack-acme-audit-logs-111122223333/audit-anchors"
+    settings = {
+        "log_shipping_anchor_to": where,
+        "log_shipping_anchor_host": "i-0abc",
+        "log_shipping_region": "eu-west-1",
+    }
+    timed = render("log_shipping", "phistack-audit-anchor.service.j2", **settings)
+    at_stop = render("log_shipping", "phistack-audit-anchor-at-stop.service.j2", **settings)
+    command = shlex.split(timed.split("ExecStart=", 1)[1].splitlines()[0])
+    assert command == shlex.split(at_stop.split("ExecStop=", 1)[1].splitlines()[0])
+    assert command[:3] == ["/opt/phistack/gateway/venv/bin/phistack-gateway", "audit", "anchor"]
+    pairs = dict(zip(command[3::2], command[4::2], strict=True))
+    assert pairs == {
+        "--dsn": "host=/var/run/postgresql dbname=phistack user=phistack_auditor",
+        "--host": "i-0abc",
+        "--key-file": "/etc/phistack/anchor/anchor-key.pem",
+        "--to": where,
+    }
+    for unit in (timed, at_stop):
+        assert "User=phistack-auditor" in unit and "Environment=AWS_DEFAULT_REGION=eu-west-1" in unit
+        assert "AWS_ENDPOINT_URL_S3" not in unit  # on AWS the S3 endpoint answers, the instance profile signs
+    for line in ("Before=phistack-gateway.service", "PartOf=phistack-gateway.service", "After=postgresql.service",
+                 "RemainAfterExit=yes", "ExecStart=/bin/true"):  # fmt: skip
+        assert line in at_stop, line
+    timer = render("log_shipping", "phistack-audit-anchor.timer.j2")
+    assert "OnUnitActiveSec=5min" in timer
+    emulated = render("log_shipping", "phistack-audit-anchor.service.j2", **settings,
+                      log_shipping_s3_endpoint_url="http://10.1.2.1:5000")  # fmt: skip
+    assert "Environment=AWS_ENDPOINT_URL_S3=http://10.1.2.1:5000 AWS_ACCESS_KEY_ID=emulator" in emulated
