@@ -9,7 +9,11 @@ so it verifies), with an anchor every --every events. Timed in one run:
 Each the faster of two runs. Prints seconds, events per second, each ratio to the baseline, and the peak memory
 of this process (the walks stream: it does not grow with the trail, except the shipped copy's index by seq).
 
-    .venv/bin/python bench/anchors.py [--events 1000000] [--every 10000]
+Then what anchoring costs a request: the latency of --appends audited appends (the gateway's write, one
+transaction each, as phistack_app) alone (the baseline), and again while another process anchors without pause
+(the timer does it every 5 minutes: this is far worse), median and 99th percentile, and their ratios.
+
+    .venv/bin/python bench/anchors.py [--events 1000000] [--every 10000] [--appends 2000]
 """
 
 from __future__ import annotations
@@ -34,8 +38,17 @@ import psycopg  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from infra.sandbox.server import free_port  # noqa: E402
-from stack.anchors import Anchor, DirectoryStore, key_id, public_pem, read_anchors, sign, verify_against  # noqa: E402
-from stack.audit import GENESIS, canonical, verify  # noqa: E402
+from stack.anchors import (  # noqa: E402
+    Anchor,
+    DirectoryStore,
+    anchor,
+    key_id,
+    public_pem,
+    read_anchors,
+    sign,
+    verify_against,  # noqa: E402
+)
+from stack.audit import GENESIS, AuditEvent, Outcome, append, canonical, verify  # noqa: E402
 from stack.crosscheck import compare, lines_from_file  # noqa: E402
 from stack.dev.postgres import LocalPostgres  # noqa: E402
 from stack.migrate import migrate  # noqa: E402
@@ -72,6 +85,61 @@ def populate(dsn: str, events: int, every: int, store: DirectoryStore, shipped: 
     return anchors
 
 
+def anchor_without_pause(dsn: str, where: str, stop: Any, count: Any) -> None:
+    """Another process (as the anchor unit is), anchoring the head again and again until ``stop`` is set."""
+    key = Ed25519PrivateKey.generate()
+    with psycopg.connect(dsn) as conn:
+        while not stop.is_set():
+            anchor(conn, DirectoryStore(Path(where)), "bench-live", key)
+            count.value += 1
+
+
+def append_latencies(dsn: str, appends: int) -> list[float]:
+    """Milliseconds per audited append, each committed on its own, as the gateway writes one per request."""
+    out = []
+    with psycopg.connect(dsn) as conn:
+        for n in range(appends):
+            t0 = time.perf_counter()
+            with conn.transaction():
+                append(conn, AuditEvent(
+                    actor="bench@clinic", groups=("clinicians",), action="retrieve", collection="cardiology",
+                    chunk_ids=(n,), outcome=Outcome.OK, latency_ms=1,
+                ))  # fmt: skip
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def request_cost(pg: Any, where: Path, appends: int) -> None:
+    """Append latency alone, then while another process anchors without pause; printed with their ratios."""
+    import multiprocessing
+
+    app = pg.dsn(user="phistack_app")
+    append_latencies(app, min(200, appends))  # warm-up
+    alone = append_latencies(app, appends)
+    context = multiprocessing.get_context("spawn")
+    stop, count = context.Event(), context.Value("i", 0)
+    worker = context.Process(
+        target=anchor_without_pause, args=(pg.dsn(user="phistack_auditor"), str(where), stop, count)
+    )
+    worker.start()
+    try:
+        while count.value == 0:
+            time.sleep(0.05)
+        anchoring = append_latencies(app, appends)
+    finally:
+        stop.set()
+        worker.join()
+    for name, share in (("median", 0.5), ("99th percentile", 0.99)):
+        base, busy = percentile(alone, share), percentile(anchoring, share)
+        print(f"append latency, {name}: {base:.2f} ms alone (baseline), {busy:.2f} ms while anchoring without pause "
+              f"({count.value} anchors meanwhile): {busy / base:.2f}x")  # fmt: skip
+
+
 def timed(work: Callable[[], T]) -> tuple[float, T]:
     """The faster of two runs (the first warms PostgreSQL's cache and the page cache), and its result."""
     runs = []
@@ -86,6 +154,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--every", type=int, default=10_000, help="events between two anchors")
+    parser.add_argument("--appends", type=int, default=2000, help="appends timed for the request cost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="phistack-bench-anchors-") as tmp:
         os.chmod(tmp, 0o755)
@@ -111,6 +180,7 @@ def main() -> int:
             print(f"verify --shipped (a {shipped.stat().st_size / 2**20:.0f} MiB file): {check:.1f} s, "
                   f"{check / base:.2f}x the baseline")  # fmt: skip
             print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+            request_cost(pg, Path(tmp) / "live-anchors", args.appends)
         finally:
             pg.stop()
     return 0

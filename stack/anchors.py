@@ -10,6 +10,13 @@ that sequence number. Each host numbers its anchors 1, 2, 3 ... so an anchor tha
 Layout under the store's prefix: ``<host>/<number, 12 digits>.json`` and ``<host>/keys/<key id>.pub.pem`` (the
 public key, written once next to its first anchor). Several gateway hosts on one Aurora database anchor the one
 chain, each under its own name.
+
+A deliberate restore (an older backup, a point in time) takes the trail back, and the anchors taken since then
+rightly no longer match. The host acknowledges it with a restore anchor: an anchor like the others (the restored
+head, signed, numbered, written once) that also names every anchor it supersedes (each host's last number when it
+was written) and why. An anchor that a later restore anchor supersedes and that the trail no longer holds is
+reported as replaced by that restore, not as a contradiction; whatever it does not supersede must still match.
+The restore stays in the record for the auditor: when, by which host, why, and from which event on.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from stack.audit import GENESIS, verify_rows
 from stack.errors import AuditChainBroken, GatewayError
 
 SCHEMA = "phistack/audit-anchor/v1"
-MAX_OBJECT_BYTES = 4096  # an anchor is about 400 bytes: anything larger is not one, and is not read whole
+MAX_OBJECT_BYTES = 8192  # an anchor is about 400 bytes, a restore anchor up to about 3 KiB: larger is not one
+MAX_REASON = 300  # characters of a restore anchor's reason
+MAX_SUPERSEDED_HOSTS = 64  # hosts a restore anchor names (a stack has a handful of gateway hosts)
 HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _ANCHOR_NAME = re.compile(r"(?P<host>[^/]+)/(?P<number>\d{12})\.json")
 _KEY_NAME = re.compile(r"(?P<host>[^/]+)/keys/(?P<key_id>[0-9a-f]{64})\.pub\.pem")
@@ -52,10 +61,18 @@ class Anchor:
     hash: str  # that event's hash (GENESIS for an empty chain)
     at: str  # when, ISO 8601 UTC
     key_id: str  # SHA-256 of the raw public key that signs
+    # A restore anchor only: why the trail was taken back, and each host's last anchor number it supersedes.
+    reason: str | None = None
+    supersedes: dict[str, int] | None = None
 
     def payload(self) -> bytes:
-        """The signed bytes: the fields as canonical JSON (sorted keys, no spaces), with the schema."""
-        return json.dumps({"schema": SCHEMA, **asdict(self)}, sort_keys=True, separators=(",", ":")).encode()
+        """The signed bytes: the fields that are set as canonical JSON (sorted keys, no spaces), with the schema."""
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps({"schema": SCHEMA, **fields}, sort_keys=True, separators=(",", ":")).encode()
+
+    def covers(self, other: Anchor) -> bool:
+        """Whether this restore anchor supersedes ``other`` (an anchor written before it)."""
+        return self.supersedes is not None and other is not self and self.supersedes.get(other.host, 0) >= other.number
 
     @property
     def name(self) -> str:
@@ -115,6 +132,7 @@ def parse(body: bytes, where: str, keys: dict[str, Ed25519PublicKey]) -> Anchor:
             isinstance(anchor.seq, int)
             and isinstance(anchor.number, int)
             and re.fullmatch(r"[0-9a-f]{64}", anchor.hash)
+            and _valid_restore(anchor.reason, anchor.supersedes)
         ):
             raise ValueError("fields")
     except (ValueError, TypeError, KeyError, AttributeError):
@@ -127,6 +145,18 @@ def parse(body: bytes, where: str, keys: dict[str, Ed25519PublicKey]) -> Anchor:
     except InvalidSignature:
         raise AnchorError(f"{where}: the signature does not verify (the anchor was altered)") from None
     return anchor
+
+
+def _valid_restore(reason: object, supersedes: object) -> bool:
+    if reason is None and supersedes is None:
+        return True
+    return (
+        isinstance(reason, str)
+        and 0 < len(reason) <= MAX_REASON
+        and isinstance(supersedes, dict)
+        and len(supersedes) <= MAX_SUPERSEDED_HOSTS
+        and all(isinstance(h, str) and HOST.fullmatch(h) and isinstance(n, int) for h, n in supersedes.items())
+    )
 
 
 class AnchorStore(Protocol):
@@ -240,23 +270,46 @@ def chain_head(conn: psycopg.Connection[Any]) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
-def next_number(store: AnchorStore, host: str) -> int:
-    numbers = [int(m["number"]) for name in store.names() if (m := _ANCHOR_NAME.fullmatch(name))
-               and m["host"] == host]  # fmt: skip
-    return max(numbers, default=0) + 1
+def last_numbers(store: AnchorStore) -> dict[str, int]:
+    """Each host's highest anchor number in the store."""
+    found: dict[str, int] = {}
+    for name in store.names():
+        if (m := _ANCHOR_NAME.fullmatch(name)) is not None:
+            found[m["host"]] = max(found.get(m["host"], 0), int(m["number"]))
+    return found
 
 
-def anchor(conn: psycopg.Connection[Any], store: AnchorStore, host: str, key: Ed25519PrivateKey) -> Anchor:
-    """Sign and store the chain's head now (as a role that may read audit_events: the auditor's)."""
+def request_error(host: str, restore: str | None) -> str | None:
+    """What is wrong with an anchor's host name or restore reason, as the command line names it; None if nothing."""
     if not HOST.fullmatch(host):
-        raise AnchorError(f"--host {host!r}: letters, digits, '.', '_' and '-' only, at most 63")
+        return f"--host {host!r}: letters, digits, '.', '_' and '-' only, at most 63"
+    if restore is not None and not 0 < len(restore.strip()) <= MAX_REASON:
+        return f"--restore: the reason must be 1 to {MAX_REASON} characters"
+    return None
+
+
+def anchor(
+    conn: psycopg.Connection[Any], store: AnchorStore, host: str, key: Ed25519PrivateKey, restore: str | None = None
+) -> Anchor:
+    """Sign and store the chain's head now (as a role that may read audit_events: the auditor's). With
+    ``restore`` (why), a restore anchor: it supersedes every anchor in the store, of every host, so far."""
+    if (wrong := request_error(host, restore)) is not None:
+        raise AnchorError(wrong)
     public = key.public_key()
     kid = key_id(public)
     store.put_new(f"{host}/keys/{kid}.pub.pem", public_pem(public))
     seq, digest = chain_head(conn)
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     for _ in range(5):  # two runs at once (a timer and a shutdown): the later one takes the next number
-        made = Anchor(host=host, number=next_number(store, host), seq=seq, hash=digest, at=at, key_id=kid)
+        numbers = last_numbers(store)
+        if len(numbers) > MAX_SUPERSEDED_HOSTS:
+            raise AnchorError(f"the store holds anchors of {len(numbers)} hosts; a restore names at most "
+                              f"{MAX_SUPERSEDED_HOSTS}")  # fmt: skip
+        made = Anchor(
+            host=host, number=numbers.get(host, 0) + 1, seq=seq, hash=digest, at=at, key_id=kid,
+            reason=restore.strip() if restore is not None else None,
+            supersedes=numbers if restore is not None else None,
+        )  # fmt: skip
         if store.put_new(made.name, sign(made, key)):
             return made
     raise AnchorError(f"anchor numbers for host {host} keep being taken: another writer is using this host name")
@@ -309,15 +362,43 @@ def read_anchors(store: AnchorStore, trusted: Iterable[Ed25519PublicKey] = ()) -
 
 
 @dataclass
+class Restore:
+    """A restore anchor, and what it accounts for: the anchors it supersedes that the trail no longer holds."""
+
+    anchor: Anchor
+    kept_to: int  # the last event of the trail before the restore still anchored unchanged (0: none was)
+    replaced: list[Anchor]  # superseded anchors the trail no longer holds, in chain order
+
+    def record(self) -> dict[str, Any]:
+        a = self.anchor
+        first = self.replaced[0].seq if self.replaced else None
+        return {
+            "host": a.host, "number": a.number, "at": a.at, "reason": a.reason, "kept_to_seq": self.kept_to,
+            "replaced_anchors": len(self.replaced), "replaced_from_seq": first,
+        }  # fmt: skip
+
+    def sentence(self) -> str:
+        a = self.anchor
+        lost = (
+            f"{len(self.replaced)} earlier anchors, from event {self.replaced[0].seq} on, replaced"
+            if self.replaced
+            else "no earlier anchor replaced"
+        )
+        return f"restore acknowledged by {a.host} at {a.at} ({a.reason}): {lost}"
+
+
+@dataclass
 class AnchoredVerification:
     events: int
     anchors: int
     last: Anchor | None  # the newest anchor (by time, then by position in the chain)
+    restores: list[Restore] = field(default_factory=list)  # acknowledged restores, oldest first
 
 
 def verify_against(conn: psycopg.Connection[Any], found: AnchorSet) -> AnchoredVerification:
-    """The chain verified link by link, and every anchored head found in it unchanged. Raises AuditChainBroken
-    naming the first anchor the database contradicts, or the anchors' own problems."""
+    """The chain verified link by link, and every anchored head found in it unchanged, except those a restore
+    anchor supersedes (reported with it). Raises AuditChainBroken naming the first anchor the database
+    contradicts, or the anchors' own problems."""
     if found.problems:
         raise AuditChainBroken(f"The anchors are not intact: {found.problems[0]}.")
     pending = list(found.anchors)
@@ -338,11 +419,22 @@ def verify_against(conn: psycopg.Connection[Any], found: AnchorSet) -> AnchoredV
         except AuditChainBroken as exc:
             contradicted = _first_contradiction(pending, at_seq, None)
             raise AuditChainBroken(f"{exc} {contradicted}" if contradicted else str(exc)) from None
-    contradicted = _first_contradiction(pending, at_seq, count)
+    restores = [Restore(a, 0, []) for a in sorted(pending, key=lambda a: (a.at, a.seq)) if a.supersedes is not None]
+    standing = []
+    for a in pending:
+        holds = a.seq == 0 or at_seq.get(a.seq) == a.hash
+        covering = next((r for r in restores if r.anchor.covers(a)), None)
+        if covering is None:
+            standing.append(a)
+        elif holds:
+            covering.kept_to = max(covering.kept_to, a.seq)
+        else:
+            covering.replaced.append(a)
+    contradicted = _first_contradiction(standing, at_seq, count)
     if contradicted:
         raise AuditChainBroken(contradicted)
     last = max(found.anchors, key=lambda a: (a.at, a.seq), default=None)
-    return AnchoredVerification(count, len(found.anchors), last)
+    return AnchoredVerification(count, len(found.anchors), last, restores)
 
 
 def _first_contradiction(anchors: list[Anchor], at_seq: dict[int, str], length: int | None) -> str:
@@ -375,6 +467,7 @@ class TrailCheck:
     events: int | None = None
     anchors: int | None = None
     last_anchor: dict[str, Any] | None = None  # {host, number, seq, at} of the newest anchor
+    restores: list[dict[str, Any]] = field(default_factory=list)  # acknowledged restores (Restore.record)
     shipped: dict[str, int] | None = None  # {shipped, events, not_yet} when compared
     problems: list[str] = field(default_factory=list)  # each a sentence, the first break first
 
@@ -393,10 +486,11 @@ def check_trail(
     from botocore.exceptions import BotoCoreError, ClientError
 
     from stack.audit import verify
-    from stack.crosscheck import compare
+    from stack.crosscheck import Lost, compare
 
     check = TrailCheck("intact")
     stage = "the anchors"
+    restores: list[Restore] = []
     try:
         found = read_anchors(anchors_at, trusted) if anchors_at is not None else None
         if found is not None and not found.anchors and not found.problems:
@@ -408,18 +502,21 @@ def check_trail(
             else:
                 result = verify_against(conn, found)
                 check.events, check.anchors = result.events, result.anchors
+                restores = result.restores
+                check.restores = [r.record() for r in restores]
                 if result.last is not None:
                     last = result.last
                     check.last_anchor = {"host": last.host, "number": last.number, "seq": last.seq, "at": last.at}
             if shipped is not None:
                 stage = "the shipped copy"
-                compared = compare(conn, shipped())
-                check.shipped = {"shipped": compared.shipped, "events": compared.events, "not_yet": compared.not_yet}
+                compared = compare(conn, shipped(), [Lost(r.kept_to, r.anchor.at) for r in restores])
+                check.shipped = {"shipped": compared.shipped, "events": compared.events, "not_yet": compared.not_yet,
+                                 "lost_in_restores": compared.lost}  # fmt: skip
                 if not compared.agrees:
                     check.outcome, check.problems = "broken", [f"the shipped copy: {p}" for p in compared.problems()]
     except AuditChainBroken as exc:
-        return TrailCheck("broken", events=check.events, problems=[str(exc)])
-    except (AnchorError, OSError, BotoCoreError, ClientError, psycopg.Error) as exc:
+        return TrailCheck("broken", events=check.events, restores=check.restores, problems=[str(exc)])
+    except (GatewayError, OSError, BotoCoreError, ClientError, psycopg.Error) as exc:
         why = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return TrailCheck("incomplete", events=check.events, problems=[f"{stage} cannot be read ({why})"])
     return check

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,23 +65,63 @@ def export(conn: psycopg.Connection[Any], out: Path, opener: AesGcmSealer | None
     return len(rows), broken
 
 
-def _last_seq(out: Path) -> int:
-    """The seq of the last event already in out (0 for a new file): shipping resumes after it."""
+TAIL_BLOCK = 65536
+
+
+def _shipped_backwards(out: Path) -> Iterator[tuple[int, str]]:
+    """(seq, hash) of each event in out, the last first, read in blocks from the end (a restore is found within
+    the events it took back: the scan stops at the first one the database still holds)."""
+    with out.open("rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        rest = b""
+        while end > 0:
+            start = max(0, end - TAIL_BLOCK)
+            handle.seek(start)
+            block = handle.read(end - start) + rest
+            lines = block.split(b"\n")
+            rest = lines.pop(0) if start > 0 else b""
+            for line in reversed(lines):
+                if line.strip():
+                    yield _event_key(out, line)
+            end = start
+
+
+def _event_key(out: Path, line: bytes) -> tuple[int, str]:
+    try:
+        event = json.loads(line)
+        return int(event["seq"]), str(event["hash"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditChainBroken(f"{out}: a line is not an audit event; move the file aside.") from None
+
+
+def _resume_after(conn: psycopg.Connection[Any], out: Path) -> int:
+    """The last event already in out that the database still holds unchanged (0 for a new file): shipping
+    resumes after it. Usually the last line; after a restore, the events the restore took back are skipped over,
+    so the restored trail's own events of the same numbers are shipped too (an acknowledged restore accounts for
+    the old copies: stack.crosscheck)."""
     if not out.exists() or out.stat().st_size == 0:
         return 0
-    with out.open("rb") as handle:
-        handle.seek(max(0, out.stat().st_size - 65536))
-        last = handle.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    try:
-        return int(json.loads(last)["seq"])
-    except (ValueError, KeyError, TypeError):
-        raise AuditChainBroken(f"{out}: the last line is not an audit event; move the file aside.") from None
+    batch: list[tuple[int, str]] = []
+
+    def held(keys: list[tuple[int, str]]) -> int | None:
+        found = dict(conn.execute(
+            "SELECT seq, hash FROM audit_events WHERE seq = ANY(%s)", ([seq for seq, _ in keys],)
+        ).fetchall())  # fmt: skip
+        return next((seq for seq, digest in keys if found.get(seq) == digest), None)
+
+    for key in _shipped_backwards(out):
+        batch.append(key)
+        if len(batch) == 1 or len(batch) >= 1000:  # the last line alone first: the usual case, one lookup
+            if (seq := held(batch)) is not None:
+                return seq
+            batch = []
+    return (held(batch) if batch else None) or 0
 
 
 def ship(conn: psycopg.Connection[Any], out: Path, batch: int = 10_000) -> int:
     """Append the events committed since the last run to out, one JSON line each, for the log agent to ship
     (CloudWatch). Questions and answers stay as stored: hashes, or sealed without the key. Returns the count."""
-    after = _last_seq(out)
+    after = _resume_after(conn, out)
     rows = (
         conn.cursor(row_factory=dict_row)
         .execute("SELECT * FROM audit_events WHERE seq > %s ORDER BY seq LIMIT %s", (after, batch))

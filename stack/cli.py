@@ -75,18 +75,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> tuple[Any, int | None]:
+def _trail_connection(args: argparse.Namespace) -> Callable[[], Any]:
+    """How the audit commands connect: the DSN as given, or on Aurora (--iam-auth) with an IAM token as the
+    password, signed by the instance profile (one token for the command's connections)."""
+    import psycopg
+
+    if not args.iam_auth:
+        return lambda: psycopg.connect(args.dsn)
+    from stack.dbauth import IamTokens
+
+    tokens = IamTokens(args.dsn, args.region)
+    return lambda: psycopg.connect(args.dsn, **tokens.connect_kwargs())
+
+
+def _on_trail(args: argparse.Namespace, work: Callable[[Any], Any], out: Path | None = None) -> tuple[Any, int | None]:
     """work(conn) on the audit trail; a failure is one line on stderr and an exit code instead of a result."""
     import psycopg
 
-    from stack.errors import AuditChainBroken
+    from stack.errors import AuditChainBroken, DatabaseError
 
     try:
-        with psycopg.connect(dsn) as conn:
+        with _trail_connection(args)() as conn:
             return work(conn), None
     except AuditChainBroken as exc:
         _error(str(exc))
         return None, EXIT_BROKEN
+    except DatabaseError as exc:
+        _error(str(exc))
+        return None, EXIT_INCOMPLETE
     except psycopg.Error as exc:
         _error(f"cannot read the audit trail: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
         return None, EXIT_INCOMPLETE
@@ -98,7 +114,6 @@ def _on_trail(dsn: str, work: Callable[[Any], Any], out: Path | None = None) -> 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     import json
 
-    import psycopg
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -117,7 +132,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         trusted.append(key)
     check = check_trail(
-        lambda: psycopg.connect(args.dsn),
+        _trail_connection(args),
         store_for(args.anchors) if args.anchors is not None else None,
         trusted,
         (lambda: shipped_lines(args.shipped)) if args.shipped is not None else None,
@@ -136,6 +151,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             f", and every one of {check.anchors} anchors found unchanged (last: event {last['seq']} by "
             f"{last['host']} at {last['at']})"
         )
+    for restore in check.restores:
+        said += (
+            f"; a restore acknowledged by {restore['host']} at {restore['at']} ({restore['reason']}) replaced "
+            f"{restore['replaced_anchors']} earlier anchors"
+        )
     if check.shipped is not None:
         copy = check.shipped
         said += f"; the shipped copy agrees: {copy['shipped']} of {copy['events']} events shipped with the same hash"
@@ -145,17 +165,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_anchor(args: argparse.Namespace) -> int:
-    from stack.anchors import AnchorError, anchor, load_private_key, store_for
+    from stack.anchors import AnchorError, anchor, load_private_key, request_error, store_for
 
+    if (wrong := request_error(args.host, args.restore)) is not None:
+        _error(wrong)
+        return EXIT_USAGE
     try:
         key = load_private_key(args.key_file)
-        made, failed = _on_trail(args.dsn, lambda conn: anchor(conn, store_for(args.to), args.host, key))
+        made, failed = _on_trail(
+            args, lambda conn: anchor(conn, store_for(args.to), args.host, key, restore=args.restore)
+        )
     except AnchorError as exc:
         _error(str(exc))
         return EXIT_INCOMPLETE
     if failed is not None:
         return failed
-    print(f"anchored event {made.seq} as {made.name}")  # noqa: T201
+    if made.supersedes is not None:
+        print(f"acknowledged a restore at event {made.seq} as {made.name}, superseding the anchors before it")  # noqa: T201
+    else:
+        print(f"anchored event {made.seq} as {made.name}")  # noqa: T201
     return EXIT_OK
 
 
@@ -181,7 +209,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     except SealError as exc:
         _error(f"--key-file: {exc}")
         return EXIT_USAGE
-    result, failed = _on_trail(args.dsn, lambda conn: export(conn, args.out, opener), args.out)
+    result, failed = _on_trail(args, lambda conn: export(conn, args.out, opener), args.out)
     if failed is not None:
         return failed
     count, broken = result
@@ -216,7 +244,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_audit_ship(args: argparse.Namespace) -> int:
     from stack.audit_export import ship
 
-    count, failed = _on_trail(args.dsn, lambda conn: ship(conn, args.out), args.out)
+    count, failed = _on_trail(args, lambda conn: ship(conn, args.out), args.out)
     if failed is not None:
         return failed
     print(f"shipped {count} events to {args.out}")  # noqa: T201
@@ -273,6 +301,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run(args.dir, args.port, args.llm_url)
 
 
+def _trail_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    command.add_argument(
+        "--iam-auth", action="store_true", help="log in with an RDS IAM token (Aurora), signed by the instance profile"
+    )
+    command.add_argument("--region", help="the database's region, for --iam-auth (default: the instance's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phistack-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -317,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = audit_sub.add_parser("verify", help="check every hash and link (exit 1 naming the first break)")
-    verify.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    _trail_arguments(verify)
     verify.add_argument(
         "--anchors", metavar="WHERE", help="also check every anchored head: s3://BUCKET/PREFIX or a folder"
     )
@@ -334,23 +370,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(func=cmd_audit_verify)
     anchor = audit_sub.add_parser("anchor", help="sign the chain's head and store it, write-once (a timer runs it)")
-    anchor.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    _trail_arguments(anchor)
     anchor.add_argument(
         "--to", required=True, metavar="WHERE", help="s3://BUCKET/PREFIX (the audit archive) or a folder"
     )
     anchor.add_argument("--host", required=True, help="this gateway host's name (anchors are numbered per host)")
     anchor.add_argument("--key-file", required=True, type=Path, help="the host's anchor key (Ed25519, PEM)")
+    anchor.add_argument(
+        "--restore", metavar="REASON", help="acknowledge that the database was restored (why, kept in the signed "
+        "record): the anchors so far that the restored trail no longer holds are reported as replaced by it",
+    )  # fmt: skip
     anchor.set_defaults(func=cmd_audit_anchor)
     anchor_key = audit_sub.add_parser("anchor-key", help="create a host's anchor key (never replaced in place)")
     anchor_key.add_argument("--out", required=True, type=Path, help="where to write it (mode 600)")
     anchor_key.set_defaults(func=cmd_audit_anchor_key)
     export = audit_sub.add_parser("export", help="write the trail as JSON Lines for auditors, chain checked")
-    export.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    _trail_arguments(export)
     export.add_argument("--out", required=True, type=Path, help="file to write (JSON Lines)")
     export.add_argument("--key-file", type=Path, help="the audit key: also decrypt sealed questions and answers")
     export.set_defaults(func=cmd_audit_export)
     ship = audit_sub.add_parser("ship", help="append new events to a JSON Lines file the log agent ships")
-    ship.add_argument("--dsn", required=True, help="DSN of a role that may read audit_events (phistack_auditor)")
+    _trail_arguments(ship)
     ship.add_argument("--out", required=True, type=Path, help="the file the CloudWatch agent follows")
     ship.set_defaults(func=cmd_audit_ship)
     return parser

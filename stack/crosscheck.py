@@ -7,8 +7,9 @@ stack's account, encrypted with the logs key). An event in one and not the other
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,22 @@ import psycopg
 
 MAX_LINE = 65536  # a shipped event is a few hundred bytes; a longer line is not one and is not parsed
 SHOWN = 10  # how many sequence numbers each sentence names
+
+
+@dataclass(frozen=True)
+class Lost:
+    """What an acknowledged restore took back (stack.anchors.Restore): the events after ``after_seq`` written
+    before ``before`` (the restore anchor's time) are no longer the trail's, and their shipped copies are not
+    expected to match it."""
+
+    after_seq: int
+    before: str  # ISO 8601
+
+    def covers(self, seq: int, at: str) -> bool:
+        try:
+            return seq > self.after_seq and dt.datetime.fromisoformat(at) < dt.datetime.fromisoformat(self.before)
+        except ValueError:
+            return False
 
 
 @dataclass
@@ -28,6 +45,7 @@ class ShippedComparison:
     unknown: list[int] = field(default_factory=list)  # shipped, but no longer in the database
     unreadable: int = 0  # shipped lines that are not events
     not_yet: int = 0  # database events after the last shipped one (the agent ships every minute)
+    lost: int = 0  # shipped events an acknowledged restore took back (not problems: the restore is reported)
 
     @property
     def agrees(self) -> bool:
@@ -50,34 +68,54 @@ class ShippedComparison:
         return out
 
 
-def compare(conn: psycopg.Connection[Any], shipped: Iterable[str]) -> ShippedComparison:
-    """Each shipped line (one JSON event) against the database's event of the same sequence number."""
+def compare(conn: psycopg.Connection[Any], shipped: Iterable[str], lost: Sequence[Lost] = ()) -> ShippedComparison:
+    """Each shipped line (one JSON event) against the database's event of the same sequence number. After a
+    restore the copy holds an event twice for some numbers (before and after it): either may match, and one
+    that does not is a problem unless an acknowledged restore (``lost``) took it back."""
     result = ShippedComparison()
-    copies: dict[int, str] = {}
+    copies: dict[int, str] = {}  # seq -> "hash at" of the last line shipped for it
+    earlier: dict[int, list[str]] = {}  # seq -> the same for lines shipped before it with another hash
     for line in shipped:
         try:
             if len(line) > MAX_LINE:
                 raise ValueError(line[:40])
             event = json.loads(line)
-            copies[int(event["seq"])] = str(event["hash"])
+            seq, entry = int(event["seq"]), f"{event['hash']} {event['at']}"
         except (ValueError, TypeError, KeyError):
             result.unreadable += 1
+            continue
+        before = copies.get(seq)
+        if before is not None and before.partition(" ")[0] != entry.partition(" ")[0]:
+            earlier.setdefault(seq, []).append(before)
+        copies[seq] = entry
     result.shipped = len(copies)
-    last_shipped = max(copies, default=0)
+
+    def taken_back(seq: int, entry: str) -> bool:
+        return any(r.covers(seq, entry.partition(" ")[2]) for r in lost)
+
+    last_shipped = max((seq for seq, entry in copies.items() if not (lost and taken_back(seq, entry))), default=0)
     with conn.transaction(), conn.cursor(name="crosscheck") as cursor:
         cursor.itersize = 10000
         cursor.execute("SELECT seq, hash FROM audit_events ORDER BY seq")
         for seq, digest in cursor:
             result.events += 1
-            copy = copies.pop(seq, None)
-            if copy is None:
+            versions = earlier.pop(seq, []) + ([copies.pop(seq)] if seq in copies else [])
+            others = [v for v in versions if v.partition(" ")[0] != digest]
+            kept = [v for v in others if not taken_back(seq, v)]
+            result.lost += len(others) - len(kept)
+            if kept:
+                result.differing.append(seq)
+            elif len(others) == len(versions):  # no shipped copy of this event
                 if seq < last_shipped:
                     result.missing.append(seq)
                 else:
                     result.not_yet += 1
-            elif copy != digest:
-                result.differing.append(seq)
-    result.unknown = sorted(copies)
+    for seq in sorted(set(copies) | set(earlier)):  # shipped, and no longer in the database
+        entries = earlier.get(seq, []) + ([copies[seq]] if seq in copies else [])
+        gone = sum(taken_back(seq, e) for e in entries)
+        result.lost += gone
+        if gone < len(entries):
+            result.unknown.append(seq)
     return result
 
 

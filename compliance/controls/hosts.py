@@ -162,8 +162,8 @@ def _archive_problem(archive: Record, collected: dt.datetime | None) -> str | No
 
 
 def _local_database(facts: Facts, key: str, what: str, out: list[Finding]) -> Iterator[tuple[Record, Record]]:
-    """Each host's ``key`` section: an ERROR for evidence older than its probe; hosts without a local database
-    (None: Aurora, which keeps its own backups and whose trail is checked where it is anchored) are skipped."""
+    """Each host's ``key`` section: an ERROR for evidence older than its probe; hosts where it does not apply
+    (None: Aurora keeps its own backups; a host that reads no audit trail) are skipped."""
     found = facts.get(HOSTS)
     hosts: list[Record] = list(found)
     for host in hosts:
@@ -215,6 +215,18 @@ def _anchoring_problem(trail: Record, collected: dt.datetime) -> str | None:
     return None
 
 
+def _restores_said(restores: list[Record]) -> str:
+    """Each acknowledged restore, for the auditor: a deliberate step back of the trail, signed by a host."""
+    said = [
+        f" The trail was restored (acknowledged by {r.get('host')} at {r.get('at')}: {r.get('reason')}); "
+        f"{r.get('replaced_anchors')} earlier anchors"
+        + (f", from event {r.get('replaced_from_seq')} on," if r.get("replaced_from_seq") is not None else "")
+        + " no longer hold."
+        for r in restores
+    ]
+    return "".join(said)
+
+
 def audit_trail_anchored(facts: Facts) -> list[Finding]:
     out: list[Finding] = []
     for host, trail in _local_database(facts, "audit_trail", "The audit trail's check", out):
@@ -223,7 +235,7 @@ def audit_trail_anchored(facts: Facts) -> list[Finding]:
             out.append(_error(host, "The audit trail's check against its anchors", reason))
             continue
         last = trail.get("last_anchor") or {}
-        evidence = {k: trail.get(k) for k in ("outcome", "events", "anchors", "last_anchor", "problems")}
+        evidence = {k: trail.get(k) for k in ("outcome", "events", "anchors", "last_anchor", "restores", "problems")}
         collected = (
             dt.datetime.fromisoformat(host["collected_at"]) if host.get("collected_at") else dt.datetime.now(dt.UTC)
         )
@@ -239,7 +251,7 @@ def audit_trail_anchored(facts: Facts) -> list[Finding]:
             message = (
                 f"The audit trail on {host['id']} verifies: {trail.get('events')} events, and every one of "
                 f"{trail.get('anchors')} anchors unchanged; the last anchored event is {last.get('seq')}, at "
-                f"{last.get('at')} by {last.get('host')}."
+                f"{last.get('at')} by {last.get('host')}.{_restores_said(trail.get('restores') or [])}"
             )
             out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
     return out
@@ -331,7 +343,9 @@ CONTROLS: tuple[Control, ...] = (
         "whole chain consistently. Heads of the chain signed by the host and kept in the Object-Locked archive "
         "cannot be rewritten with it: an auditor can then rely on the trail, not take it on trust.",
         "Run the log_shipping role with the stack output audit_anchors; on the host, "
-        "`phistack-gateway audit verify --anchors` names the first anchor the database contradicts.",
+        "`phistack-gateway audit verify --anchors` names the first anchor the database contradicts. After a "
+        "deliberate restore, acknowledge it: phistack-db-archive does; after an Aurora point-in-time restore, start "
+        "phistack-audit-anchor-restore@REASON on one host.",
         audit_trail_anchored,
     ),
 )

@@ -22,6 +22,7 @@ from infra.config import ClientConfig
 
 POSTGRES_PORT = 5432
 APP_USER = "phistack_app"  # the gateway's database role (stack/migrations): IAM tokens only, through rds_iam
+AUDITOR_USER = "phistack_auditor"  # reads the audit trail only (anchors, shipping, verify): IAM tokens too
 
 
 @dataclass
@@ -71,11 +72,15 @@ class VectorDatabase(pulumi.ComponentResource):
         )
 
     def _host_access(self, cluster: aws.rds.Cluster) -> None:
-        """The GPU hosts log in as phistack_app with IAM tokens (rds-db:connect on that one database user), and
-        read the owner's secret to run the migrations (once per deploy, from one host); nothing else of RDS."""
+        """The GPU hosts log in as phistack_app with IAM tokens (rds-db:connect on that database user), as
+        phistack_auditor to anchor, ship and check the audit trail (SELECT on it only), and read the owner's secret
+        to run the migrations (once per deploy, from one host); nothing else of RDS."""
         cfg, p = self._cfg, self._cfg.partition
-        app_user = pulumi.Output.concat(
-            f"arn:{p}:rds-db:{cfg.region}:{cfg.account_id}:dbuser:", cluster.cluster_resource_id, f"/{APP_USER}"
+        app_user, auditor = (
+            pulumi.Output.concat(
+                f"arn:{p}:rds-db:{cfg.region}:{cfg.account_id}:dbuser:", cluster.cluster_resource_id, f"/{user}"
+            )
+            for user in (APP_USER, AUDITOR_USER)
         )
         aws.iam.RolePolicy(
             f"{self._name}-host-access",
@@ -86,6 +91,12 @@ class VectorDatabase(pulumi.ComponentResource):
                     "Effect": "Allow",
                     "Action": "rds-db:connect",
                     "Resource": app_user,
+                },
+                {
+                    "Sid": "ConnectAsTheAuditReader",
+                    "Effect": "Allow",
+                    "Action": "rds-db:connect",
+                    "Resource": auditor,
                 },
                 {
                     "Sid": "ReadTheOwnerSecretForMigrations",

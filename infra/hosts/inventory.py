@@ -83,6 +83,9 @@ def database_vars(outputs: dict[str, Any]) -> dict[str, Any]:
         "rag_gateway_db_port": int(_need(outputs, "aurora", "port")),
         "rag_gateway_db_iam_auth": True,
         "rag_gateway_db_owner_secret": _need(outputs, "aurora", "owner_secret_arn"),
+        # The audit trail is anchored, shipped and checked there too, as phistack_auditor by IAM token.
+        "log_shipping_db_host": _need(outputs, "aurora", "endpoint"),
+        "log_shipping_db_port": int(_need(outputs, "aurora", "port")),
     }
 
 

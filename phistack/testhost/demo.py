@@ -182,9 +182,9 @@ def _stage(  # noqa: PLR0913 - one step's inputs, each used once
         "rag_gateway_oidc_jwks": jwks,  # the stand-in IdP's public keys, published as a file (no egress)
         "rag_gateway_sync_endpoint_url": url,  # the sync service reaches the emulated S3 and SQS there
         "vector_store_archive_endpoint_url": url,  # and the database's archive, its bucket
-        # The restore drill below brings the database back to an earlier moment, which the audit-chain anchors
-        # would (rightly) show as events removed: acknowledging a deliberate restore is not built yet (issue 20).
-        "log_shipping_audit_anchor_enabled": False,
+        # The host anchors the audit chain in the emulated archive; the restore drill below acknowledges its
+        # restore there (phistack-db-archive), so the anchors it replaces are reported as replaced, not contradicted.
+        "log_shipping_s3_endpoint_url": url,
         "llm_server_nvidia_enabled": False,  # no GPU here; the Molecule scenario proves the driver's DKMS build
         "ansible_host": host.address,
         "ansible_user": "root",

@@ -13,7 +13,8 @@ usage: host_evidence.py SPEC_JSON   (SPEC: {"tls": {name: {host, port, starttls?
                                             "services": {unit: user}, "data_dir": path, "phi_paths": [path],
                                             "gpus": expected count,
                                             "archive": {"port": port} or null: no local database,
-                                            "audit_trail": {"anchors": where, "db": name, "env": {...}} or null})"""
+                                            "audit_trail": {"anchors": where, "db": name, "db_host": Aurora's or "",
+                                                            "db_port": port, "env": {...}} or null})"""
 
 from __future__ import annotations
 
@@ -215,8 +216,8 @@ GATEWAY = "/opt/phistack/gateway/venv/bin/phistack-gateway"
 
 def audit_trail_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     """`phistack-gateway audit verify --anchors --json`, as the read-only auditor (phistack-auditor, which the
-    local PostgreSQL maps to phistack_auditor): the chain against every anchor in the archive. None: no local
-    database on this host (Aurora)."""
+    local PostgreSQL maps to phistack_auditor; on Aurora, phistack_auditor by IAM token): the chain against every
+    anchor in the archive. None: this host reads no audit trail."""
     if not spec:
         return None
     if not spec.get("anchors"):
@@ -226,11 +227,16 @@ def audit_trail_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
         }
     if not os.path.exists(GATEWAY):
         return {"error": f"{GATEWAY} is not installed"}
-    dsn = f"host=/var/run/postgresql dbname={spec.get('db', 'phistack')} user=phistack_auditor"
+    database = ["--dsn", f"host=/var/run/postgresql dbname={spec.get('db', 'phistack')} user=phistack_auditor"]
+    if spec.get("db_host"):  # Aurora: verify-full against the bundle's RDS CA, an IAM token as the password
+        database = [
+            "--dsn", f"host={spec['db_host']} port={spec.get('db_port', 5432)} dbname={spec.get('db', 'phistack')} "
+            "user=phistack_auditor sslmode=verify-full sslrootcert=/etc/phistack/tls/rds-ca.pem", "--iam-auth",
+        ]  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in (spec.get("env") or {}).items()}}
     try:
         ran = subprocess.run(
-            ["runuser", "-u", "phistack-auditor", "--", GATEWAY, "audit", "verify", "--dsn", dsn, "--anchors",
+            ["runuser", "-u", "phistack-auditor", "--", GATEWAY, "audit", "verify", *database, "--anchors",
              spec["anchors"], "--json"],
             capture_output=True, text=True, check=False, env=env, timeout=1800,
         )  # fmt: skip

@@ -51,6 +51,10 @@ TLS, AUDIT, SSH, USERS, VOLUME, PITR, TRAIL = (
     "host-audit-trail-anchored",
 )
 REWRITTEN = "Anchor 3 of host gw-a (2026-11-24T09:40:00+00:00) names event 900 with hash 1f...; the trail was rewritten"
+RESTORED = {
+    "host": "gw-a", "number": 9, "at": "2026-11-24T08:00:00+00:00", "kept_to_seq": 1050, "replaced_anchors": 2,
+    "replaced_from_seq": 1100, "reason": "phistack-db-archive restore to 2026-11-24 07:40:00+00",
+}  # fmt: skip
 
 
 def judge(evidence: dict[str, Any], control: str, volumes: list[dict[str, Any]] | None = None) -> Any:
@@ -107,6 +111,9 @@ def changed(**paths: Any) -> dict[str, Any]:
         (PITR, changed(archive={**ARCHIVED, "backups_error": "AccessDenied"}), Status.ERROR, "AccessDenied"),
         (TRAIL, GOOD, Status.PASS, "1200 events, and every one of 12 anchors unchanged; the last anchored event is "
          "1180, at 2026-11-24T09:55:00+00:00 by gw-a"),
+        (TRAIL, changed(audit_trail={**ANCHORED, "restores": [RESTORED]}), Status.PASS,
+         "The trail was restored (acknowledged by gw-a at 2026-11-24T08:00:00+00:00: phistack-db-archive restore to "
+         "2026-11-24 07:40:00+00); 2 earlier anchors, from event 1100 on, no longer hold."),
         (TRAIL, changed(audit_trail={**ANCHORED, "outcome": "broken", "problems": [REWRITTEN]}), Status.FAIL,
          "contradicts what was anchored or shipped: Anchor 3 of host gw-a"),
         (TRAIL, changed(audit_trail__last_anchor={**ANCHORED["last_anchor"], "at": "2026-11-22T09:55:00+00:00"}),

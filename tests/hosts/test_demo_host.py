@@ -113,6 +113,12 @@ def test_the_whole_flow_onto_a_local_debian_13_host() -> None:
     # first, the one the restore takes on its new timeline, and the daily unit's, started by the drill).
     archive = controls["host-db-point-in-time"]
     assert archive["status"] == "PASS" and archive["findings"][0]["evidence"]["base_backups"] >= 3, archive
+    # The host anchored its audit chain in the emulated Object-Locked archive; the drill's restore acknowledged
+    # itself there (phistack-db-archive), so the trail verifies against every anchor and the report says so.
+    trail = controls["host-audit-trail-anchored"]
+    assert trail["status"] == "PASS", trail
+    said = trail["findings"][0]["message"]
+    assert "The trail was restored (acknowledged by" in said and ": phistack-db-archive restore to " in said, said
     # Reached over SSH (no SSM here): a FAIL, shown as waived with the reason.
     no_ssh = controls["host-no-ssh"]
     assert no_ssh["status"] == "WAIVED" and "SSM" in no_ssh["findings"][0]["waiver"]["justification"]

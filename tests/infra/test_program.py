@@ -349,8 +349,10 @@ def test_aurora_vector_store(planned: Planned) -> None:
         f"arn:aws:rds-db:{cfg.region}:{cfg.account_id}:dbuser:cluster-"
     )
     assert connect["Resource"].endswith("/phistack_app") and "*" not in connect["Resource"]
+    auditor = statements["ConnectAsTheAuditReader"]  # anchors, shipping and the trail's check, SELECT only
+    assert auditor["Resource"] == connect["Resource"].replace("/phistack_app", "/phistack_auditor")
     assert secret["Action"] == "secretsmanager:GetSecretValue"
-    assert secret["Resource"] == plan.outputs["aurora"]["owner_secret_arn"] and len(statements) == 2
+    assert secret["Resource"] == plan.outputs["aurora"]["owner_secret_arn"] and len(statements) == 3
     assert access.inputs["role"] == plan.outputs["gpu_role_arn"].rsplit("/", 1)[1]
     _, host_plan = planned("example")
     assert not host_plan.of_type("aws:rds/cluster:Cluster") and host_plan.outputs["aurora_endpoint"] is None

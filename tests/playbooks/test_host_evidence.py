@@ -139,7 +139,7 @@ def test_gpus_are_counted_by_the_driver_or_recorded_as_an_error(
 def test_the_audit_trail_probe_reports_what_it_could_not_check(
     probe: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No local database: nothing to check (None). No anchor place, or no gateway installed: an error the
+    """No audit trail read on this host: nothing to check (None). No anchor place, or no gateway installed: an error the
     control reports as ERROR. The probe's own run against anchors is exercised on the Debian 13 host."""
     assert probe.audit_trail_evidence(None) is None
     assert "anchoring is not configured on this host" in probe.audit_trail_evidence({"anchors": ""})["error"]
@@ -154,3 +154,15 @@ def test_the_audit_trail_probe_reports_what_it_could_not_check(
     real = subprocess.run
     monkeypatch.setattr(probe.subprocess, "run", lambda argv, **kw: real(argv[4:], **kw))  # without runuser
     assert probe.audit_trail_evidence({"anchors": "/tmp/a"}) == {"error": "audit verify (exit 3): not json"}
+    echoing = tmp_path / "echoing"
+    echoing.write_text('#!/bin/sh\nprintf \'{"argv": "%s"}\\n\' "$*"\n')
+    echoing.chmod(0o755)
+    monkeypatch.setattr(probe, "GATEWAY", str(echoing))
+    aurora = {"anchors": "s3://b/audit-anchors", "db_host": "db.cluster-x.rds.amazonaws.com", "db_port": 5432}
+    argv = probe.audit_trail_evidence(aurora)["argv"]  # on Aurora: the audit reader by IAM token, TLS verified
+    assert argv == (
+        "audit verify --dsn host=db.cluster-x.rds.amazonaws.com port=5432 dbname=phistack user=phistack_auditor "
+        "sslmode=verify-full sslrootcert=/etc/phistack/tls/rds-ca.pem --iam-auth --anchors s3://b/audit-anchors --json"
+    )
+    local = probe.audit_trail_evidence({"anchors": "/var/lib/phistack/anchors"})["argv"]
+    assert local.startswith("audit verify --dsn host=/var/run/postgresql dbname=phistack user=phistack_auditor ")

@@ -146,11 +146,26 @@ def test_on_aurora_the_outputs_wire_every_gateway_to_the_cluster_by_iam_token(pl
     assert SyncSettings().database_iam_auth  # type: ignore[call-arg]
     tokens = IamTokens(settings.database_dsn, settings.database_region)  # the DSN can carry tokens: no password
     assert tokens.host == plan.outputs["aurora"]["endpoint"] and tokens.user == "phistack_app"
+    # The audit trail is anchored and shipped there too, as the audit reader by IAM token (--iam-auth).
+    trail_vars = {k: v for k, v in stack_vars(plan.outputs).items() if k.startswith("log_shipping_")}
+    anchor_cmd = render("log_shipping", "phistack-audit-anchor.service.j2", **trail_vars)
+    ship_unit = render("log_shipping", "phistack-audit-ship.service.j2", **trail_vars)
+    for unit in (anchor_cmd, ship_unit):
+        line = next(x for x in unit.splitlines() if x.startswith("ExecStart="))
+        assert f'--dsn "host={plan.outputs["aurora"]["endpoint"]} port=' in line
+        assert "user=phistack_auditor sslmode=verify-full sslrootcert=/etc/phistack/tls/rds-ca.pem" in line
+        assert f"--iam-auth --region {plan.outputs['region']}" in line
+        dsn = line.split('--dsn "', 1)[1].split('"', 1)[0]
+        assert IamTokens(dsn, plan.outputs["region"]).user == "phistack_auditor"
+    assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" in ship_unit
     # The host engine keeps its local, password-file wiring.
     _, single = planned("example")
     local = _env_file(render("rag_gateway", "gateway.env.j2", **stack_vars(single.outputs)))
     assert "passfile=/etc/phistack/gateway/pgpass" in local["PHISTACK_GATEWAY_DATABASE_DSN"]
     assert "PHISTACK_GATEWAY_DATABASE_IAM_AUTH" not in local
+    local_ship = render("log_shipping", "phistack-audit-ship.service.j2", **stack_vars(single.outputs))
+    assert '--dsn "host=/var/run/postgresql dbname=phistack user=phistack_auditor" \\' in local_ship
+    assert "--iam-auth" not in local_ship and "RestrictAddressFamilies=AF_UNIX\n" in local_ship
 
 
 def test_the_host_engine_archives_to_its_own_bucket_under_the_data_key_and_aurora_has_none(planned: Any) -> None:
@@ -210,8 +225,11 @@ def test_the_anchor_units_sign_the_head_on_a_timer_and_whenever_the_gateway_stop
     }
     timed = render("log_shipping", "phistack-audit-anchor.service.j2", **settings)
     at_stop = render("log_shipping", "phistack-audit-anchor-at-stop.service.j2", **settings)
+    restore = render("log_shipping", "phistack-audit-anchor-restore@.service.j2", **settings)
     command = shlex.split(timed.split("ExecStart=", 1)[1].splitlines()[0])
     assert command == shlex.split(at_stop.split("ExecStop=", 1)[1].splitlines()[0])
+    # A restore is acknowledged with the same command, its reason the instance name (phistack-db-archive).
+    assert shlex.split(restore.split("ExecStart=", 1)[1].splitlines()[0]) == [*command, "--restore", "%I"]
     assert command[:3] == ["/opt/phistack/gateway/venv/bin/phistack-gateway", "audit", "anchor"]
     pairs = dict(zip(command[3::2], command[4::2], strict=True))
     assert pairs == {
@@ -220,7 +238,7 @@ def test_the_anchor_units_sign_the_head_on_a_timer_and_whenever_the_gateway_stop
         "--key-file": "/etc/phistack/anchor/anchor-key.pem",
         "--to": where,
     }
-    for unit in (timed, at_stop):
+    for unit in (timed, at_stop, restore):
         assert "User=phistack-auditor" in unit and "Environment=AWS_DEFAULT_REGION=eu-west-1" in unit
         assert "AWS_ENDPOINT_URL_S3" not in unit  # on AWS the S3 endpoint answers, the instance profile signs
     for line in ("Before=phistack-gateway.service", "PartOf=phistack-gateway.service", "After=postgresql.service",

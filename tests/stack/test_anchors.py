@@ -114,16 +114,93 @@ def test_an_older_backup_restored_and_written_on_is_found(database: Dsn, tmp_pat
     anchored(database, store)
     fill(database, 6)
     anchored(database, store)
-    superuser(database, lambda conn: conn.execute("DELETE FROM audit_events WHERE seq > 6"))
-    with psycopg.connect(database("phistack_app")) as conn:
-        from stack.audit import append
-
-        for n in range(6):
-            append(conn, event(100 + n, actor="bob@clinic"))
+    restore_to(database, 6, 6)
     with auditor(database) as conn:
         assert verify(conn) == 12
     with pytest.raises(AuditChainBroken, match="Anchor 2 of host gw-a .* names event 12 with hash"):
         verify_anchored(database, store)
+
+
+def restore_to(database: Dsn, last: int, then: int) -> None:
+    """An older backup restored (the trail back to event ``last``), then ``then`` events written on it."""
+    from stack.audit import append
+
+    superuser(database, lambda conn: conn.execute("DELETE FROM audit_events WHERE seq > %s", (last,)))
+    with psycopg.connect(database("phistack_app")) as conn:
+        for n in range(then):
+            append(conn, event(100 + n, actor="bob@clinic"))
+
+
+def restored_and_acknowledged(database: Dsn, store: DirectoryStore, last: int, reason: str, filled: int = 0) -> None:
+    """(``filled`` events written and anchored first), the trail restored to event ``last``, and the restore
+    acknowledged by gw-a in the anchors."""
+    if filled:
+        fill(database, filled)
+        anchored(database, store)
+    restore_to(database, last, 0)
+    with auditor(database) as conn:
+        anchor(conn, store, "gw-a", KEY, restore=reason)
+
+
+def test_an_acknowledged_restore_is_reported_and_guards_nothing_after_it(database: Dsn, tmp_path: Path) -> None:
+    """Anchors of two hosts before a restore to event 6; the restore anchor supersedes them: those the restored
+    trail no longer holds are reported as replaced by it; it and every anchor after it must still hold."""
+    store = DirectoryStore(tmp_path)
+    fill(database, 6)
+    anchored(database, store)  # gw-a 1: event 6, kept by the restore
+    fill(database, 6)
+    anchored(database, store)  # gw-a 2: event 12
+    anchored(database, store, host="gw-b")  # gw-b 1: event 12
+    restore_to(database, 6, 0)
+    with auditor(database) as conn:
+        made = anchor(conn, store, "gw-a", KEY, restore="PITR to 10:00, ticket 42")
+    assert (made.number, made.seq, made.supersedes) == (3, 6, {"gw-a": 2, "gw-b": 1})
+    fill(database, 6)  # the gateway writes on: events 7..12 anew
+    anchored(database, store)  # gw-a 4: the new event 12
+    result = verify_anchored(database, store)
+    assert (result.events, result.anchors, len(result.restores)) == (12, 5, 1)
+    restore = result.restores[0]
+    assert restore.kept_to == 6 and [(a.host, a.number) for a in restore.replaced] == [("gw-a", 2), ("gw-b", 1)]
+    assert restore.sentence() == (
+        f"restore acknowledged by gw-a at {made.at} (PITR to 10:00, ticket 42): 2 earlier anchors, from event 12 "
+        "on, replaced"
+    )
+    assert restore.record()["replaced_from_seq"] == 12
+    # Without it, the same trail contradicts the anchors it replaced.
+    (tmp_path / "gw-a" / "000000000003.json").unlink()
+    (tmp_path / "gw-a" / "000000000004.json").unlink()
+    with pytest.raises(AuditChainBroken, match="Anchor 2 of host gw-a .* names event 12 with hash"):
+        verify_anchored(database, store)
+
+
+def test_a_restore_anchor_forgives_nothing_written_after_it(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    restored_and_acknowledged(database, store, 4, "restored to event 4", filled=8)
+    fill(database, 5)
+    anchored(database, store)
+    assert verify_anchored(database, store).restores[0].kept_to == 0
+    superuser(database, lambda conn: rewrite_from(conn, 7))  # after the restore anchor, before the next
+    with pytest.raises(AuditChainBroken, match="Anchor 3 of host gw-a .* names event 9 with hash"):
+        verify_anchored(database, store)
+    superuser(database, lambda conn: rewrite_from(conn, 2))  # before the restore anchor's own head
+    with pytest.raises(AuditChainBroken, match="Anchor 2 of host gw-a .* names event 4 with hash"):
+        verify_anchored(database, store)
+
+
+def test_a_restore_anchor_altered_or_unsigned_supersedes_nothing(database: Dsn, tmp_path: Path) -> None:
+    store = DirectoryStore(tmp_path)
+    restored_and_acknowledged(database, store, 2, "restored", filled=5)
+    written = tmp_path / "gw-a" / "000000000002.json"
+    document = json.loads(written.read_text())
+    written.write_text(json.dumps({**document, "reason": "nothing happened here"}))
+    with pytest.raises(AuditChainBroken, match="the signature does not verify"):
+        verify_anchored(database, store)
+    other = DirectoryStore(tmp_path / "elsewhere")
+    with auditor(database) as conn:
+        anchor(conn, other, "gw-a", Ed25519PrivateKey.generate(), restore="by another key")
+    written.write_bytes((tmp_path / "elsewhere" / "gw-a" / "000000000001.json").read_bytes())
+    found = read_anchors(store, trusted=[KEY.public_key()])
+    assert any("not a known anchor key" in p for p in found.problems)
 
 
 def test_a_deleted_anchor_is_a_gap_and_an_altered_one_does_not_verify(database: Dsn, tmp_path: Path) -> None:
@@ -208,8 +285,17 @@ def test_gateway_cli_anchors_and_verifies(database: Dsn, tmp_path: Path, capsys:
     assert main(["audit", "verify", "--dsn", dsn, "--anchors", where]) == 1
     assert "the trail was rewritten" in capsys.readouterr().err
     assert main(["audit", "verify", "--dsn", dsn, "--anchors", str(tmp_path / "none")]) == 3
-    assert main(["audit", "anchor", "--dsn", dsn, "--to", where, "--host", "bad/name", "--key-file", str(key)]) == 3
+    assert main(["audit", "anchor", "--dsn", dsn, "--to", where, "--host", "bad/name", "--key-file", str(key)]) == 2
     assert "--host 'bad/name'" in capsys.readouterr().err
+    restore = ["audit", "anchor", "--dsn", dsn, "--to", where, "--host", "gw-a", "--key-file", str(key), "--restore"]
+    assert main([*restore, " "]) == 2
+    assert "--restore: the reason must be 1 to 300 characters" in capsys.readouterr().err
+    assert len(list((tmp_path / "anchors" / "gw-a").glob("*.json"))) == 1  # nothing written for either
+    assert main([*restore, "the rewrite above, acknowledged"]) == 0
+    assert "acknowledged a restore at event 4 as gw-a/000000000002.json" in capsys.readouterr().out
+    assert main(["audit", "verify", "--dsn", dsn, "--anchors", where]) == 0
+    said = capsys.readouterr().out
+    assert "a restore acknowledged by gw-a at " in said and "(the rewrite above, acknowledged) replaced 1" in said
 
 
 def test_the_readme_anchor_example_runs_as_written(

@@ -236,7 +236,9 @@ def test_events_from_before_the_source_field_still_verify_and_a_source_is_hashed
                 "p_outcome => 'ok', p_latency_ms => 12, p_query_ref => NULL, p_answer_ref => NULL)",
                 ([n],),
             )
-    assert migrate(owner) == ["0004_sources.sql", "0005_text_search.sql", "0006_managed_database.sql"]
+    assert migrate(owner) == [
+        "0004_sources.sql", "0005_text_search.sql", "0006_managed_database.sql", "0007_auditor_iam.sql"
+    ]  # fmt: skip
     synced = AuditEvent(
         actor="sync:s3", groups=("kb-sync",), action="sync-ingest", collection="cardiology", outcome=Outcome.OK,
         latency_ms=40, document_ids=(7,), source="s3://docs/cardiology/warfarin.pdf?versionId=v2",
@@ -254,3 +256,28 @@ def test_events_from_before_the_source_field_still_verify_and_a_source_is_hashed
         pytest.raises(AuditChainBroken, match="Event 4 does not match its hash"),
     ):
         verify(conn)
+
+
+def test_shipping_after_a_restore_resumes_where_the_database_still_agrees(
+    database: Dsn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read back from its end in blocks (made tiny here, so lines straddle them) until an event the
+    restored database still holds unchanged: the restored trail's events of the same numbers are shipped too."""
+    from stack import audit_export
+    from tests.stack.test_anchors import restore_to
+
+    out = tmp_path / "audit-events.jsonl"
+    monkeypatch.setattr(audit_export, "TAIL_BLOCK", 97)
+    fill(database, 30)
+    with auditor(database) as conn:
+        assert audit_export.ship(conn, out) == 30
+    restore_to(database, 5, 3)
+    with auditor(database) as conn:
+        assert audit_export.ship(conn, out) == 3
+        assert audit_export.ship(conn, out) == 0
+    shipped = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["seq"] for e in shipped] == [*range(1, 31), 6, 7, 8]
+    assert {e["actor"] for e in shipped[30:]} == {"bob@clinic"}
+    restore_to(database, 0, 2)  # nothing the file holds is left: everything is shipped again
+    with auditor(database) as conn:
+        assert audit_export.ship(conn, out) == 2

@@ -79,3 +79,36 @@ def test_the_copy_in_cloudwatch_is_read_back_and_compared(
         assert "events 1, 2, 3, 4, 5 differ from their shipped copy" in capsys.readouterr().err
         assert main(["audit", "verify", "--dsn", dsn, "--shipped", "cloudwatch:/no/such/group"]) == 3
         assert "the shipped copy cannot be read (ResourceNotFoundException" in capsys.readouterr().err
+
+
+def test_after_an_acknowledged_restore_the_copy_holds_both_and_agrees(database: Dsn, tmp_path: Path) -> None:
+    """12 events shipped, the database restored to event 6 and written on (events 7..10 anew): shipping resumes
+    after event 6, so the copy holds the old 7..12 and the new 7..10. With the restore acknowledged in the anchors
+    the old ones are counted as taken back by it; without, they are named. What the restore kept must still match."""
+    from stack.anchors import DirectoryStore, anchor, check_trail
+    from tests.stack.test_anchors import KEY, restored_and_acknowledged
+
+    out, store = tmp_path / "events.jsonl", DirectoryStore(tmp_path / "anchors")
+    fill(database, 6)
+    with auditor(database) as conn:
+        anchor(conn, store, "gw-a", KEY)
+    fill(database, 6)
+    shipped(database, out)
+    restored_and_acknowledged(database, store, 6, "restored to event 6")
+    fill(database, 4)
+    lines = shipped(database, out)
+    assert [json.loads(line)["seq"] for line in lines] == [*range(1, 13), 7, 8, 9, 10]
+    check = check_trail(lambda: auditor(database), store, shipped=lambda: lines_from_file(out))
+    assert check.outcome == "intact", check.problems
+    assert check.shipped == {"shipped": 12, "events": 10, "not_yet": 0, "lost_in_restores": 6}
+    assert check.restores[0]["kept_to_seq"] == 6 and check.restores[0]["reason"] == "restored to event 6"
+    with auditor(database) as conn:
+        unacknowledged = compare(conn, lines_from_file(out))
+    assert (unacknowledged.differing, unacknowledged.unknown, unacknowledged.lost) == ([7, 8, 9, 10], [11, 12], 0)
+    edited = tmp_path / "edited.jsonl"
+    events = [json.loads(line) for line in lines]
+    events[2] |= {"actor": "eve@clinic", "hash": "0" * 64}  # event 3, kept by the restore, changed in the copy
+    edited.write_text("".join(json.dumps(e) + "\n" for e in events))
+    check = check_trail(lambda: auditor(database), store, shipped=lambda: lines_from_file(edited))
+    assert check.outcome == "broken"
+    assert check.problems == ["the shipped copy: events 3 differ from their shipped copy (changed in one of them)"]

@@ -257,4 +257,31 @@ def test_on_aurora_the_app_role_logs_in_by_iam_only(owned_postgres: LocalPostgre
     migrate(owner_dsn, credentials={"password": "owner-pw"})
     with psycopg.connect(owned_postgres.dsn(dbname="phistack_iam")) as conn:
         member = conn.execute("SELECT pg_has_role('phistack_app', 'rds_iam', 'MEMBER')").fetchone()
-    assert member == (True,)
+        auditor = conn.execute("SELECT pg_has_role('phistack_auditor', 'rds_iam', 'MEMBER')").fetchone()
+    assert member == auditor == (True,)  # the audit reader too (0007): the hosts anchor and ship as it
+
+
+def test_the_audit_commands_log_in_as_the_audit_reader_with_iam_tokens(
+    owned_postgres: LocalPostgres, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On Aurora the hosts anchor, ship and check the trail as phistack_auditor with --iam-auth: each command signs
+    a token for that user (RDS's side stood in for, as above) and logs in with it; without one SCRAM refuses."""
+    from stack.cli import main
+
+    owner_dsn = new_database(owned_postgres, "phistack_trail")
+    migrate(owner_dsn, credentials={"password": "owner-pw"})
+    verifier = TokenVerifierStandIn(owned_postgres.dsn(dbname="postgres"))
+    monkeypatch.setattr(boto3.session.Session, "client", lambda self, name, **kw: verifier)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    auditor = dsn(owned_postgres.port, None, user="phistack_auditor", dbname="phistack_trail")
+    iam = ["--dsn", auditor, "--iam-auth", "--region", "us-east-1"]
+    key, anchors = tmp_path / "anchor.pem", str(tmp_path / "anchors")
+    assert main(["audit", "anchor-key", "--out", str(key)]) == 0
+    assert main(["audit", "anchor", *iam, "--host", "gw-a", "--key-file", str(key), "--to", anchors]) == 0
+    assert main(["audit", "ship", *iam, "--out", str(tmp_path / "events.jsonl")]) == 0
+    assert main(["audit", "verify", *iam, "--anchors", anchors, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["outcome"] == "intact"
+    assert len(verifier.tokens) == 3 and all("DBUser=phistack_auditor" in t for t in verifier.tokens)
+    assert main(["audit", "verify", "--dsn", auditor]) == 3  # no token, no password: refused
+    assert "password" in capsys.readouterr().err
