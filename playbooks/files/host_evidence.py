@@ -233,7 +233,7 @@ def audit_trail_evidence(spec: dict[str, Any] | None) -> dict[str, Any] | None:
             "--dsn", f"host={spec['db_host']} port={spec.get('db_port', 5432)} dbname={spec.get('db', 'phistack')} "
             "user=phistack_auditor sslmode=verify-full sslrootcert=/etc/phistack/tls/rds-ca.pem", "--iam-auth",
         ]  # fmt: skip
-    env = {"PATH": "/usr/bin:/bin", **{k: str(v) for k, v in (spec.get("env") or {}).items()}}
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **{k: str(v) for k, v in (spec.get("env") or {}).items()}}
     try:
         ran = subprocess.run(
             ["runuser", "-u", "phistack-auditor", "--", GATEWAY, "audit", "verify", *database, "--anchors",

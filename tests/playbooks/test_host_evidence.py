@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -152,7 +154,12 @@ def test_the_audit_trail_probe_reports_what_it_could_not_check(
     printing.chmod(0o755)
     monkeypatch.setattr(probe, "GATEWAY", str(printing))
     real = subprocess.run
-    monkeypatch.setattr(probe.subprocess, "run", lambda argv, **kw: real(argv[4:], **kw))  # without runuser
+
+    def without_runuser(argv: list[str], **kw: Any) -> Any:
+        assert shutil.which(argv[0], path=kw["env"]["PATH"]), f"{argv[0]} is not on the probe's PATH"
+        return real(argv[4:], **kw)
+
+    monkeypatch.setattr(probe.subprocess, "run", without_runuser)
     assert probe.audit_trail_evidence({"anchors": "/tmp/a"}) == {"error": "audit verify (exit 3): not json"}
     echoing = tmp_path / "echoing"
     echoing.write_text('#!/bin/sh\nprintf \'{"argv": "%s"}\\n\' "$*"\n')
