@@ -301,8 +301,9 @@ def test_gateway_cli_anchors_and_verifies(database: Dsn, tmp_path: Path, capsys:
 def test_the_readme_anchor_example_runs_as_written(
     database: Dsn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The README's block, line by line, with only the DSN and /etc/phistack/ put somewhere real: the archive
-    bucket (Object Lock) and the shipped log group on moto."""
+    """The README's blocks, line by line, with only the DSN and /etc/phistack/ put somewhere real: the archive
+    bucket (Object Lock) and the shipped log group on moto. Between the two, the database is restored to an
+    earlier moment and written on, which the second block acknowledges."""
     import re
     import shlex
     import time
@@ -311,8 +312,20 @@ def test_the_readme_anchor_example_runs_as_written(
     from tests.conftest import ROOT
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- example: audit-anchors -->\n```bash\n(.*?)\n```", text, re.DOTALL)
-    assert block is not None
+
+    def run_block(name: str) -> str:
+        block = re.search(rf"<!-- example: {name} -->\n```bash\n(.*?)\n```", text, re.DOTALL)
+        assert block is not None, name
+        for line in block[1].splitlines():
+            argv = [
+                arg.replace("$AUDITOR_DSN", database("phistack_auditor")).replace("/etc/phistack/", f"{tmp_path}/")
+                for arg in shlex.split(line, comments=True)
+            ]
+            if argv:
+                assert argv[0] == "phistack-gateway"
+                assert main(argv[1:]) == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     fill(database, 6)
     with mock_aws():
@@ -327,13 +340,10 @@ def test_the_readme_anchor_example_runs_as_written(
         lines = (tmp_path / "events.jsonl").read_text().splitlines()
         events = [{"timestamp": now + i, "message": line} for i, line in enumerate(lines)]
         logs.put_log_events(logGroupName=group, logStreamName="gw-a", logEvents=events)
-        for line in block[1].splitlines():
-            argv = [
-                arg.replace("$AUDITOR_DSN", database("phistack_auditor")).replace("/etc/phistack/", f"{tmp_path}/")
-                for arg in shlex.split(line, comments=True)
-            ]
-            assert argv[0] == "phistack-gateway"
-            assert main(argv[1:]) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
-    assert "anchored event 6 as gw-a/000000000001.json" in out
-    assert "every one of 1 anchors found unchanged" in out and "the shipped copy agrees: 6 of 6" in out
+        out = run_block("audit-anchors")
+        assert "anchored event 6 as gw-a/000000000001.json" in out
+        assert "every one of 1 anchors found unchanged" in out and "the shipped copy agrees: 6 of 6" in out
+        restore_to(database, 3, 2)  # an Aurora point-in-time restore to event 3, and two requests since
+        out = run_block("audit-restore")
+        assert "acknowledged a restore at event 5 as gw-a/000000000002.json" in out
+        assert "(Aurora point-in-time restore to 2026-12-03 14:05 UTC, ticket 42) replaced 1 earlier anchors" in out
