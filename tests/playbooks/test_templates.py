@@ -20,7 +20,11 @@ def render(role: str, template: str, **overrides: Any) -> str:
     env.filters["to_json"] = json.dumps
     env.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in ("true", "yes", "1")
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    return env.get_template(template).render(ansible_managed="managed", **{**defaults, **overrides})
+    values = {**defaults, **overrides}
+    for name, value in values.items():  # a default made of other variables, as Ansible resolves it
+        if isinstance(value, str) and "{{" in value:
+            values[name] = env.from_string(value).render(**values)
+    return env.get_template(template).render(ansible_managed="managed", **values)
 
 
 def test_the_vllm_unit_is_offline_mutual_tls_and_uses_every_gpu() -> None:
@@ -241,7 +245,8 @@ def test_the_anchor_units_sign_the_head_on_a_timer_and_whenever_the_gateway_stop
     for unit in (timed, at_stop, restore):
         assert "User=phistack-auditor" in unit and "Environment=AWS_DEFAULT_REGION=eu-west-1" in unit
         assert "AWS_ENDPOINT_URL_S3" not in unit  # on AWS the S3 endpoint answers, the instance profile signs
-    for line in ("Before=phistack-gateway.service", "PartOf=phistack-gateway.service", "After=postgresql.service",
+    for line in ("Before=phistack-gateway.service", "PartOf=phistack-gateway.service",
+                 "After=postgresql.service postgresql@17-main.service",
                  "RemainAfterExit=yes", "ExecStart=/bin/true"):  # fmt: skip
         assert line in at_stop, line
     timer = render("log_shipping", "phistack-audit-anchor.timer.j2")
