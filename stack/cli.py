@@ -147,10 +147,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     said = f"audit trail intact: {check.events} events, every hash and link verified"
     if check.anchors is not None and check.last_anchor is not None:
         last = check.last_anchor
-        said += (
-            f", and every one of {check.anchors} anchors found unchanged (last: event {last['seq']} by "
-            f"{last['host']} at {last['at']})"
-        )
+        replaced = sum(int(r["replaced_anchors"]) for r in check.restores)
+        held = f"{check.anchors - replaced} of {check.anchors}" if replaced else f"every one of {check.anchors}"
+        said += f", and {held} anchors found unchanged (last: event {last['seq']} by {last['host']} at {last['at']})"
+
     for restore in check.restores:
         said += (
             f"; a restore acknowledged by {restore['host']} at {restore['at']} ({restore['reason']}) replaced "

@@ -248,10 +248,18 @@ def audit_trail_anchored(facts: Facts) -> list[Finding]:
             out.append(finding(Status.FAIL, host["id"], HOST, "global", f"The audit trail on {host['id']}: {problem}.",
                                **evidence))  # fmt: skip
         else:
+            restores = trail.get("restores") or []
+            anchors, replaced = trail.get("anchors") or 0, sum(int(r.get("replaced_anchors") or 0) for r in restores)
+            held = (
+                f"{anchors - replaced} of {anchors} anchors unchanged, the other {replaced} replaced by an "
+                "acknowledged restore"
+                if replaced
+                else f"every one of {anchors} anchors unchanged"
+            )
             message = (
-                f"The audit trail on {host['id']} verifies: {trail.get('events')} events, and every one of "
-                f"{trail.get('anchors')} anchors unchanged; the last anchored event is {last.get('seq')}, at "
-                f"{last.get('at')} by {last.get('host')}.{_restores_said(trail.get('restores') or [])}"
+                f"The audit trail on {host['id']} verifies: {trail.get('events')} events, and {held}; the last "
+                f"anchored event is {last.get('seq')}, at {last.get('at')} by {last.get('host')}."
+                f"{_restores_said(restores)}"
             )
             out.append(finding(Status.PASS, host["id"], HOST, "global", message, **evidence))
     return out

@@ -112,8 +112,10 @@ def changed(**paths: Any) -> dict[str, Any]:
         (TRAIL, GOOD, Status.PASS, "1200 events, and every one of 12 anchors unchanged; the last anchored event is "
          "1180, at 2026-11-24T09:55:00+00:00 by gw-a"),
         (TRAIL, changed(audit_trail={**ANCHORED, "restores": [RESTORED]}), Status.PASS,
-         "The trail was restored (acknowledged by gw-a at 2026-11-24T08:00:00+00:00: phistack-db-archive restore to "
-         "2026-11-24 07:40:00+00); 2 earlier anchors, from event 1100 on, no longer hold."),
+         "1200 events, and 10 of 12 anchors unchanged, the other 2 replaced by an acknowledged restore; the last "
+         "anchored event is 1180, at 2026-11-24T09:55:00+00:00 by gw-a. The trail was restored (acknowledged by "
+         "gw-a at 2026-11-24T08:00:00+00:00: phistack-db-archive restore to 2026-11-24 07:40:00+00); 2 earlier "
+         "anchors, from event 1100 on, no longer hold."),
         (TRAIL, changed(audit_trail={**ANCHORED, "outcome": "broken", "problems": [REWRITTEN]}), Status.FAIL,
          "contradicts what was anchored or shipped: Anchor 3 of host gw-a"),
         (TRAIL, changed(audit_trail__last_anchor={**ANCHORED["last_anchor"], "at": "2026-11-22T09:55:00+00:00"}),

@@ -119,6 +119,9 @@ def test_the_whole_flow_onto_a_local_debian_13_host() -> None:
     assert trail["status"] == "PASS", trail
     said = trail["findings"][0]["message"]
     assert "The trail was restored (acknowledged by" in said and ": phistack-db-archive restore to " in said, said
+    # The anchor taken as the restore stopped the gateway named an event the restore took back: replaced by it.
+    (restore,) = trail["findings"][0]["evidence"]["restores"]
+    assert restore["replaced_anchors"] >= 1 and restore["replaced_from_seq"] > int(drilled[3]), restore
     # Reached over SSH (no SSM here): a FAIL, shown as waived with the reason.
     no_ssh = controls["host-no-ssh"]
     assert no_ssh["status"] == "WAIVED" and "SSM" in no_ssh["findings"][0]["waiver"]["justification"]

@@ -347,3 +347,4 @@ def test_the_readme_anchor_example_runs_as_written(
         out = run_block("audit-restore")
         assert "acknowledged a restore at event 5 as gw-a/000000000002.json" in out
         assert "(Aurora point-in-time restore to 2026-12-03 14:05 UTC, ticket 42) replaced 1 earlier anchors" in out
+        assert "and 1 of 2 anchors found unchanged (last: event 5 by gw-a" in out
