@@ -10,8 +10,9 @@ Each the faster of two runs. Prints seconds, events per second, each ratio to th
 of this process (the walks stream: it does not grow with the trail, except the shipped copy's index by seq).
 
 Then what anchoring costs a request: the latency of --appends audited appends (the gateway's write, one
-transaction each, as phistack_app) alone (the baseline), and again while another process anchors without pause
-(the timer does it every 5 minutes: this is far worse), median and 99th percentile, and their ratios.
+transaction each, as phistack_app) beside a busy process that never touches the database (the baseline), beside
+a process anchoring without pause (the timer does it every 5 minutes: this is far worse), and with nothing beside,
+in three alternating rounds, median and 99th percentile, and their ratios to the baseline.
 
     .venv/bin/python bench/anchors.py [--events 1000000] [--every 10000] [--appends 2000]
 """
@@ -114,30 +115,53 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def request_cost(pg: Any, where: Path, appends: int) -> None:
-    """Append latency alone, then while another process anchors without pause; printed with their ratios."""
+def spin(stop: Any, count: Any) -> None:
+    """A neighbour as busy as the anchoring one, that never touches the database: the baseline's."""
+    count.value = 1
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+def request_cost(pg: Any, where: Path, appends: int, rounds: int = 3) -> None:
+    """Append latency beside a busy process that never touches the database (the baseline: a busy neighbour
+    alone keeps the cores awake and makes appends faster than on an idle machine), beside a process anchoring
+    without pause, and with nothing beside, in alternating rounds, pooled per phase; printed with the ratios."""
     import multiprocessing
 
-    app = pg.dsn(user="phistack_app")
-    append_latencies(app, min(200, appends))  # warm-up
-    alone = append_latencies(app, appends)
+    app, auditor = pg.dsn(user="phistack_app"), pg.dsn(user="phistack_auditor")
+    append_latencies(app, min(500, appends))  # warm-up
     context = multiprocessing.get_context("spawn")
-    stop, count = context.Event(), context.Value("i", 0)
-    worker = context.Process(
-        target=anchor_without_pause, args=(pg.dsn(user="phistack_auditor"), str(where), stop, count)
-    )
-    worker.start()
-    try:
-        while count.value == 0:
-            time.sleep(0.05)
-        anchoring = append_latencies(app, appends)
-    finally:
-        stop.set()
-        worker.join()
-    for name, share in (("median", 0.5), ("99th percentile", 0.99)):
-        base, busy = percentile(alone, share), percentile(anchoring, share)
-        print(f"append latency, {name}: {base:.2f} ms alone (baseline), {busy:.2f} ms while anchoring without pause "
-              f"({count.value} anchors meanwhile): {busy / base:.2f}x")  # fmt: skip
+    phases: dict[str, list[float]] = {"beside a busy process": [], "beside anchoring": [], "with nothing beside": []}
+    anchors = 0
+    for _ in range(rounds):
+        for phase, work in (
+            ("beside a busy process", spin),
+            ("beside anchoring", anchor_without_pause),
+            ("with nothing beside", None),
+        ):
+            if work is None:
+                phases[phase] += append_latencies(app, appends // rounds)
+                continue
+            stop, count = context.Event(), context.Value("i", 0)
+            extra = (auditor, str(where)) if work is anchor_without_pause else ()
+            worker = context.Process(target=work, args=(*extra, stop, count))
+            worker.start()
+            try:
+                while count.value == 0:
+                    time.sleep(0.05)
+                phases[phase] += append_latencies(app, appends // rounds)
+            finally:
+                stop.set()
+                worker.join()
+            anchors += count.value if work is anchor_without_pause else 0
+    base = phases["beside a busy process"]
+    print(f"append latency ({appends:,} appends a phase; {anchors} anchors written meanwhile), ratio to the baseline:")
+    for phase, values in phases.items():
+        said = ", ".join(
+            f"{name} {percentile(values, share):.2f} ms ({percentile(values, share) / percentile(base, share):.2f}x)"
+            for name, share in (("median", 0.5), ("99th percentile", 0.99))
+        )
+        print(f"  {phase}{' (baseline)' if values is base else ''}: {said}")
 
 
 def timed(work: Callable[[], T]) -> tuple[float, T]:
@@ -154,7 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--every", type=int, default=10_000, help="events between two anchors")
-    parser.add_argument("--appends", type=int, default=2000, help="appends timed for the request cost")
+    parser.add_argument("--appends", type=int, default=6000, help="appends timed for the request cost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="phistack-bench-anchors-") as tmp:
         os.chmod(tmp, 0o755)
