@@ -127,6 +127,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 "app_subnet_ids": self.app_subnet_ids,
                 "data_subnet_ids": self.data_subnet_ids,
                 "route_table_ids": self.route_table_ids,
+                "zones": self.zones,
                 "flow_log_group": self.flow_log_group,
             }
         )
