@@ -132,6 +132,8 @@ def parse(body: bytes, where: str, keys: dict[str, Ed25519PublicKey]) -> Anchor:
             isinstance(anchor.seq, int)
             and isinstance(anchor.number, int)
             and re.fullmatch(r"[0-9a-f]{64}", anchor.hash)
+            and isinstance(anchor.at, str)
+            and dt.datetime.fromisoformat(anchor.at).tzinfo is not None  # the auditor's report compares times
             and _valid_restore(anchor.reason, anchor.supersedes)
         ):
             raise ValueError("fields")
@@ -509,7 +511,8 @@ def check_trail(
                     check.last_anchor = {"host": last.host, "number": last.number, "seq": last.seq, "at": last.at}
             if shipped is not None:
                 stage = "the shipped copy"
-                compared = compare(conn, shipped(), [Lost(r.kept_to, r.anchor.at) for r in restores])
+                lost = [Lost(r.kept_to, dt.datetime.fromisoformat(r.anchor.at)) for r in restores]
+                compared = compare(conn, shipped(), lost)
                 check.shipped = {"shipped": compared.shipped, "events": compared.events, "not_yet": compared.not_yet,
                                  "lost_in_restores": compared.lost}  # fmt: skip
                 if not compared.agrees:

@@ -27,13 +27,17 @@ class Lost:
     expected to match it."""
 
     after_seq: int
-    before: str  # ISO 8601
+    before: dt.datetime  # the restore anchor's time (parse checked it carries an offset)
 
     def covers(self, seq: int, at: str) -> bool:
+        """Whether the shipped event ``seq`` written ``at`` (ISO 8601, as shipped) is one this restore took back."""
+        if seq <= self.after_seq:
+            return False
         try:
-            return seq > self.after_seq and dt.datetime.fromisoformat(at) < dt.datetime.fromisoformat(self.before)
+            written = dt.datetime.fromisoformat(at)
         except ValueError:
             return False
+        return written.tzinfo is not None and written < self.before
 
 
 @dataclass

@@ -217,6 +217,16 @@ def test_a_deleted_anchor_is_a_gap_and_an_altered_one_does_not_verify(database: 
     assert any("the signature does not verify" in p for p in found.problems)
 
 
+def test_a_signed_anchor_whose_time_is_not_iso_8601_with_an_offset_is_refused() -> None:
+    from stack.anchors import Anchor, key_id, parse, sign
+
+    keys = {key_id(KEY.public_key()): KEY.public_key()}
+    for at in ("yesterday", "2026-12-04T07:00:00"):  # the report compares anchor times: each must be one
+        made = Anchor("gw-a", 1, 0, "0" * 64, at, key_id(KEY.public_key()))
+        with pytest.raises(AnchorError, match="not a phistack/audit-anchor/v1 document"):
+            parse(sign(made, KEY), made.name, keys)
+
+
 def test_anchors_signed_by_another_key_are_refused(database: Dsn, tmp_path: Path) -> None:
     store = DirectoryStore(tmp_path)
     fill(database, 2)
