@@ -4,59 +4,102 @@
 #   setup.sh core   the core only: plan, check, audit, reports, sandbox, demo (what scripts/demo.sh needs)
 # Idempotent: re-runs only reinstall when pyproject.toml changed (a full install also satisfies core).
 # Needs Python 3.11+ and the package registries.
+#
+# The installer is uv (from the registry, kept once per machine under ~/.cache/phistack): it resolves, downloads and
+# unpacks in parallel, several times faster than pip on a fresh machine. It is told where this machine's pip installs
+# from (scripts/uv_env.py), so both pick the same releases. PHISTACK_INSTALLER=pip, or a machine where uv cannot be
+# had, installs with pip instead: same packages, slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
+UV_VERSION="0.13.9"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "setup: error: phistack needs Python 3.11 or newer as '$PYTHON' (set PYTHON=/path/to/python3.11)." >&2
   exit 2
 fi
-if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-  else
-    echo "setup: error: '$PYTHON' has no venv module; install python3-venv." >&2
-    exit 2
-  fi
-fi
 
 mode="${1:-full}"
 case "$mode" in full|core) ;; *) echo "setup: error: unknown mode '$mode' (full or core)." >&2; exit 2 ;; esac
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 full=".venv/.phistack-installed"
 core=".venv/.phistack-core-installed"
 installed() { [ -f "$1" ] && [ "$(cat "$1")" = "$want" ]; }
-if [ "$mode" = core ]; then
-  if ! installed "$full" && ! installed "$core"; then
-    echo "setup: installing phistack's core into .venv (no model stack)..." >&2
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
-    echo "$want" > "$core"
-  fi
-  exit 0
+if installed "$full" || { [ "$mode" = core ] && installed "$core"; }; then
+  need_install=false
+else
+  need_install=true
 fi
-stamp="$full"
-if ! installed "$stamp"; then
+
+# uv, once per machine: a static binary from the registry, installed with the system Python's pip.
+uv=""
+if [ "${PHISTACK_INSTALLER:-uv}" = uv ]; then
+  tools="${XDG_CACHE_HOME:-$HOME/.cache}/phistack/uv-$UV_VERSION"
+  if [ ! -x "$tools/bin/uv" ] && $need_install; then
+    rm -rf "$tools.partial"
+    if "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$tools.partial" \
+        "uv==$UV_VERSION" >/dev/null 2>&1; then
+      rm -rf "$tools" && mv "$tools.partial" "$tools"
+    else
+      rm -rf "$tools.partial"
+      echo "setup: uv $UV_VERSION could not be installed from the registry; installing with pip (slower)." >&2
+    fi
+  fi
+  if [ -x "$tools/bin/uv" ]; then
+    uv="$tools/bin/uv"
+    eval "$("$PYTHON" scripts/uv_env.py)"  # pip's index, find-links, constraints and certificate, in uv's words
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  if [ -n "$uv" ]; then
+    "$uv" venv --quiet --seed --python "$PYTHON" .venv  # --seed: pip inside (the bundle's wheel builds call it)
+  else
+    if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+      if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      else
+        echo "setup: error: '$PYTHON' has no venv module; install python3-venv." >&2
+        exit 2
+      fi
+    fi
+    "$PYTHON" -m venv .venv
+  fi
+fi
+
+# install ARGS...: into .venv, with uv where it is, else pip; every find-links folder pip is configured with, too.
+install() {
+  local links=()
+  local folder
+  for folder in ${PHISTACK_FIND_LINKS:-}; do links+=(--find-links "$folder"); done
+  if [ -n "$uv" ]; then
+    "$uv" pip install --quiet --python .venv/bin/python "${links[@]}" "$@"
+  else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"
+  fi
+}
+
+if $need_install && [ "$mode" = core ]; then
+  echo "setup: installing phistack's core into .venv (no model stack)..." >&2
+  install -e .
+  echo "$want" > "$core"
+elif $need_install; then
   echo "setup: installing phistack and its tools into .venv (first run downloads ~300 MB)..." >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  # CPU PyTorch first (a local wheel on these machines): otherwise sentence-transformers pulls a multi-GB CUDA build.
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
   # llama.cpp has no binary wheel here: build it once for portable x86-64 (about 3 minutes on 2 cores), kept in
   # ~/.cache/phistack/wheelhouse; the same wheel goes into the hosts' install bundle (infra/hosts/bundle/wheels.py).
-  if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
-    echo "setup: building llama-cpp-python from source if not cached (about 3 minutes)..." >&2
-    wheel="$(.venv/bin/python -m infra.hosts.bundle.wheels)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check "llama-cpp-python[server]==0.3.36" \
-      --find-links "$(dirname "$wheel")"
-  fi
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-  echo "$want" > "$stamp"
+  compgen -G "${XDG_CACHE_HOME:-$HOME/.cache}/phistack/wheelhouse/llama_cpp_python-*.whl" >/dev/null ||
+    echo "setup: building llama-cpp-python from source (about 3 minutes, once per machine)..." >&2
+  wheel="$(.venv/bin/python -m infra.hosts.bundle.wheels)"
+  # CPU PyTorch pinned beside the rest (a local wheel on these machines): otherwise sentence-transformers pulls a
+  # multi-GB CUDA build.
+  install -e ".[dev]" "torch==2.13.0" --find-links "$(dirname "$wheel")"
+  echo "$want" > "$full"
 fi
 # Prowler's compliance frameworks, read as data by tests/compliance/test_prowler_crosswalk.py: installed without its
 # dependencies into its own folder, never imported or run.
-prowler="$(sed -n 's/^PROWLER_VERSION = "\(.*\)"$/\1/p' compliance/prowler.py)"
-if [ ! -f ".venv/prowler-$prowler/prowler/compliance/aws/hipaa_aws.json" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --target ".venv/prowler-$prowler" \
-    "prowler==$prowler"
+if [ "$mode" = full ]; then
+  prowler="$(sed -n 's/^PROWLER_VERSION = "\(.*\)"$/\1/p' compliance/prowler.py)"
+  if [ ! -f ".venv/prowler-$prowler/prowler/compliance/aws/hipaa_aws.json" ]; then
+    install --no-deps --target ".venv/prowler-$prowler" "prowler==$prowler"
+  fi
 fi

@@ -1,10 +1,57 @@
 #!/usr/bin/env bash
 # Everything CI checks: lint, format, types, tests. Exits non-zero on any failure.
+#   bash scripts/test.sh              the whole run, as CI does
+#   bash scripts/test.sh ARGS...      pytest alone with ARGS (e.g. -k aurora), after the same setup
+# One timing line per stage ("== NAME: ok in N s"), a table of them at the end, pytest's 15 slowest tests per lane.
+#
+# How the 2 cores are shared (README, "Tests and benchmarks"): after setup and ruff, four lanes run side by side,
+#   mypy              the packages, --strict
+#   pytest molecule   the Molecule scenario: the whole stack converged on a Debian 13 host (systemd-nspawn), three
+#                     times (converge, idempotence, check), then verified: long, and mostly waiting on the host
+#   pytest hosts      the other tests marked `host`, one after another: `phistack demo --host` (the other long one),
+#                     first boot, the bundle's packages, the test host itself
+#   pytest            everything else, on one xdist worker per core
+# The host lanes share the Debian image and the install bundle (built once, under a lock, by whichever asks first).
+# Each lane's lines carry its name; each lane ends with its own pytest summary and 15 slowest tests, and the run
+# ends with the stage table and one line adding the lanes' tests up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/system-deps.sh  # first: setup builds llama.cpp with its cmake and g++
-bash scripts/setup.sh
+. scripts/stages.sh
+logs="$(mktemp -d)"
+reported=false
+trap '$reported || stages_report; rm -rf "$logs" "$_stages_file"' EXIT
+stage "system packages" bash scripts/system-deps.sh  # first: setup builds llama.cpp with its cmake and g++
+stage setup bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff" && ruff check . && ruff format --check .
-echo "== mypy --strict" && mypy
-echo "== pytest" && python -m pytest "$@"
+
+if [ $# -gt 0 ]; then  # a developer's selection: pytest alone, in one process, as asked
+  stage pytest python -m pytest "$@"
+  exit 0
+fi
+
+stage ruff sh -c 'ruff check . && ruff format --check .'
+
+lane() {  # lane NAME COMMAND...: run in the background, every line prefixed with [NAME], exit status kept
+  local name="$1"; shift
+  (
+    set +e
+    stage "$name" "$@" 2>&1 | sed -u "s/^/[$name] /"
+    echo "${PIPESTATUS[0]}" > "$logs/$name.rc"
+  ) &
+}
+lane mypy mypy
+lane "pytest molecule" python -m pytest -m host tests/playbooks --durations=15 --junitxml="$logs/molecule.xml"
+lane "pytest hosts" python -m pytest -m host --ignore=tests/playbooks --durations=15 --junitxml="$logs/hosts.xml"
+lane pytest python -m pytest -m "not host" -n "$(nproc)" --durations=15 --junitxml="$logs/rest.xml"
+wait
+
+failed=0
+for name in mypy "pytest molecule" "pytest hosts" pytest; do
+  rc="$(cat "$logs/$name.rc" 2>/dev/null || echo 1)"
+  [ "$rc" = 0 ] || { echo "== $name failed (exit $rc)"; failed=1; }
+done
+stages_report
+reported=true
+# The run's closing line, last: every lane's tests added up from their JUnit files.
+python scripts/junit_total.py "$logs/molecule.xml" "$logs/hosts.xml" "$logs/rest.xml" || failed=1
+exit "$failed"

@@ -1,7 +1,8 @@
 """The install bundle a local test host installs from (the Molecule scenario and `phistack demo --host`):
-Debian 13 packages, the wheels and the tiny Llama-architecture model, built once per recipe and kept in
-`.phistack/test-bundle-<recipe>` of the checkout. The recipe is the bundle's build code and the gateway's
-code (its wheel is in the bundle): change either and the next run builds a new bundle and removes the old.
+Debian 13 packages, the wheels and the tiny Llama-architecture model, built once per recipe and kept beside the
+Debian image in /var/cache/phistack-testhost/test-bundles/<recipe>, so every checkout on the machine (a developer's,
+CI's fresh clone) reuses it. The recipe is the bundle's build code and the gateway's code (its wheel is in the
+bundle): change either and the next run builds a new bundle and removes the old.
 
     python -m phistack.testhost.bundle REPO     # builds it unless it is there; prints its folder
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from infra.errors import BundleError
+from infra.locks import exclusive
 
 RECIPE_FILES = (
     "infra/hosts/bundle/build.py",
@@ -51,20 +53,24 @@ def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
     from stack.dev.stack import smollm2_gguf
 
     repo = repo.resolve()
-    folder = repo / ".phistack"
-    bundle = folder / f"test-bundle-{recipe(repo)}"
-    if (bundle / "manifest.json").is_file():
-        say(f"    reusing the install bundle {bundle.relative_to(repo)}")
-        return bundle
-    for old in folder.glob("test-bundle-*"):  # older recipes, or this one half-built (about 800 MB each)
-        shutil.rmtree(old)
-    say(f"    building the install bundle {bundle.relative_to(repo)} (Debian 13 packages and wheels; minutes)")
-    python = Python(repo, "llama_cpp", smollm2_gguf(), default_wheelhouse())
-    try:
-        build(bundle, "testhost", "test", IMAGE_CACHE, tuple(ROLE_PACKAGES), python, ())
-    except BaseException:
-        shutil.rmtree(bundle, ignore_errors=True)  # never a half-built bundle under a complete one's name
-        raise
+    folder = IMAGE_CACHE / "test-bundles"
+    bundle = folder / recipe(repo)
+    # The Molecule host and `phistack demo --host` may ask at once (CI runs them side by side): one builds, the
+    # other waits for it and reuses it.
+    with exclusive(folder / "building.lock"):
+        if (bundle / "manifest.json").is_file():
+            say(f"    reusing the install bundle {bundle}")
+            return bundle
+        for old in folder.iterdir():  # older recipes, or this one half-built (about 800 MB each)
+            if old.is_dir():
+                shutil.rmtree(old)
+        say(f"    building the install bundle {bundle} (Debian 13 packages and wheels; minutes)")
+        python = Python(repo, "llama_cpp", smollm2_gguf(), default_wheelhouse())
+        try:
+            build(bundle, "testhost", "test", IMAGE_CACHE, tuple(ROLE_PACKAGES), python, ())
+        except BaseException:
+            shutil.rmtree(bundle, ignore_errors=True)  # never a half-built bundle under a complete one's name
+            raise
     return bundle
 
 

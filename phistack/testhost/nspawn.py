@@ -24,6 +24,7 @@ from pathlib import Path
 
 from infra.errors import BundleError, HostError
 from infra.hosts.bundle.image import SUITE, debootstrap
+from infra.locks import exclusive, write_if_changed
 
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
 STATE = Path("/run/phistack-testhost")
@@ -59,20 +60,22 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def rootfs() -> Path:
-    """The cached Debian 13 image (infra/hosts/bundle/image.py), with this harness's SSH key and networkd baked in."""
+    """The cached Debian 13 image (infra/hosts/bundle/image.py), with this harness's SSH key and networkd baked in.
+    Hosts booted from it read it under their overlays while another test may be calling this: under the image's
+    lock, each file is written only when it differs, and replaced whole."""
     root = debootstrap(CACHE / SUITE)
     key = CACHE / "id_ed25519"
-    if not key.exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phistack-testhost", "-f", str(key))
-    ssh = root / "root" / ".ssh"
-    ssh.mkdir(mode=0o700, exist_ok=True)
-    (ssh / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
-    (ssh / "authorized_keys").chmod(0o600)
-    link = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
-    if not link.is_symlink():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to("/lib/systemd/system/systemd-networkd.service")
-    (root / "etc/hostname").write_text("phistack-testhost\n")
+    with exclusive(CACHE / f"{SUITE}.lock"):
+        if not key.exists():
+            _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phistack-testhost", "-f", str(key))
+        ssh = root / "root" / ".ssh"
+        ssh.mkdir(mode=0o700, exist_ok=True)
+        write_if_changed(ssh / "authorized_keys", Path(f"{key}.pub").read_text(), mode=0o600)
+        link = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/lib/systemd/system/systemd-networkd.service")
+        write_if_changed(root / "etc/hostname", "phistack-testhost\n")
     return root
 
 

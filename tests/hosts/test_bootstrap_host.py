@@ -21,10 +21,13 @@ from infra.bootstrap import user_data
 from infra.hosts import ca
 from phistack.testhost import nspawn
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("gpg") is None,
-    reason="needs root, systemd-nspawn and gpg",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("gpg") is None,
+        reason="needs root, systemd-nspawn and gpg",
+    ),
+]
 PATH = "/amazon-ssm-test/latest/debian_amd64"
 
 

@@ -75,6 +75,7 @@ needs_host = pytest.mark.skipif(
 )
 
 
+@pytest.mark.host
 @needs_host
 def test_the_whole_flow_onto_a_local_debian_13_host() -> None:
     """The README's command as written (`phistack demo --host`, its report in out/demo)."""

@@ -11,10 +11,13 @@ import pytest
 
 from phistack.testhost import nspawn
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,
-    reason="needs root, systemd-nspawn and debootstrap (scripts/system-deps.sh installs them)",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,
+        reason="needs root, systemd-nspawn and debootstrap (scripts/system-deps.sh installs them)",
+    ),
+]
 
 
 def _ssh(host: nspawn.Host, command: str) -> str:

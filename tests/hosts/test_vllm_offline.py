@@ -20,10 +20,13 @@ from tests.playbooks.test_templates import render
 
 BUNDLE = os.environ.get("PHISTACK_VLLM_BUNDLE")
 
-pytestmark = pytest.mark.skipif(
-    not BUNDLE or os.geteuid() != 0 or shutil.which("systemd-nspawn") is None,
-    reason="on demand: set PHISTACK_VLLM_BUNDLE to a vLLM bundle (root and systemd-nspawn needed)",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        not BUNDLE or os.geteuid() != 0 or shutil.which("systemd-nspawn") is None,
+        reason="on demand: set PHISTACK_VLLM_BUNDLE to a vLLM bundle (root and systemd-nspawn needed)",
+    ),
+]
 
 
 def test_vllm_installs_and_starts_its_cli_offline_on_debian_13(tmp_path: Path) -> None:

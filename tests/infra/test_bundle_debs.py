@@ -13,10 +13,13 @@ import pytest
 from infra.hosts.bundle import debs
 from phistack.testhost import nspawn
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,
-    reason="needs root, systemd-nspawn and debootstrap (scripts/system-deps.sh installs them)",
-)
+pytestmark = [
+    pytest.mark.host,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,
+        reason="needs root, systemd-nspawn and debootstrap (scripts/system-deps.sh installs them)",
+    ),
+]
 
 
 def test_packages_resolve_on_the_debian_13_image_from_debian_alone(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ def test_a_play_against_another_os_stops_at_once_naming_it(tmp_path: Path) -> No
     assert "Presign" not in out and "apt source" not in out
 
 
+@pytest.mark.host
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("debootstrap") is None,
     reason="needs root, systemd-nspawn and debootstrap (scripts/system-deps.sh installs them)",

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 from infra.errors import BundleError
+from infra.locks import exclusive, write_if_changed
 
 SUITE = "trixie"  # Debian 13: the only OS the installer supports
 COMPONENTS = "main contrib non-free non-free-firmware"
@@ -40,12 +41,15 @@ def sources(suite: str = SUITE) -> str:
 
 def debootstrap(root: Path, suite: str = SUITE, packages: tuple[str, ...] = BASE_PACKAGES) -> Path:
     """Build root once (about a minute); a marker file says it is complete, so an interrupted build is redone. The
-    apt sources are (re)written every time: they are part of the recipe, not of what debootstrap fetched."""
+    apt sources are (re)written when they differ: they are part of the recipe, not of what debootstrap fetched.
+    Builds and test hosts that start at once share it: one builds, the others wait (a lock beside it), and a file
+    that running hosts' overlays read is only ever replaced whole, and only when it changes."""
     done = root.with_name(root.name + ".complete")
-    if not done.exists():
-        _build(root, suite, packages)
-        done.touch()
-    (root / "etc/apt/sources.list").write_text(sources(suite))
+    with exclusive(root.with_name(root.name + ".lock")):
+        if not done.exists():
+            _build(root, suite, packages)
+            done.touch()
+        write_if_changed(root / "etc/apt/sources.list", sources(suite))
     return root
 
 
