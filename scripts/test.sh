@@ -10,7 +10,9 @@
 #                     times (converge, idempotence, check), then verified: long, and mostly waiting on the host
 #   pytest hosts      the other tests marked `host`, one after another: `phistack demo --host` (the other long one),
 #                     first boot, the bundle's packages, the test host itself
-#   pytest            everything else, on one xdist worker per core
+#   pytest            everything else, on one xdist worker per core, at a lower priority (nice 10): the cores are
+#                     the limit on this machine, and the host lanes are the longest path, so they come first and
+#                     these tests take every cycle the hosts leave idle
 # The host lanes share the Debian image and the install bundle (built once, under a lock, by whichever asks first).
 # Each lane's lines carry its name; each lane ends with its own pytest summary and 15 slowest tests, and the run
 # ends with the stage table and one line adding the lanes' tests up.
@@ -42,7 +44,7 @@ lane() {  # lane NAME COMMAND...: run in the background, every line prefixed wit
 lane mypy mypy
 lane "pytest molecule" python -m pytest -m host tests/playbooks --durations=15 --junitxml="$logs/molecule.xml"
 lane "pytest hosts" python -m pytest -m host --ignore=tests/playbooks --durations=15 --junitxml="$logs/hosts.xml"
-lane pytest python -m pytest -m "not host" -n "$(nproc)" --durations=15 --junitxml="$logs/rest.xml"
+lane pytest nice -n 10 python -m pytest -m "not host" -n "$(nproc)" --durations=15 --junitxml="$logs/rest.xml"
 wait
 
 failed=0
