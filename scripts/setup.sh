@@ -36,24 +36,31 @@ uv=""
 if [ "${PHISTACK_INSTALLER:-uv}" = uv ]; then
   tools="${XDG_CACHE_HOME:-$HOME/.cache}/phistack/uv-$UV_VERSION"
   if [ ! -x "$tools/bin/uv" ] && $need_install; then
-    rm -rf "$tools.partial"
-    if "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$tools.partial" \
+    mkdir -p "$(dirname "$tools")"
+    staging="$(mktemp -d "$tools.partial.XXXXXX")"  # its own folder: two first runs at once never share one
+    if "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$staging" \
         "uv==$UV_VERSION" >/dev/null 2>&1; then
-      rm -rf "$tools" && mv "$tools.partial" "$tools"
+      mv -T "$staging" "$tools" 2>/dev/null || rm -rf "$staging"  # another run put it there first: keep theirs
     else
-      rm -rf "$tools.partial"
+      rm -rf "$staging"
       echo "setup: uv $UV_VERSION could not be installed from the registry; installing with pip (slower)." >&2
     fi
   fi
   if [ -x "$tools/bin/uv" ]; then
-    uv="$tools/bin/uv"
-    eval "$("$PYTHON" scripts/uv_env.py)"  # pip's index, find-links, constraints and certificate, in uv's words
+    # pip's index, find-links, constraints and certificate in uv's words; a setting uv would not follow: pip.
+    if said="$("$PYTHON" scripts/uv_env.py)"; then
+      eval "$said"
+      uv="$tools/bin/uv"
+    else
+      echo "setup: installing with pip, which is configured in a way uv would not follow." >&2
+    fi
   fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
   if [ -n "$uv" ]; then
-    "$uv" venv --quiet --seed --python "$PYTHON" .venv  # --seed: pip inside (the bundle's wheel builds call it)
+    # --seed: pip inside (the bundle's wheel builds call it); --clear: a half-made .venv from an interrupted run
+    "$uv" venv --quiet --seed --clear --python "$PYTHON" .venv
   else
     if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
       if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -63,7 +70,7 @@ if [ ! -x .venv/bin/python ]; then
         exit 2
       fi
     fi
-    "$PYTHON" -m venv .venv
+    "$PYTHON" -m venv --clear .venv
   fi
 fi
 

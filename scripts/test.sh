@@ -41,6 +41,8 @@ lane() {  # lane NAME COMMAND...: run in the background, every line prefixed wit
     echo "${PIPESTATUS[0]}" > "$logs/$name.rc"
   ) &
 }
+# Ctrl-C or a TERM stops every lane (background jobs of a script ignore SIGINT, and Python keeps it ignored).
+trap 'trap "" INT TERM; echo "== stopped: ending every lane"; kill -TERM 0 2>/dev/null; exit 130' INT TERM
 lane mypy mypy
 lane "pytest molecule" python -m pytest -m host tests/playbooks --durations=15 --junitxml="$logs/molecule.xml"
 lane "pytest hosts" python -m pytest -m host --ignore=tests/playbooks --durations=15 --junitxml="$logs/hosts.xml"

@@ -2,7 +2,7 @@
 Debian 13 packages, the wheels and the tiny Llama-architecture model, built once per recipe and kept beside the
 Debian image in /var/cache/phistack-testhost/test-bundles/<recipe>, so every checkout on the machine (a developer's,
 CI's fresh clone) reuses it. The recipe is the bundle's build code and the gateway's code (its wheel is in the
-bundle): change either and the next run builds a new bundle and removes the old.
+bundle): change either and the next run builds a new bundle; bundles no run has asked for in a day are removed.
 
     python -m phistack.testhost.bundle REPO     # builds it unless it is there; prints its folder
 """
@@ -10,9 +10,11 @@ bundle): change either and the next run builds a new bundle and removes the old.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,12 +60,13 @@ def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
     # The Molecule host and `phistack demo --host` may ask at once (CI runs them side by side): one builds, the
     # other waits for it and reuses it.
     with exclusive(folder / "building.lock"):
+        for legacy in (repo / ".phistack").glob("test-bundle-*"):  # where bundles were kept before (800 MB each)
+            shutil.rmtree(legacy, ignore_errors=True)
         if (bundle / "manifest.json").is_file():
+            os.utime(bundle)  # in use now: another checkout's ensure() leaves it be (see _evict)
             say(f"    reusing the install bundle {bundle}")
             return bundle
-        for old in folder.iterdir():  # older recipes, or this one half-built (about 800 MB each)
-            if old.is_dir():
-                shutil.rmtree(old)
+        _evict(folder, keep=bundle)
         say(f"    building the install bundle {bundle} (Debian 13 packages and wheels; minutes)")
         python = Python(repo, "llama_cpp", smollm2_gguf(), default_wheelhouse())
         try:
@@ -72,6 +75,22 @@ def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
             shutil.rmtree(bundle, ignore_errors=True)  # never a half-built bundle under a complete one's name
             raise
     return bundle
+
+
+UNUSED_FOR = 24 * 3600  # seconds: a bundle another checkout has not asked for in a day is removed
+
+
+def _evict(folder: Path, keep: Path) -> None:
+    """Remove other recipes' bundles (about 800 MB each) that no checkout has used for a day, and half-built ones.
+    A bundle a checkout on this machine still uses (CI's clone beside a developer's tree, each on its own recipe)
+    was asked for within its run, so it is never removed from under that run."""
+    now = time.time()
+    for old in folder.iterdir():
+        if old == keep or not old.is_dir():
+            continue
+        half_built = not (old / "manifest.json").is_file()  # interrupted: no build runs while we hold the lock
+        if half_built or now - old.stat().st_mtime > UNUSED_FOR:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:

@@ -39,7 +39,7 @@ def test_without_its_tools_it_says_what_it_needs_in_one_line_and_creates_nothing
     empty = tmp_path / "bin"
     empty.mkdir()
     out = tmp_path / "out"
-    result = _phistack("demo", "--host", "--out", str(out), env={"PATH": str(empty)})
+    result = _phistack("demo", "--host", "--out", str(out), env={"PATH": str(empty)})  # boots no host: refused first
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs root, systemd-nspawn" in lines[0], result.stderr

@@ -4,6 +4,7 @@ to one honest closing line, a stage's line and exit status survive its failure, 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -36,7 +37,7 @@ global.cert='/etc/ssl/certs/other.crt'
 global.constraint='/etc/xdg/pip/constraints.txt'
 global.extra-index-url='file:///opt/pypi/simple file:///opt/pypi-more/simple'
 global.find-links='/srv/ignored'
-user.index-url='https://mirror.example/simple'
+install.index-url='https://mirror.example/simple'
 """
 
 
@@ -55,6 +56,17 @@ def test_pip_configuration_is_said_in_uvs_words_the_environment_winning() -> Non
         "UV_INDEX_STRATEGY": "unsafe-best-match",  # pip's choice: the best version from any index
         "UV_NATIVE_TLS": "1",
     }
+
+
+def test_several_values_one_per_line_are_all_kept() -> None:
+    config = uv_env.parse("global.extra-index-url='\\nhttps://a.example/simple\\nhttps://b.example/simple'")
+    assert config["extra-index-url"] == "https://a.example/simple https://b.example/simple"
+
+
+@pytest.mark.parametrize("listing", ["global.proxy='http://proxy:3128'", "install.only-binary=':all:'"])
+def test_a_setting_uv_would_not_follow_sends_setup_to_pip(listing: str) -> None:
+    with pytest.raises(uv_env.Untranslatable):
+        uv_env.exports(uv_env.parse(listing))
 
 
 def test_no_pip_configuration_leaves_uv_on_its_defaults_but_picks_versions_as_pip_does() -> None:
@@ -123,7 +135,23 @@ HOST_BOOTING = re.compile(r"nspawn\.up\(|nspawn\.rootfs\(|BIN / \"molecule\"|\"d
 @pytest.mark.parametrize("module", sorted((ROOT / "tests").rglob("test_*.py")), ids=lambda p: p.name)
 def test_every_test_that_boots_a_host_is_in_the_host_lane(module: Path) -> None:
     """scripts/test.sh runs tests marked `host` in a lane of their own; an unmarked one would run among the fast
-    tests, holding one of their workers for minutes."""
+    tests, holding one of their workers for minutes. Judged per function: a test that boots a host carries the
+    marker itself or through the module's pytestmark; a fixture or helper that does needs the module's. A test that
+    only looks like it (the refusal before any host exists) says `boots no host` in a comment."""
     source = module.read_text()
-    if HOST_BOOTING.search(source):
-        assert "pytest.mark.host" in source, f"{module.relative_to(ROOT)} boots a Debian 13 host: mark it host"
+    tree = ast.parse(source)
+    marked_module = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+        and "pytest.mark.host" in (ast.get_source_segment(source, node.value) or "")
+        for node in tree.body
+    )
+    for node in tree.body:
+        text = ast.get_source_segment(source, node) or ""
+        if not isinstance(node, ast.FunctionDef) or not HOST_BOOTING.search(text) or "boots no host" in text:
+            continue
+        marked = marked_module or any(
+            "pytest.mark.host" in (ast.get_source_segment(source, d) or "") for d in node.decorator_list
+        )
+        where = f"{module.relative_to(ROOT)}::{node.name}"
+        assert marked, f"{where} boots a Debian 13 host: mark it (or its module, for a fixture) pytest.mark.host"
