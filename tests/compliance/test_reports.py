@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -125,7 +127,11 @@ def test_a_warm_chromium_that_died_is_a_clear_error_and_no_pdf(
     html = tmp_path / "report.html"
     html.write_text(render_html(report))
     printer = WarmChromium(str(find_chromium()))
-    printer._process.kill()  # noqa: SLF001 - the failure under test: Chromium gone before the page is printed
+    # The failure under test: Chromium gone before the page is printed, the browser and its helpers (its process
+    # group), as a crash or an OOM kill leaves it. Killing the started process alone was not that: Debian's
+    # /usr/bin/chromium-headless-shell is a shell script that runs the browser as its child, which then lived on
+    # and printed the page whenever it had started before the kill (a busy machine: a failure in CI's lanes).
+    os.killpg(printer._process.pid, signal.SIGKILL)  # noqa: SLF001
     printer._process.wait()  # noqa: SLF001
     warnings = render_all(report, tmp_path, pdf=True, printer=printer)
     printer.close()
