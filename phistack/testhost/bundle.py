@@ -57,7 +57,7 @@ def ensure(repo: Path, say: Callable[[str], None] = lambda _: None) -> Path:
     repo = repo.resolve()
     folder = IMAGE_CACHE / "test-bundles"
     bundle = folder / recipe(repo)
-    # The Molecule host and `phistack demo --host` may ask at once (CI runs them side by side): one builds, the
+    # Two runs may ask at once (a developer's beside CI's clone, or host tests run in parallel): one builds, the
     # other waits for it and reuses it.
     with exclusive(folder / "building.lock"):
         for legacy in (repo / ".phistack").glob("test-bundle-*"):  # where bundles were kept before (800 MB each)

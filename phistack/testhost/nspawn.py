@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infra.errors import BundleError, HostError
-from infra.hosts.bundle.image import SUITE, debootstrap
+from infra.hosts.bundle.image import SUITE, debootstrap, image_lock
 from infra.locks import exclusive, write_if_changed
 
 CACHE = Path(os.environ.get("PHISTACK_TESTHOST_CACHE", "/var/cache/phistack-testhost"))
@@ -65,7 +65,7 @@ def rootfs() -> Path:
     lock, each file is written only when it differs, and replaced whole."""
     root = debootstrap(CACHE / SUITE)
     key = CACHE / "id_ed25519"
-    with exclusive(CACHE / f"{SUITE}.lock"):
+    with exclusive(image_lock(root)):
         if not key.exists():
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "phistack-testhost", "-f", str(key))
         ssh = root / "root" / ".ssh"

@@ -39,13 +39,18 @@ def sources(suite: str = SUITE) -> str:
     )
 
 
+def image_lock(root: Path) -> Path:
+    """The lock file beside an image: held while it is built or any of its files is written."""
+    return root.with_name(root.name + ".lock")
+
+
 def debootstrap(root: Path, suite: str = SUITE, packages: tuple[str, ...] = BASE_PACKAGES) -> Path:
     """Build root once (about a minute); a marker file says it is complete, so an interrupted build is redone. The
     apt sources are (re)written when they differ: they are part of the recipe, not of what debootstrap fetched.
     Builds and test hosts that start at once share it: one builds, the others wait (a lock beside it), and a file
     that running hosts' overlays read is only ever replaced whole, and only when it changes."""
     done = root.with_name(root.name + ".complete")
-    with exclusive(root.with_name(root.name + ".lock")):
+    with exclusive(image_lock(root)):
         if not done.exists():
             _build(root, suite, packages)
             done.touch()
