@@ -123,6 +123,11 @@ SECURITY_ALARMS: tuple[SecurityAlarm, ...] = (
             "CreateVpcEndpoint",
             "ModifyVpcEndpoint",
             "DeleteVpcEndpoints",
+            # Retired with EC2-Classic in 2023, still in CIS's list: an API AWS may answer is an API to watch.
+            "AttachClassicLinkVpc",
+            "DetachClassicLinkVpc",
+            "DisableVpcClassicLink",
+            "EnableVpcClassicLink",
         ),
         1,
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compliance.controls._base import Record, arn, control, each, finding
+from compliance.controls._filterpattern import PatternError, compile_pattern
 from compliance.facts import Facts
 from compliance.facts.logging import (
     CONFIG_RECORDERS,
@@ -18,24 +19,108 @@ from compliance.facts.logging import (
 )
 from compliance.model import Control, Finding, Status
 
-# Category -> words that a metric filter pattern must contain to catch it (the CIS monitoring patterns).
-SECURITY_EVENTS: dict[str, tuple[str, ...]] = {
-    "root account usage": ("Root",),
-    "IAM policy changes": ("PutRolePolicy", "AttachRolePolicy"),
-    "security group changes": ("AuthorizeSecurityGroupIngress",),
-    "network ACL changes": ("CreateNetworkAclEntry",),
-    "network gateway changes": ("CreateInternetGateway",),
-    "route table changes": ("CreateRoute",),
-    "VPC changes": ("CreateVpc",),
-    "console sign-in failures": ("ConsoleLogin", "Failed authentication"),
-    "unauthorized API calls": ("AccessDenied",),
-    "CloudTrail configuration changes": ("StopLogging",),
-    "KMS key disabling or deletion": ("ScheduleKeyDeletion",),
-    "S3 bucket policy changes": ("PutBucketPolicy",),
+
+def _calls(source: str, *names: str, **fields: Any) -> tuple[dict[str, Any], ...]:
+    """CloudTrail records of API calls, as CloudTrail writes them to the trail's log group."""
+    return tuple(
+        {
+            "eventVersion": "1.09",
+            "eventSource": source,
+            "eventName": name,
+            "eventType": "AwsApiCall",
+            "awsRegion": "us-east-1",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/someone"},
+            **fields,
+        }
+        for name in names
+    )
+
+
+_EC2 = "ec2.amazonaws.com"
+_ROOT = {"type": "Root", "arn": "arn:aws:iam::111122223333:root"}
+
+# Category -> the CloudTrail records a metric filter must count for its alarm to catch it: every event of the CIS AWS
+# Foundations monitoring section (the lists Prowler's cloudwatch_* checks require). A filter is judged by what its
+# pattern matches (compliance/controls/_filterpattern.py), not by the words in it.
+SECURITY_EVENTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "root account usage": (
+        *_calls("s3.amazonaws.com", "ListBuckets", userIdentity=_ROOT),
+        *_calls("signin.amazonaws.com", "ConsoleLogin", userIdentity=_ROOT, eventType="AwsConsoleSignIn"),
+    ),
+    "IAM policy changes": _calls(
+        "iam.amazonaws.com",
+        *("DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy", "PutRolePolicy"),
+        *("PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion"),
+        *("AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy"),
+        "DetachGroupPolicy",
+    ),
+    "security group changes": _calls(
+        _EC2,
+        *("AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress"),
+        *("RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup"),
+    ),
+    "network ACL changes": _calls(
+        _EC2,
+        *("CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry"),
+        *("ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation"),
+    ),
+    "network gateway changes": _calls(
+        _EC2,
+        *("CreateCustomerGateway", "DeleteCustomerGateway", "AttachInternetGateway", "CreateInternetGateway"),
+        *("DeleteInternetGateway", "DetachInternetGateway"),
+    ),
+    "route table changes": _calls(
+        _EC2,
+        *("CreateRoute", "CreateRouteTable", "ReplaceRoute", "ReplaceRouteTableAssociation", "DeleteRouteTable"),
+        *("DeleteRoute", "DisassociateRouteTable"),
+    ),
+    "VPC changes": _calls(
+        _EC2,
+        *("CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "AcceptVpcPeeringConnection", "CreateVpcPeeringConnection"),
+        *("DeleteVpcPeeringConnection", "RejectVpcPeeringConnection", "AttachClassicLinkVpc", "DetachClassicLinkVpc"),
+        *("DisableVpcClassicLink", "EnableVpcClassicLink"),
+    ),
+    "console sign-in failures": _calls(
+        "signin.amazonaws.com", "ConsoleLogin", eventType="AwsConsoleSignIn", errorMessage="Failed authentication"
+    ),
+    "unauthorized API calls": (
+        *_calls(_EC2, "RunInstances", errorCode="Client.UnauthorizedOperation"),
+        *_calls("s3.amazonaws.com", "GetObject", errorCode="AccessDenied"),
+        *_calls("kms.amazonaws.com", "Decrypt", errorCode="AccessDeniedException"),
+    ),
+    "CloudTrail configuration changes": _calls(
+        "cloudtrail.amazonaws.com", "CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"
+    ),
+    "KMS key disabling or deletion": _calls("kms.amazonaws.com", "DisableKey", "ScheduleKeyDeletion"),
+    "S3 bucket policy changes": _calls(
+        "s3.amazonaws.com",
+        *("PutBucketAcl", "PutBucketPolicy", "PutBucketCors", "PutBucketLifecycle", "PutBucketReplication"),
+        *("DeleteBucketPolicy", "DeleteBucketCors", "DeleteBucketLifecycle", "DeleteBucketReplication"),
+    ),
 }
 
 
+def _what(event: dict[str, Any]) -> str:
+    said = event["eventName"]
+    if event.get("errorCode") or event.get("errorMessage"):
+        said += f" ({event.get('errorCode') or event.get('errorMessage')})"
+    return f"{said} by the root user" if event["userIdentity"]["type"] == "Root" else said
+
+
+def _armed(f: Record, alarms: list[Record]) -> list[Record]:
+    return [
+        a
+        for a in alarms
+        if a.get("metric_name") == f.get("metric_name")
+        and a.get("namespace") == f.get("metric_namespace")
+        and a.get("actions")
+        and a.get("actions_enabled", True)
+    ]
+
+
 def security_alarms(facts: Facts) -> list[Finding]:
+    """Each category caught when every one of its CloudTrail records is counted by a filter on a logging trail's
+    log group whose metric an alarm with an action watches (one filter or several together)."""
     trail_groups = {
         str(t["cloudwatch_logs_group_arn"]).split(":log-group:")[-1].removesuffix(":*")
         for t in facts.get(TRAILS)
@@ -43,43 +128,60 @@ def security_alarms(facts: Facts) -> list[Finding]:
     }
     filters = [f for f in facts.get(METRIC_FILTERS) if f.get("log_group") in trail_groups]
     alarms = facts.get(METRIC_ALARMS)
+    tests, unreadable = [], []
+    for f in filters:
+        try:
+            tests.append((f, compile_pattern(str(f.get("pattern") or "")), _armed(f, alarms)))
+        except PatternError as exc:
+            unreadable.append(f"{f['name']} ({exc})")
     out = []
-    for category, words in SECURITY_EVENTS.items():
-        matching = [f for f in filters if all(w in (f.get("pattern") or "") for w in words)]
-        armed = [
-            a
-            for f in matching
-            for a in alarms
-            if a.get("metric_name") == f.get("metric_name")
-            and a.get("namespace") == f.get("metric_namespace")
-            and a.get("actions")
-            and a.get("actions_enabled", True)
-        ]
+    for category, events in SECURITY_EVENTS.items():
         rid = f"{facts.account}/security-alarm/{category.replace(' ', '-').lower()}"
-        if armed:
+        counted = {i: [(f, armed) for f, test, armed in tests if test(e)] for i, e in enumerate(events)}
+        missed = [_what(events[i]) for i, found in counted.items() if not any(armed for _, armed in found)]
+        if not missed:
+            f, armed = next((f, armed) for f, armed in counted[0] if armed)
             out.append(
                 finding(
                     Status.PASS,
                     armed[0].get("arn") or rid,
                     "AWS::CloudWatch::Alarm",
                     armed[0]["region"],
-                    f"Alarm {armed[0]['name']} notifies {armed[0]['actions'][0]} on {category}.",
-                    filter=matching[0]["name"],
+                    f"Alarm {armed[0]['name']} notifies {armed[0]['actions'][0]} on {category} "
+                    f"({len(events)} kinds of event, each counted).",
+                    category=category,
+                    filter=f["name"],
                     alarm=armed[0]["name"],
                 )
             )
-        else:
-            if matching:
-                region = matching[0]["region"]
-                why = f"Metric filter {matching[0]['name']} counts {category}, but no alarm with an action watches it."
-            elif not trail_groups:
-                region, why = (
+            continue
+        unarmed = sorted({f["name"] for found in counted.values() for f, armed in found if not armed})
+        shown = ", ".join(missed[:6]) + (f" and {len(missed) - 6} more" if len(missed) > 6 else "")
+        if unreadable:
+            out.append(
+                finding(
+                    Status.ERROR,
+                    rid,
+                    "AWS::Logs::MetricFilter",
                     "global",
-                    f"No logging trail delivers to CloudWatch Logs, so {category} cannot raise an alarm.",
+                    f"No alarm is known to catch {category} ({shown}): the pattern of metric filter "
+                    f"{'; '.join(unreadable)} could not be read, so what it counts is unknown.",
+                    category=category,
+                    missed=missed,
                 )
-            else:
-                region, why = "global", f"No metric filter on the trail's log group catches {category}."
-            out.append(finding(Status.FAIL, rid, "AWS::Logs::MetricFilter", region, why))
+            )
+        elif unarmed:
+            out.append(finding(Status.FAIL, rid, "AWS::Logs::MetricFilter", "global",
+                               f"Metric filter {unarmed[0]} counts {category}, but no alarm with an action watches "
+                               f"it for {shown}.", category=category, missed=missed))  # fmt: skip
+        elif not trail_groups:
+            out.append(finding(Status.FAIL, rid, "AWS::Logs::MetricFilter", "global",
+                               f"No logging trail delivers to CloudWatch Logs, so {category} cannot raise an alarm.",
+                               category=category, missed=missed))  # fmt: skip
+        else:
+            out.append(finding(Status.FAIL, rid, "AWS::Logs::MetricFilter", "global",
+                               f"No metric filter on the trail's log group with an armed alarm counts {category}: "
+                               f"{shown} would go unnoticed.", category=category, missed=missed))  # fmt: skip
     return out
 
 

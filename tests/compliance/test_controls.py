@@ -572,3 +572,68 @@ def test_an_instance_patch_manager_never_scanned_is_error_not_pass(compliant: Ma
     result = evaluate_control(by_id()["ec2-patched"], facts, TODAY)
     assert result.status is Status.ERROR
     assert "Patch Manager has never scanned it" in result.findings[0].message
+
+
+def _alarms_result(facts: Facts) -> Any:
+    return evaluate_control(by_id()["monitoring-security-alarms"], facts, dt.date.today())
+
+
+def _category(result: Any, category: str) -> Any:
+    (found,) = [f for f in result.findings if f.evidence["category"] == category]
+    return found
+
+
+def test_an_alarm_filter_is_judged_by_what_it_counts_not_by_a_word_in_it(compliant: MakeFacts) -> None:
+    """Issue 33: the network ACL filter passed when it named one of the six calls, the root filter on the word
+    Root. Now each must count every call of its category."""
+    facts = compliant()
+    filters = {f["metric_name"]: f for f in facts.items["metric_filters"]}
+    filters["nacl-changes"]["pattern"] = "{ $.eventName = CreateNetworkAclEntry }"
+    filters["root-account-usage"]["pattern"] = '{ $.eventName = "Root" }'
+    result = _alarms_result(facts)
+    assert result.status is Status.FAIL
+    nacl = _category(result, "network ACL changes")
+    assert nacl.status is Status.FAIL
+    assert nacl.evidence["missed"] == [
+        "CreateNetworkAcl", "DeleteNetworkAcl", "DeleteNetworkAclEntry", "ReplaceNetworkAclEntry",
+        "ReplaceNetworkAclAssociation",
+    ]  # fmt: skip
+    root = _category(result, "root account usage")
+    assert root.status is Status.FAIL and root.evidence["missed"] == [
+        "ListBuckets by the root user",
+        "ConsoleLogin by the root user",
+    ]
+    assert {f.resource_id.rsplit("/", 1)[1] for f in result.findings if f.status is Status.FAIL} == {
+        "network-acl-changes",
+        "root-account-usage",
+    }
+
+
+def test_several_armed_filters_together_catch_a_category(compliant: MakeFacts) -> None:
+    facts = compliant()
+    nacl = next(f for f in facts.items["metric_filters"] if f["metric_name"] == "nacl-changes")
+    alarm = next(a for a in facts.items["metric_alarms"] if a["metric_name"] == "nacl-changes")
+    nacl["pattern"] = "{ ($.eventName = CreateNetworkAcl) || ($.eventName = CreateNetworkAclEntry) }"
+    rest = {**nacl, "name": "nacl-rest", "metric_name": "nacl-rest", "pattern": "{ $.eventName = *NetworkAcl* }"}
+    facts.items["metric_filters"].append(rest)
+    facts.items["metric_alarms"].append({**alarm, "name": "nacl-rest", "metric_name": "nacl-rest"})
+    assert _category(_alarms_result(facts), "network ACL changes").status is Status.PASS
+    facts.items["metric_alarms"][-1]["actions"] = []  # the second filter's alarm notifies nobody
+    unarmed = _category(_alarms_result(facts), "network ACL changes")
+    assert (
+        unarmed.status is Status.FAIL and "counts network ACL changes, but no alarm with an action" in unarmed.message
+    )
+
+
+def test_a_filter_whose_pattern_cannot_be_read_is_error_unless_another_catches_the_events(
+    compliant: MakeFacts,
+) -> None:
+    facts = compliant()
+    nacl = next(f for f in facts.items["metric_filters"] if f["metric_name"] == "nacl-changes")
+    facts.items["metric_filters"].append({**nacl, "name": "space-delimited", "pattern": "[version, account, ...]"})
+    assert _alarms_result(facts).status is Status.PASS  # every category is caught by a filter it can read
+    nacl["pattern"] = "{ $.eventName = CreateVpc }"
+    result = _alarms_result(facts)
+    acl = _category(result, "network ACL changes")
+    assert result.status is Status.ERROR and acl.status is Status.ERROR
+    assert "space-delimited (space-delimited patterns are not read)" in acl.message
