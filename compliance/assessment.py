@@ -36,6 +36,11 @@ class Assessment:
     def failed(self) -> bool:
         return any(r.status is Status.FAIL for r in self.results)
 
+    @property
+    def unjudged(self) -> int:
+        """Controls that could not be judged (ERROR, not waived): while any remain, the audit is incomplete."""
+        return sum(1 for r in self.results if r.status is Status.ERROR)
+
     def to_json(self) -> dict[str, Any]:
         f = self.facts
         return {

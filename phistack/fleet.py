@@ -32,7 +32,7 @@ import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
-from phistack.errors import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, UsageError
+from phistack.errors import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, EXIT_UNJUDGED, UsageError
 from phistack.fleet_file import Client
 
 log = logging.getLogger("phistack.fleet")
@@ -56,8 +56,9 @@ class Prepared:
 @dataclass
 class Outcome:
     client: Client
-    outcome: str  # clean · failed · unreachable
+    outcome: str  # clean (no FAIL, no ERROR) · failed · incomplete (no FAIL, some ERROR) · unreachable
     reason: str = ""
+    unjudged: int = 0  # controls that could not be judged (ERROR): never clean while any remain
     summary: dict[str, int] = field(default_factory=dict)
     worst_severity: str | None = None
     failing: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class Outcome:
             "regions": list(c.regions),
             "outcome": self.outcome,
             "reason": self.reason,
+            "unjudged": self.unjudged,
             "bundle": None if self.outcome == "unreachable" else c.name,
             "summary": self.summary,
             "worst_severity": self.worst_severity,
@@ -225,6 +227,7 @@ class Fleet:
         from compliance.errors import ComplianceError
         from compliance.model import Status
         from compliance.reports.diff import control_changes
+        from compliance.reports.summary import incomplete_line
         from compliance.reports.write import write_bundle
         from phistack.pipeline import assess_live, live_facts
 
@@ -255,7 +258,9 @@ class Fleet:
         severities = {r.control.severity for r in failing}
         outcome = Outcome(
             client,
-            "failed" if failing else "clean",
+            "failed" if failing else "incomplete" if assessment.unjudged else "clean",
+            reason=incomplete_line(assessment.summary) or "",
+            unjudged=assessment.unjudged,
             summary=assessment.summary,
             worst_severity=next((s for s in SEVERITY_ORDER if s in severities), None),
             failing=[r.control.id for r in failing],
@@ -288,10 +293,12 @@ class Fleet:
 
 
 def fleet_exit_code(outcomes: list[Outcome]) -> int:
-    """3 when a client could not be audited; 1 when one failed a control or its previous bundle is not to be
-    trusted; 0 otherwise."""
+    """3 when a client could not be audited; 4 when a client's audit could not judge every control; 1 when one
+    failed a control or its previous bundle is not to be trusted; 0 otherwise (every client clean)."""
     if any(o.outcome == "unreachable" for o in outcomes):
         return EXIT_INCOMPLETE
+    if any(o.unjudged for o in outcomes):
+        return EXIT_UNJUDGED
     untrusted = any(o.previous is not None and not o.previous["trusted"] for o in outcomes)
     return EXIT_FAILED if untrusted or any(o.outcome == "failed" for o in outcomes) else EXIT_OK
 
@@ -314,6 +321,7 @@ def summary_document(outcomes: list[Outcome], fleet_file: Path, settings: dict[s
             "clients": len(outcomes),
             "clean": count("clean"),
             "failed": count("failed"),
+            "incomplete": sum(1 for o in outcomes if o.unjudged),  # failed ones included: a client can be both
             "unreachable": count("unreachable"),
             "previous_not_trusted": sum(1 for o in outcomes if o.previous is not None and not o.previous["trusted"]),
             "changed": sum(1 for o in outcomes if o.changes),

@@ -43,9 +43,12 @@ def _print_table(document: dict[str, Any], run: Path) -> None:
                 f"{c['name']}: previous bundle {c['previous']['bundle']} not trusted: {c['previous']['problems'][0]}"
             )
     totals = document["totals"]
+    if totals["incomplete"]:
+        some = f"{totals['incomplete']} of {totals['clients']} clients"
+        lines.insert(0, f"incomplete: {some} had controls that could not be judged (ERROR); none of them is clean")
     lines.append(
         f"{totals['clients']} clients in {document['seconds']} s: {totals['clean']} clean, {totals['failed']} failed,"
-        f" {totals['unreachable']} not reached; wrote {run / 'fleet.html'}"
+        f" {totals['incomplete']} incomplete, {totals['unreachable']} not reached; wrote {run / 'fleet.html'}"
     )
     print("\n".join(lines))  # noqa: T201
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from phistack.errors import EXIT_FAILED, EXIT_OK, UsageError
+from phistack.errors import EXIT_FAILED, EXIT_OK, EXIT_UNJUDGED, UsageError
 
 log = logging.getLogger("phistack")
 
@@ -39,9 +39,12 @@ def stack_file(args: argparse.Namespace) -> tuple[Path, str]:
 
 def print_summary(assessment: Any, report: Path) -> None:
     from compliance.model import Status
+    from compliance.reports.summary import incomplete_line
 
     target = assessment.facts
-    lines = [f"{target.source} assessment of {target.context.client or target.account} ({', '.join(target.regions)})"]
+    headline = incomplete_line(assessment.summary)
+    lines = [f"{headline} (ERROR below); this audit is not clean"] if headline else []
+    lines += [f"{target.source} assessment of {target.context.client or target.account} ({', '.join(target.regions)})"]
     lines.append("  " + "  ".join(f"{s.value} {assessment.summary[s.value]}" for s in Status))
     for result in assessment.results:
         if result.status in (Status.FAIL, Status.ERROR):
@@ -204,6 +207,9 @@ def warm_printer(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def exit_code(assessment: Any) -> int:
+    """4 while any control could not be judged (whatever else failed), else 1 if one FAILed, else 0."""
+    if assessment.unjudged:
+        return EXIT_UNJUDGED
     return EXIT_FAILED if assessment.failed else EXIT_OK
 
 

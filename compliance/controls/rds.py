@@ -1,4 +1,4 @@
-"""Aurora/RDS: encrypted with a CMK, private, TLS only, backed up."""
+"""RDS, every form (Aurora clusters and standalone instances): encrypted with a CMK, private, TLS only, backed up."""
 
 from __future__ import annotations
 
@@ -13,15 +13,24 @@ from compliance.model import Control, Finding, Status
 MIN_BACKUP_DAYS = 7
 
 
+RESOURCE_TYPES = {"cluster": "AWS::RDS::DBCluster", "instance": "AWS::RDS::DBInstance"}
+
+
 def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
-    return each(
-        facts.get(DB_CLUSTERS),
-        needs,
-        lambda c: c["arn"],
-        "AWS::RDS::DBCluster",
-        lambda c: f"database {c['id']}",
-        judge,
-    )
+    """Each database judged alike, whatever its form: an Aurora cluster or a standalone RDS instance."""
+    databases = facts.get(DB_CLUSTERS)
+    return [
+        found
+        for kind, rtype in RESOURCE_TYPES.items()
+        for found in each(
+            [d for d in databases if d.get("kind", "cluster") == kind],
+            needs,
+            lambda c: c["arn"],
+            rtype,
+            lambda c: f"database {c['id']}",
+            judge,
+        )
+    ]
 
 
 def encrypted(facts: Facts) -> list[Finding]:
@@ -139,7 +148,7 @@ CONTROLS: tuple[Control, ...] = (
         ("db_clusters",),
         ("rds:DescribeDBClusters", "rds:DescribeDBInstances"),
         "A public endpoint exposes the database to password guessing from anywhere.",
-        "aws rds modify-db-instance --no-publicly-accessible",
+        "aws rds modify-db-instance --db-instance-identifier ID --no-publicly-accessible",
         not_public,
     ),
     control(
@@ -148,9 +157,15 @@ CONTROLS: tuple[Control, ...] = (
         "high",
         ("164.312(e)(1)", "164.312(e)(2)(ii)"),
         ("db_clusters",),
-        ("rds:DescribeDBClusters", "rds:DescribeDBClusterParameters"),
+        (
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBClusterParameters",
+            "rds:DescribeDBParameters",
+        ),
         "Without it a misconfigured client sends PHI and credentials in the clear.",
-        "Set rds.force_ssl=1 (PostgreSQL) in the cluster parameter group and reboot.",
+        "Set rds.force_ssl=1 (PostgreSQL) or require_secure_transport=ON (MySQL) in the cluster's or the "
+        "instance's parameter group, and reboot.",
         force_ssl,
     ),
     control(
@@ -159,9 +174,9 @@ CONTROLS: tuple[Control, ...] = (
         "medium",
         ("164.308(a)(7)(ii)(A)", "164.310(d)(2)(iv)"),
         ("db_clusters",),
-        ("rds:DescribeDBClusters",),
+        ("rds:DescribeDBClusters", "rds:DescribeDBInstances"),
         "The data backup plan needs backups that exist and can be restored to a point in time.",
-        "aws rds modify-db-cluster --backup-retention-period 35",
+        "aws rds modify-db-cluster (an instance: modify-db-instance) --backup-retention-period 35",
         backups,
     ),
     control(
@@ -170,10 +185,11 @@ CONTROLS: tuple[Control, ...] = (
         "medium",
         ("164.312(b)", "164.308(a)(1)(ii)(D)"),
         ("db_clusters",),
-        ("rds:DescribeDBClusters",),
+        ("rds:DescribeDBClusters", "rds:DescribeDBInstances"),
         "Connection and error logs of the vector store are audit records; kept only on the instance they are lost "
         "with it and read by nobody.",
-        "aws rds modify-db-cluster --cloudwatch-logs-export-configuration EnableLogTypes=postgresql",
+        "aws rds modify-db-cluster (an instance: modify-db-instance) --cloudwatch-logs-export-configuration "
+        "EnableLogTypes=postgresql",
         log_export,
     ),
     control(
@@ -182,11 +198,12 @@ CONTROLS: tuple[Control, ...] = (
         "medium",
         ("164.308(a)(7)(ii)(B)", "164.308(a)(7)(ii)(C)"),
         ("db_clusters",),
-        ("rds:DescribeDBClusters",),
+        ("rds:DescribeDBClusters", "rds:DescribeDBInstances"),
         "With every instance in one zone, a zone outage takes the knowledge base and its audit trail offline "
         "until it ends.",
         "Add a reader instance in another AZ of the cluster's subnet group (aws rds create-db-instance "
-        "--db-cluster-identifier ID --availability-zone AZ).",
+        "--db-cluster-identifier ID --availability-zone AZ); a standalone instance: aws rds modify-db-instance "
+        "--multi-az.",
         multi_az,
     ),
     control(

@@ -9,18 +9,22 @@ from compliance.facts._kind import Kind, Unreadable
 
 
 class DbCluster(TypedDict):
+    """A database the account runs: an Aurora cluster (its instances' exposure folded in) or a standalone RDS
+    instance, judged alike by the rds-* controls."""
+
     id: str
     arn: str
     region: str
+    kind: str  # "cluster" (Aurora) or "instance" (a standalone RDS instance, in no cluster)
     engine: str | None
     storage_encrypted: bool
     kms_key_id: str | None
     iam_auth: bool
     backup_retention_days: int | None
     publicly_accessible: bool
-    multi_az: bool  # its instances span more than one AZ (a reader to fail over to)
+    multi_az: bool  # a cluster's instances span more than one AZ; an instance has a Multi-AZ standby
     log_exports: list[str]  # log types exported to CloudWatch Logs ("postgresql")
-    parameters: dict[str, str] | Unreadable  # the cluster parameter group's values
+    parameters: dict[str, str] | Unreadable  # the cluster's (or the instance's) parameter group's values
 
 
 class DbSnapshot(TypedDict):

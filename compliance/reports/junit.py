@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from compliance.hipaa import section_of
+from compliance.reports.summary import incomplete_line
 
 
 def _detail(control: dict[str, Any], status: str) -> str:
@@ -31,6 +32,10 @@ def render_junit(report: dict[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     for key in ("account", "client", "kind"):
         ET.SubElement(props, "property", {"name": key, "value": str(report["target"].get(key) or "")})
+    incomplete = incomplete_line(report["summary"])
+    ET.SubElement(
+        props, "property", {"name": "verdict", "value": incomplete or ("failed" if counts["FAIL"] else "clean")}
+    )
     for c in controls:
         case = ET.SubElement(
             suite,
@@ -58,5 +63,7 @@ def render_junit(report: dict[str, Any]) -> str:
                 for f in c["findings"]
                 if f.get("waiver")
             )
+    if incomplete:  # also where CI prints the suite's own output, above the cases
+        ET.SubElement(suite, "system-out").text = f"{incomplete}: this assessment is not clean."
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -10,6 +10,13 @@ STATUSES = ("PASS", "FAIL", "ERROR", "WAIVED", "MANUAL", "NOT_APPLICABLE")
 CHART_STATUSES = ("PASS", "FAIL", "ERROR", "WAIVED", "MANUAL")
 
 
+def incomplete_line(summary: dict[str, int]) -> str | None:
+    """The sentence every output leads with while a control could not be judged (None when every one was): an
+    audit that could not judge something is never presented as clean."""
+    n = int(summary.get("ERROR", 0))
+    return f"incomplete: {n} control{'s' if n != 1 else ''} could not be judged" if n else None
+
+
 def by_section(report: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Per HIPAA section, how many controls citing it have each status (a control counts once per section)."""
     out = {section: dict.fromkeys(STATUSES, 0) for section in SECTIONS}

@@ -544,3 +544,39 @@ def test_phi_object_access_counts_only_when_reads_and_writes_are_recorded(
         ],
     )
     assert status_of(account.session, "trail-s3-data-events") is status
+
+
+def test_a_standalone_rds_instance_is_judged_like_a_cluster(account: Account) -> None:
+    """Issue 33: a public, unencrypted standalone PostgreSQL instance (no Aurora cluster) beside the compliant
+    stack. Only clusters were read, so it produced no finding; now each rds-* control judges it, as a
+    DBInstance, and fails it for what it lacks."""
+    rds = account.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="old-reporting",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="admin",
+        MasterUserPassword="not-a-real-secret-1",
+        AllocatedStorage=20,
+        PubliclyAccessible=True,
+        StorageEncrypted=False,
+        BackupRetentionPeriod=1,
+        MultiAZ=False,
+        VpcSecurityGroupIds=[account.sg_id],
+    )
+    facts, _ = collect(account.session, [REGION], max_attempts=1)
+    results = {r.control.id: r for r in assess(facts, catalog(), [], "test").results}
+    expected = {
+        "rds-encrypted-cmk": "is not encrypted at rest",
+        "rds-not-public": "has a publicly accessible instance",
+        "rds-backups": "1 days, under 7",
+        "rds-log-export": "does not export its postgresql log",
+        "rds-multi-az": "no instance outside one availability zone",
+        "rds-force-ssl": "accepts connections without TLS",
+    }
+    for control_id, said in expected.items():
+        result = results[control_id]
+        assert result.status is Status.FAIL, (control_id, result.findings)
+        (failed,) = [f for f in result.findings if f.status is Status.FAIL]
+        assert failed.resource_type == "AWS::RDS::DBInstance" and failed.resource_id.endswith(":db:old-reporting")
+        assert said in failed.message, (control_id, failed.message)

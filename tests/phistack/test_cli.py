@@ -174,6 +174,15 @@ def moto_server() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def moto_server_authorizing(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A moto server that authorizes every request against IAM after the first three (the test's setup)."""
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+    with start_moto_server() as url:
+        monkeypatch.delenv("INITIAL_NO_AUTH_ACTION_COUNT")
+        yield url
+
+
 def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
     import boto3
 
@@ -198,7 +207,12 @@ def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
         str(tmp_path),
         env=env,
     )
-    assert result.returncode == 1, result.stderr
+    # FAILs, and what moto does not implement ERROR: incomplete (4) outranks failed (1), and says so first.
+    assert result.returncode == 4, result.stderr
+    errors = json.loads((tmp_path / "report.json").read_text())["summary"]["ERROR"]
+    assert result.stdout.splitlines()[0] == (
+        f"incomplete: {errors} controls could not be judged (ERROR below); this audit is not clean"
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["target"] == {
         "kind": "live",
@@ -220,6 +234,40 @@ def test_audit_of_an_emulated_account(moto_server: str, tmp_path: Path) -> None:
         assert "123456789012" in PdfReader(tmp_path / "report.pdf").pages[0].extract_text()
         assert verify_bundle(tmp_path).intact  # the PDF is in the signed manifest like every other file
         assert "report.pdf" in (tmp_path / "manifest.json").read_text()
+
+
+def test_an_audit_that_could_read_nothing_is_incomplete_never_clean(
+    moto_server_authorizing: str, tmp_path: Path
+) -> None:
+    """Issue 33: credentials allowed only sts:GetCallerIdentity (moto enforcing IAM) came back 82 ERROR, 0 PASS,
+    0 FAIL, exit 0, with no word that the audit judged nothing. Now: exit 4, and the CLI's first line, the
+    report's first page and the JUnit suite say it is incomplete."""
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=moto_server_authorizing, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    iam.create_user(UserName="auditor")
+    only_whoami = {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
+    iam.put_user_policy(UserName="auditor", PolicyName="whoami",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [only_whoami]}))  # fmt: skip
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]  # the last request moto lets through unchecked
+    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    result = phistack("audit", "--endpoint-url", moto_server_authorizing, "--region", "us-east-1", "--max-attempts",
+                      "1", "--no-pdf", "--out", str(tmp_path), env=env)  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    automated = sum(1 for c in report["controls"] if c.get("automated", True))
+    assert report["summary"]["PASS"] == report["summary"]["FAIL"] == 0
+    assert report["summary"]["ERROR"] == automated  # every automated control, none judged
+    first = f"incomplete: {automated} controls could not be judged"
+    assert result.stdout.splitlines()[0].startswith(first + " (ERROR below); this audit is not clean")
+    assert (
+        f'<p class="incomplete" id="incomplete"><strong>{first.capitalize()}.</strong>'
+        in (tmp_path / "report.html").read_text().split("<h2>Summary</h2>")[0]
+    )  # on the first page, above the summary table
+    junit = (tmp_path / "junit.xml").read_text()
+    assert f'<property name="verdict" value="{first}" />' in junit
+    assert f"<system-out>{first}: this assessment is not clean.</system-out>" in junit
 
 
 def test_audit_of_an_unreachable_endpoint_exits_3(tmp_path: Path) -> None:

@@ -121,8 +121,14 @@ def test_fleet_audit_reaches_each_account_through_its_role_and_reports_the_one_r
     assert "net-flow-logs" in clients["clinic-b"]["failing_controls"]
     assert clients["clinic-b"]["summary"][Status.FAIL.value] > 5
     assert document["totals"] == {
-        "clients": 3, "clean": 0, "failed": 2, "unreachable": 1, "previous_not_trusted": 0, "changed": 0
+        "clients": 3, "clean": 0, "failed": 2, "incomplete": 2, "unreachable": 1, "previous_not_trusted": 0,
+        "changed": 0,
     }  # fmt: skip
+    # Both audited accounts have controls moto cannot answer (ERROR): each says so, and neither counts as clean.
+    for name in ("clinic-a", "clinic-b"):
+        errors = clients[name]["summary"]["ERROR"]
+        assert clients[name]["unjudged"] == errors > 0
+        assert clients[name]["reason"] == f"incomplete: {errors} controls could not be judged"
     html = (run / "fleet.html").read_text(encoding="utf-8")
     assert "cannot be assumed" in html and 'href="clinic-a/report.html"' in html
     # The whole run is one signed folder.
@@ -136,7 +142,7 @@ def test_a_second_run_shows_drift_and_refuses_a_tampered_or_foreign_previous_bun
     fleet = write_fleet(tmp_path, [client_entry("clinic-a", COMPLIANT), client_entry("clinic-b", EMPTY)])
     out = tmp_path / "runs"
     first_code, first, first_run = run_fleet(fleet, out, capsys)
-    assert first_code == 1
+    assert first_code == 4  # moto leaves some controls unjudged (ERROR) in every account: incomplete
     # Between the runs: someone attaches an internet gateway in clinic-a, and edits clinic-b's report.
     ec2 = acct.client("ec2")
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
@@ -149,7 +155,7 @@ def test_a_second_run_shows_drift_and_refuses_a_tampered_or_foreign_previous_bun
 
     code, second, _ = run_fleet(fleet, out, capsys)
 
-    assert code == 1
+    assert code == 4
     clients = by_name(second)
     a, b = clients["clinic-a"], clients["clinic-b"]
     assert a["previous"]["trusted"] and a["previous"]["bundle"] == str(first_run / "clinic-a")
@@ -243,3 +249,21 @@ def test_a_stack_file_for_another_account_is_refused_before_any_account(
     err = capsys.readouterr().err
     assert f"is for account {example_raw['phistack:account_id']}, not {COMPLIANT}" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_fleets_exit_code_puts_unreached_then_unjudged_before_failed() -> None:
+    """3 a client not reached; else 4 a client with a control not judged (even one that also failed); else 1 a
+    failed control or an untrusted previous bundle; 0 only when every client is clean."""
+    from phistack.fleet import Outcome, fleet_exit_code
+    from phistack.fleet_file import Client
+
+    def one(outcome: str, unjudged: int = 0, trusted: bool = True) -> Outcome:
+        client = Client("c", COMPLIANT, ("us-east-1",), role(COMPLIANT), "ext")
+        return Outcome(client, outcome, unjudged=unjudged, previous=None if trusted else {"trusted": False})
+
+    assert fleet_exit_code([one("clean"), one("clean")]) == 0
+    assert fleet_exit_code([one("clean"), one("failed")]) == 1
+    assert fleet_exit_code([one("clean", trusted=False)]) == 1
+    assert fleet_exit_code([one("failed"), one("incomplete", unjudged=2)]) == 4
+    assert fleet_exit_code([one("failed", unjudged=1)]) == 4
+    assert fleet_exit_code([one("incomplete", unjudged=1), one("unreachable")]) == 3

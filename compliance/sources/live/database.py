@@ -1,5 +1,5 @@
-"""RDS/Aurora facts (clusters with their instances' exposure and their cluster parameters) and AWS Backup's vaults
-and plans (with their rules and selections)."""
+"""RDS facts (Aurora clusters with their instances' exposure and their cluster parameters, and standalone instances
+with their own) and AWS Backup's vaults and plans (with their rules and selections)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,17 @@ from compliance.sources.live._client import Scan, Unavailable
 from compliance.sources.live._task import Task, value_or_marker
 
 
-def _parameters(scan: Scan, rds: Any, group: str) -> Any:
+def _parameters(scan: Scan, rds: Any, group: str, instance: bool = False) -> Any:
+    """A parameter group's values, defaults included: a cluster's, or a standalone instance's."""
+    operation, key = (
+        ("describe_db_parameters", "DBParameterGroupName")
+        if instance
+        else ("describe_db_cluster_parameters", "DBClusterParameterGroupName")
+    )
     try:
         return {
             p["ParameterName"]: p.get("ParameterValue")
-            for p in scan.pages(rds, "describe_db_cluster_parameters", "Parameters", DBClusterParameterGroupName=group)
+            for p in scan.pages(rds, operation, "Parameters", **{key: group})
         }
     except Unavailable as exc:
         return unreadable_marker(exc.api, exc.error)
@@ -44,6 +50,7 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
                 "id": c["DBClusterIdentifier"],
                 "arn": c.get("DBClusterArn"),
                 "region": region,
+                "kind": "cluster",
                 "engine": c.get("Engine"),
                 "storage_encrypted": bool(c.get("StorageEncrypted")),
                 "kms_key_id": c.get("KmsKeyId"),
@@ -55,7 +62,27 @@ def db_clusters(scan: Scan, region: str, account: str) -> list[DbCluster]:
                 "parameters": params,
             }
         )
-    return out
+    return out + [_standalone(scan, rds, region, i) for i in instances if not i.get("DBClusterIdentifier")]
+
+
+def _standalone(scan: Scan, rds: Any, region: str, i: dict[str, Any]) -> DbCluster:
+    """An RDS instance in no cluster (PostgreSQL, MySQL...), judged as a database of its own."""
+    groups = [g["DBParameterGroupName"] for g in i.get("DBParameterGroups") or [] if g.get("DBParameterGroupName")]
+    return {
+        "id": i["DBInstanceIdentifier"],
+        "arn": i.get("DBInstanceArn") or f"arn:aws:rds:{region}::db:{i['DBInstanceIdentifier']}",
+        "region": region,
+        "kind": "instance",
+        "engine": i.get("Engine"),
+        "storage_encrypted": bool(i.get("StorageEncrypted")),
+        "kms_key_id": i.get("KmsKeyId"),
+        "iam_auth": bool(i.get("IAMDatabaseAuthenticationEnabled")),
+        "backup_retention_days": i.get("BackupRetentionPeriod"),
+        "publicly_accessible": bool(i.get("PubliclyAccessible")),
+        "multi_az": bool(i.get("MultiAZ")),
+        "log_exports": list(i.get("EnabledCloudwatchLogsExports") or []),
+        "parameters": _parameters(scan, rds, groups[0], instance=True) if groups else {},
+    }
 
 
 def _restorable_by_all(result: dict[str, Any]) -> bool:

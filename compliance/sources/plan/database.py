@@ -1,4 +1,4 @@
-"""Aurora clusters, and the AWS Backup vaults and plans, as planned."""
+"""Aurora clusters and standalone RDS instances, and the AWS Backup vaults and plans, as planned."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def add(p: PlanReader, f: Facts) -> None:
                 id=c.get("clusterIdentifier") or c["_id"],
                 arn=arn_of(c),
                 region=region,
+                kind="cluster",
                 engine=c.get("engine"),
                 storage_encrypted=bool(c.get("storageEncrypted")),
                 kms_key_id=c.get("kmsKeyId"),
@@ -44,11 +45,36 @@ def add(p: PlanReader, f: Facts) -> None:
                 parameters={prm["name"]: prm["value"] for prm in group.get("parameters", [])},
             )
         )
-    f.add(DB_CLUSTERS, clusters)
+    f.add(DB_CLUSTERS, clusters + _standalone(p))
     f.missing(
         DB_SNAPSHOTS, Gap("database snapshots are taken after deployment; the live audit checks them", "NOT_APPLICABLE")
     )
     _backups(p, f)
+
+
+def _standalone(p: PlanReader) -> list[DbCluster]:
+    groups = {g.get("name", g["_id"]): g for g in p.of("aws:rds/parameterGroup:ParameterGroup")}
+    return [
+        DbCluster(
+            id=i.get("identifier") or i["_id"],
+            arn=arn_of(i),
+            region=p.region,
+            kind="instance",
+            engine=i.get("engine"),
+            storage_encrypted=bool(i.get("storageEncrypted")),
+            kms_key_id=i.get("kmsKeyId"),
+            iam_auth=bool(i.get("iamDatabaseAuthenticationEnabled")),
+            backup_retention_days=whole(i.get("backupRetentionPeriod", 0)),
+            publicly_accessible=bool(i.get("publiclyAccessible")),
+            multi_az=bool(i.get("multiAz")),
+            log_exports=list(i.get("enabledCloudwatchLogsExports") or []),
+            parameters={
+                prm["name"]: prm["value"]
+                for prm in (groups.get(i.get("parameterGroupName")) or {}).get("parameters", [])
+            },
+        )
+        for i in p.of("aws:rds/instance:Instance")
+    ]
 
 
 def _spans_zones(instances: list[Item]) -> bool:
