@@ -178,7 +178,9 @@ class _Parser:
 
 def _terms(pattern: str) -> Predicate:
     words = re.findall(r'([?-]?)("(?:[^"\\]|\\.)*"|\S+)', pattern)
-    required, optional, excluded = [], [], []
+    required: list[str] = []
+    optional: list[str] = []
+    excluded: list[str] = []
     for mark, word in words:
         text = json.loads(word) if word.startswith('"') else word
         {"": required, "?": optional, "-": excluded}[mark].append(text)

@@ -6,7 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from compliance.controls._base import Record, as_list, control, each, finding
+from compliance.controls._base import Record, control, each, finding
+from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations
 from compliance.facts import Facts
 from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
@@ -22,27 +23,59 @@ def _has_active_key(user: IamUser) -> bool:
     return isinstance(keys, list) and any(k["active"] for k in keys)
 
 
-def _full_admin(document: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for st in as_list(document.get("Statement", [])):
-        if not isinstance(st, dict) or st.get("Effect") != "Allow" or "Condition" in st:
-            continue
-        if "*" in as_list(st.get("Action", [])) and "*" in as_list(st.get("Resource", [])):
-            out.append(st)
-    return out
+def _document(p: Record) -> dict[str, Any]:
+    doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
+    return doc if isinstance(doc, dict) else {}
+
+
+def _what(p: Record) -> str:
+    return f"{KIND_WORDS.get(p.get('kind', 'managed'), 'managed')} policy {p['name']}"
+
+
+def _attached(facts: Facts) -> list[Any]:
+    return [p for p in facts.get(IAM_POLICIES) if p.get("attached", True)]
 
 
 def no_star_policies(facts: Facts) -> list[Finding]:
-    def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
-        wide = _full_admin(doc)
-        what = f"{KIND_WORDS.get(p.get('kind', 'managed'), 'managed')} policy {p['name']}"
-        if wide:
-            return False, f'IAM {what} allows every action on every resource ("*:*").', {"statements": wide}
-        return True, f'IAM {what} does not grant "*:*".', {}
+    """Administrator rights by effect: NotAction, NotResource and wildcards count; no condition excuses them."""
 
-    policies = [p for p in facts.get(IAM_POLICIES) if p.get("attached", True)]
-    return each(policies, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
+    def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
+        grant = allowed(_document(p))
+        share = admin_share(grant)
+        if share >= 1.0:
+            return (
+                False,
+                f'IAM {_what(p)} allows every action on every resource ("*:*").',
+                {"statements": list(grant.statements)},
+            )
+        if share >= ADMIN_SHARE:
+            total = len(catalogue())
+            return (
+                False,
+                f"IAM {_what(p)} allows {round(share * total)} of AWS's {total} actions on every resource "
+                "(read by effect: NotAction, NotResource and wildcards count, and no condition makes it less): "
+                "administrator rights.",
+                {"statements": list(grant.statements), "share": round(share, 4)},
+            )
+        return True, f"IAM {_what(p)} does not grant administrator rights (read by effect).", {"share": round(share, 4)}
+
+    return each(
+        _attached(facts), ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge
+    )
+
+
+def no_privilege_escalation(facts: Facts) -> list[Finding]:
+    """Policies that let whoever holds them give themselves more (Rhino Security Labs' escalation methods)."""
+
+    def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
+        ways = escalations(allowed(_document(p)))
+        if ways:
+            return False, f"IAM {_what(p)} allows privilege escalation: {'; '.join(ways)}.", {"methods": ways}
+        return True, f"IAM {_what(p)} allows no known way to escalate privileges.", {}
+
+    return each(
+        _attached(facts), ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge
+    )
 
 
 def _root(facts: Facts, key: str, good_when: bool, good: str, bad: str) -> list[Finding]:
@@ -228,30 +261,37 @@ def password_policy(facts: Facts) -> list[Finding]:
 
 
 AUTH = ("164.312(d)", "164.312(a)(1)")
+# Every attached policy's document: customer-managed and AWS-managed ones, and users', groups' and roles' inline ones.
+POLICY_READS = (
+    "iam:ListPolicies", "iam:GetPolicyVersion", "iam:ListRoles", "iam:ListRolePolicies", "iam:GetRolePolicy",
+    "iam:ListUsers", "iam:ListUserPolicies", "iam:GetUserPolicy", "iam:ListGroups", "iam:ListGroupPolicies",
+    "iam:GetGroupPolicy",
+)  # fmt: skip
 
 CONTROLS: tuple[Control, ...] = (
     control(
         "iam-no-star-policies",
-        'No attached IAM policy grants "*:*"',
+        "No attached IAM policy grants administrator rights, whatever its wording",
         "high",
         ("164.308(a)(4)(ii)(B)", "164.312(a)(1)"),
         ("iam_policies",),
-        (
-            "iam:ListPolicies",
-            "iam:GetPolicyVersion",
-            "iam:ListRoles",
-            "iam:ListRolePolicies",
-            "iam:GetRolePolicy",
-            "iam:ListUsers",
-            "iam:ListUserPolicies",
-            "iam:GetUserPolicy",
-            "iam:ListGroups",
-            "iam:ListGroupPolicies",
-            "iam:GetGroupPolicy",
-        ),  # fmt: skip
+        POLICY_READS,
         "Full administrator rights defeat every other access control, PHI included.",
         "Replace the statement with the actions and resources the principal needs.",
         no_star_policies,
+    ),
+    control(
+        "iam-no-privilege-escalation",
+        "No attached IAM policy lets its holder escalate its own privileges",
+        "high",
+        ("164.308(a)(4)(ii)(B)", "164.308(a)(3)(ii)(A)", "164.312(a)(1)"),
+        ("iam_policies",),
+        POLICY_READS,
+        "A principal that can attach a policy to itself, write a new policy version or pass a role to a compute "
+        "service it starts holds every right that policy or role has: access to PHI beyond what it was granted.",
+        "Remove the listed actions, or scope them to resources that cannot widen the holder's own rights (never its "
+        "own user, group or role, never a role more privileged than it).",
+        no_privilege_escalation,
     ),
     control(
         "iam-root-no-access-keys",

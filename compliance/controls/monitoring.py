@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from compliance.controls._base import Record, arn, control, each, finding
@@ -107,7 +108,7 @@ def _what(event: dict[str, Any]) -> str:
     return f"{said} by the root user" if event["userIdentity"]["type"] == "Root" else said
 
 
-def _armed(f: Record, alarms: list[Record]) -> list[Record]:
+def _armed(f: Record, alarms: Sequence[Record]) -> list[Record]:
     return [
         a
         for a in alarms
@@ -155,7 +156,7 @@ def security_alarms(facts: Facts) -> list[Finding]:
                 )
             )
             continue
-        unarmed = sorted({f["name"] for found in counted.values() for f, armed in found if not armed})
+        unarmed = sorted({str(f["name"]) for found in counted.values() for f, armed in found if not armed})
         shown = ", ".join(missed[:6]) + (f" and {len(missed) - 6} more" if len(missed) > 6 else "")
         if unreadable:
             out.append(

@@ -205,6 +205,15 @@ MUTATIONS: dict[str, Mutation] = {
         PolicyName="admin",
         PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
     ),
+    # Issue 33: a customer-managed policy, attached to the host's role, that lets it start an instance with any role.
+    "iam-no-privilege-escalation": lambda a: a.client("iam").attach_role_policy(
+        RoleName="gpu",
+        PolicyArn=a.client("iam").create_policy(
+            PolicyName="launcher",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:PassRole", '
+            '"ec2:RunInstances"], "Resource": "*"}]}',
+        )["Policy"]["Arn"],
+    ),
 }
 
 

@@ -287,6 +287,12 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         ),
         "allows every action on every resource",
     ),
+    "iam-no-privilege-escalation": (
+        lambda f: set_policy(
+            f.items["iam_policies"][0], "document", [{"Effect": "Allow", "Action": "iam:Attach*", "Resource": "*"}]
+        ),
+        "allows privilege escalation: attach a policy to a user",
+    ),
     "iam-root-no-access-keys": (lambda f: f.items["iam_root"][0].update(access_keys_present=True), "has access keys"),
     "iam-root-mfa": (lambda f: f.items["iam_root"][0].update(mfa_enabled=False), "has no MFA device"),
     "iam-console-mfa": (lambda f: f.items["iam_users"][0].update(mfa_active=False), "no MFA device"),
@@ -637,3 +643,108 @@ def test_a_filter_whose_pattern_cannot_be_read_is_error_unless_another_catches_t
     acl = _category(result, "network ACL changes")
     assert result.status is Status.ERROR and acl.status is Status.ERROR
     assert "space-delimited (space-delimited patterns are not read)" in acl.message
+
+
+def _one_policy(compliant: MakeFacts, control_id: str, statements: list[Item]) -> Any:
+    facts = compliant()
+    set_policy(facts.items["iam_policies"][0], "document", statements)
+    result = evaluate_control(by_id()[control_id], facts, dt.date.today())
+    name = facts.items["iam_policies"][0]["arn"]
+    return next(f for f in result.findings if f.resource_id == name)
+
+
+@pytest.mark.parametrize(
+    ("statements", "administrator"),
+    [
+        ([{"Effect": "Allow", "NotAction": "iam:PassRole", "Resource": "*"}], True),  # all but one action
+        ([{"Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"], "Resource": "*"}], True),
+        (
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+                }
+            ],
+            True,
+        ),  # a condition that always holds for a caller who wants it to
+        ([{"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::one-bucket"}], True),
+        (
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": ["*:*"],
+                    "Resource": ["*"],
+                    "Condition": {"StringEqualsIfExists": {"aws:SourceVpc": "vpc-1"}},
+                }
+            ],
+            True,
+        ),  # holds when the key is absent
+        (
+            [{"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringLike": {"aws:SourceVpc": "*"}}}],
+            True,
+        ),
+        (
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-1"}},
+                }
+            ],
+            True,
+        ),  # from one network: still administrator rights (Prowler flags it too)
+        ([{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::one-bucket/*"}], False),
+        (
+            [{"Effect": "Allow", "Action": "*", "Resource": "*"}, {"Effect": "Deny", "Action": "*", "Resource": "*"}],
+            False,
+        ),
+        ([{"Effect": "Allow", "Action": ["s3:*", "ec2:*", "kms:*"], "Resource": "*"}], False),  # broad, not all
+    ],
+)
+def test_administrator_rights_are_judged_by_effect_not_by_wording(
+    compliant: MakeFacts, statements: list[Item], administrator: bool
+) -> None:
+    """Issue 33: a policy allowing everything through NotAction, or "*:*" behind a condition that always holds,
+    passed "does not grant *:*"."""
+    found = _one_policy(compliant, "iam-no-star-policies", statements)
+    assert found.status is (Status.FAIL if administrator else Status.PASS), found.message
+    if administrator:
+        assert "administrator rights" in found.message or '("*:*")' in found.message
+
+
+@pytest.mark.parametrize(
+    ("statements", "methods"),
+    [
+        (
+            [{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "arn:aws:iam::1:policy/app"}],
+            ["create a new version of a policy"],
+        ),
+        (
+            [{"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"], "Resource": "*"}],
+            ["pass a role to a new EC2 instance"],
+        ),
+        (
+            [{"Effect": "Allow", "Action": ["iam:Pass*", "lambda:Create*", "lambda:InvokeFunction"], "Resource": "*"}],
+            # lambda:Create* includes CreateEventSourceMapping: both Lambda methods
+            [
+                "pass a role to a new Lambda function and invoke it",
+                "pass a role to a new Lambda function and trigger it",
+            ],
+        ),
+        ([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}], []),  # nothing to pass it to
+        ([{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}], []),
+        (
+            [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}],
+            ["replace an existing Lambda function's code", "take over an existing Glue endpoint"],
+        ),
+    ],
+)
+def test_privilege_escalation_is_judged_by_the_actions_allowed(
+    compliant: MakeFacts, statements: list[Item], methods: list[str]
+) -> None:
+    found = _one_policy(compliant, "iam-no-privilege-escalation", statements)
+    assert found.status is (Status.FAIL if methods else Status.PASS), found.message
+    assert found.evidence.get("methods", []) == methods
