@@ -6,10 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from compliance.controls._base import Record, control, each, finding
-from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations
+from compliance.controls._base import Record, as_list, control, each, finding
+from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations, narrows
 from compliance.facts import Facts
-from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROOT, IAM_USERS, IamUser
+from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROLES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
 KEY_MAX_AGE_DAYS = 90
@@ -75,6 +75,49 @@ def no_privilege_escalation(facts: Facts) -> list[Finding]:
 
     return each(
         _attached(facts), ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge
+    )
+
+
+def _outsiders(principal: Any, account: str) -> list[str]:
+    """Who a trust statement's principal lets in from outside the account: anyone, another account, an identity
+    provider's users (services are AWS's own, not outsiders)."""
+    if principal == "*":
+        return ["anyone"]
+    if not isinstance(principal, dict):
+        return []
+    out = []
+    for who in (str(a) for a in as_list(principal.get("AWS", []))):
+        if who == "*":
+            out.append("any AWS principal")
+        elif (who.split(":")[4] if who.startswith("arn:") and who.count(":") >= 5 else who) != account:
+            out.append(f"account {who}" if who.isdigit() else who)
+    out += [f"any user of {f}" for f in (str(x) for x in as_list(principal.get("Federated", [])))]
+    return out
+
+
+def role_trust_not_public(facts: Facts) -> list[Finding]:
+    """A role that principals outside the account may assume with no condition pinning down who or from where (the
+    organization, an external id, the source account or ARN)."""
+
+    def judge(r: Record) -> tuple[bool, str, dict[str, Any]]:
+        trust = _document({"document": r["trust"]})
+        open_to = [
+            who
+            for st in as_list(trust.get("Statement", []))
+            if isinstance(st, dict) and st.get("Effect") == "Allow" and not narrows(st.get("Condition"))
+            for who in _outsiders(st.get("Principal"), facts.account)
+        ]
+        if open_to:
+            return (
+                False,
+                f"Role {r['name']} may be assumed by {', '.join(sorted(set(open_to)))} with no condition on the "
+                "organization, an external id or the source account.",
+                {"outsiders": sorted(set(open_to))},
+            )
+        return True, f"Role {r['name']} trusts only this account, AWS services, or outsiders under a condition.", {}
+
+    return each(
+        facts.get(IAM_ROLES), ("trust",), lambda r: r["arn"], "AWS::IAM::Role", lambda r: f"role {r['name']}", judge
     )
 
 
@@ -292,6 +335,19 @@ CONTROLS: tuple[Control, ...] = (
         "Remove the listed actions, or scope them to resources that cannot widen the holder's own rights (never its "
         "own user, group or role, never a role more privileged than it).",
         no_privilege_escalation,
+    ),
+    control(
+        "iam-role-trust-not-public",
+        "No role can be assumed from outside the account without a condition",
+        "critical",
+        ("164.308(a)(4)(ii)(B)", "164.312(a)(1)", "164.312(d)"),
+        ("iam_roles",),
+        ("iam:ListRoles",),
+        "A role anyone (or any account, or any user of an identity provider) may assume hands its rights, and "
+        "through them PHI, to whoever asks.",
+        "Name the accounts or roles that may assume it, and add a condition on aws:PrincipalOrgID, sts:ExternalId "
+        "or aws:SourceAccount (aws iam update-assume-role-policy).",
+        role_trust_not_public,
     ),
     control(
         "iam-root-no-access-keys",

@@ -16,6 +16,13 @@ class IamPolicy(TypedDict):
     document: str | dict[str, object] | Unreadable | None  # JSON text or parsed, as the source hands it
 
 
+class IamRole(TypedDict):
+    name: str
+    arn: str
+    region: Literal["global"]
+    trust: str | dict[str, object] | Unreadable | None  # the trust (assume-role) policy, JSON text or parsed
+
+
 class IamRoot(TypedDict):
     region: Literal["global"]
     access_keys_present: bool
@@ -55,4 +62,5 @@ class IamPasswordPolicy(TypedDict):
 IAM_POLICIES = Kind("iam_policies", IamPolicy)
 IAM_PASSWORD_POLICY = Kind("iam_password_policy", IamPasswordPolicy)
 IAM_ROOT = Kind("iam_root", IamRoot)
+IAM_ROLES = Kind("iam_roles", IamRole)
 IAM_USERS = Kind("iam_users", IamUser)

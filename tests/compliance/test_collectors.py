@@ -205,6 +205,12 @@ MUTATIONS: dict[str, Mutation] = {
         PolicyName="admin",
         PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}',
     ),
+    # Issue 33: a role any AWS principal may assume.
+    "iam-role-trust-not-public": lambda a: a.client("iam").create_role(
+        RoleName="open-door",
+        AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+        '{"AWS": "*"}, "Action": "sts:AssumeRole"}]}',
+    ),
     # Issue 33: a customer-managed policy, attached to the host's role, that lets it start an instance with any role.
     "iam-no-privilege-escalation": lambda a: a.client("iam").attach_role_policy(
         RoleName="gpu",

@@ -293,6 +293,14 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
         ),
         "allows privilege escalation: attach a policy to a user",
     ),
+    "iam-role-trust-not-public": (
+        lambda f: set_policy(
+            f.items["iam_roles"][0],
+            "trust",
+            [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+        ),
+        "may be assumed by any AWS principal with no condition",
+    ),
     "iam-root-no-access-keys": (lambda f: f.items["iam_root"][0].update(access_keys_present=True), "has access keys"),
     "iam-root-mfa": (lambda f: f.items["iam_root"][0].update(mfa_enabled=False), "has no MFA device"),
     "iam-console-mfa": (lambda f: f.items["iam_users"][0].update(mfa_active=False), "no MFA device"),
@@ -748,3 +756,37 @@ def test_privilege_escalation_is_judged_by_the_actions_allowed(
     found = _one_policy(compliant, "iam-no-privilege-escalation", statements)
     assert found.status is (Status.FAIL if methods else Status.PASS), found.message
     assert found.evidence.get("methods", []) == methods
+
+
+@pytest.mark.parametrize(
+    ("principal", "condition", "open_to"),
+    [
+        ({"AWS": "*"}, None, ["any AWS principal"]),
+        ("*", {"Bool": {"aws:SecureTransport": "true"}}, ["anyone"]),  # not a condition on who
+        ({"AWS": "arn:aws:iam::999988887777:root"}, None, ["arn:aws:iam::999988887777:root"]),
+        ({"AWS": "999988887777"}, None, ["account 999988887777"]),
+        (
+            {"Federated": "token.actions.githubusercontent.com"},
+            None,
+            ["any user of token.actions.githubusercontent.com"],
+        ),
+        ({"AWS": "*"}, {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-abc"}}, ["any AWS principal"]),
+        ({"AWS": "arn:aws:iam::999988887777:root"}, {"StringEquals": {"sts:ExternalId": "x-1"}}, []),
+        ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}, []),
+        ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "*"}}, ["any AWS principal"]),
+        ({"Service": "ec2.amazonaws.com"}, None, []),
+        ({"AWS": "arn:aws:iam::111122223333:role/deployer"}, None, []),  # this account's own role
+    ],
+)
+def test_a_role_trust_is_judged_by_who_it_lets_in(
+    compliant: MakeFacts, principal: Any, condition: Any, open_to: list[str]
+) -> None:
+    """Issue 33: a role whose trust policy lets any AWS principal assume it was not judged at all."""
+    facts = compliant()
+    role = facts.items["iam_roles"][0]
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    set_policy(role, "trust", [statement | ({"Condition": condition} if condition else {})])
+    result = evaluate_control(by_id()["iam-role-trust-not-public"], facts, dt.date.today())
+    (found,) = [f for f in result.findings if f.resource_id == role["arn"]]
+    assert found.status is (Status.FAIL if open_to else Status.PASS), found.message
+    assert found.evidence.get("outsiders", []) == open_to

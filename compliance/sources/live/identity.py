@@ -12,11 +12,13 @@ from compliance.facts import unreadable, unreadable_marker
 from compliance.facts.identity import (
     IAM_PASSWORD_POLICY,
     IAM_POLICIES,
+    IAM_ROLES,
     IAM_ROOT,
     IAM_USERS,
     AccessKey,
     IamPasswordPolicy,
     IamPolicy,
+    IamRole,
     IamRoot,
     IamUser,
 )
@@ -91,6 +93,19 @@ def iam_policies(scan: Scan, region: str, account: str) -> list[IamPolicy]:
         for principal in scan.pages(iam, api, key):
             out += _inline(scan, iam, kind, principal)
     return out
+
+
+def iam_roles(scan: Scan, region: str, account: str) -> list[IamRole]:
+    """Every role with its trust policy: who may assume it."""
+    return [
+        {
+            "name": r["RoleName"],
+            "arn": r["Arn"],
+            "region": "global",
+            "trust": _document(r.get("AssumeRolePolicyDocument")),
+        }
+        for r in scan.pages(scan.client("iam", region), "list_roles", "Roles")
+    ]
 
 
 def _root_mfa_is_virtual(scan: Scan, iam: Any) -> Any:
@@ -183,6 +198,7 @@ def iam_password_policy(scan: Scan, region: str, account: str) -> list[IamPasswo
 
 TASKS: tuple[Task[Any], ...] = (
     Task(IAM_POLICIES, "global", iam_policies),
+    Task(IAM_ROLES, "global", iam_roles),
     Task(IAM_ROOT, "global", iam_root),
     Task(IAM_USERS, "global", iam_users),
     Task(IAM_PASSWORD_POLICY, "global", iam_password_policy),

@@ -8,10 +8,12 @@ from compliance.facts import Facts, Gap
 from compliance.facts.identity import (
     IAM_PASSWORD_POLICY,
     IAM_POLICIES,
+    IAM_ROLES,
     IAM_ROOT,
     IAM_USERS,
     IamPasswordPolicy,
     IamPolicy,
+    IamRole,
 )
 from compliance.sources.plan._reader import PlanReader, arn_of, whole
 
@@ -91,6 +93,15 @@ def add(p: PlanReader, f: Facts) -> None:
         )
     else:
         f.missing(IAM_PASSWORD_POLICY, Gap("the plan does not manage the account password policy", "NOT_APPLICABLE"))
+    f.add(
+        IAM_ROLES,
+        [
+            IamRole(
+                name=str(r.get("name") or r["_id"]), arn=arn_of(r), region="global", trust=r.get("assumeRolePolicy")
+            )
+            for r in p.of("aws:iam/role:Role")
+        ],
+    )
     account_state = Gap(
         "the root user and IAM users are account state outside the stack; the live audit checks them", "NOT_APPLICABLE"
     )
