@@ -113,34 +113,17 @@ def control(
 
 
 # Condition keys that pin a statement to known principals, accounts or networks.
-RESTRICTING_KEYS = frozenset(
-    k.lower()
-    for k in (
-        "aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner", "aws:PrincipalAccount", "aws:PrincipalArn",
-        "aws:PrincipalOrgID", "aws:SourceVpce", "aws:SourceVpc", "aws:userid", "kms:CallerAccount",
-        "kms:ViaService",
-    )
-)  # fmt: skip
-
-
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def open_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Allow statements whose principal is anyone (``*``) and whose condition does not pin it down."""
-    out = []
-    for st in as_list(document.get("Statement", [])):
-        if not isinstance(st, dict) or st.get("Effect") != "Allow":
-            continue
-        principal = st.get("Principal")
-        anyone = principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", [])))
-        if not anyone:
-            continue
-        keys = {k.lower() for ops in (st.get("Condition") or {}).values() if isinstance(ops, dict) for k in ops}
-        if not keys & RESTRICTING_KEYS:
-            out.append(st)
-    return out
+def open_statements(document: dict[str, Any], account: str) -> list[dict[str, Any]]:
+    """Allow statements of a resource policy open to anyone or to another account, with no condition that pins
+    down who or where (compliance/controls/_iameffect.py: a key such as aws:SourceAccount counts only with a
+    concrete value, through an operator that cannot hold when the key is absent)."""
+    from compliance.controls._iameffect import open_to_outsiders
+
+    return [st for st, _ in open_to_outsiders(document, account)]
 
 
 def customer_managed_key(facts: Facts) -> Callable[[str | None], bool]:

@@ -29,7 +29,8 @@ NARROWING_KEYS = frozenset({
     "aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:vpcsourceip", "aws:principalorgid",
     "aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:sourceaccount", "aws:sourcearn",
     "aws:sourceorgid", "aws:sourceorgpaths", "aws:resourceaccount", "aws:resourceorgid", "aws:resourceorgpaths",
-    "aws:userid", "aws:username", "aws:requestedregion", "sts:externalid",
+    "aws:userid", "aws:username", "aws:requestedregion", "sts:externalid", "aws:sourceowner", "kms:calleraccount",
+    "kms:viaservice",
 })  # fmt: skip
 NARROWING_PREFIXES = ("aws:resourcetag/", "aws:principaltag/")
 POSITIVE_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike",
@@ -179,3 +180,37 @@ def admin_share(grant: Allowed) -> float:
 def escalations(grant: Allowed) -> list[str]:
     """The privilege-escalation methods every action of which the document allows."""
     return [way for way, needed in ESCALATION.items() if all(a in grant.somewhere for a in needed)]
+
+
+def outsiders(principal: Any, account: str) -> list[str]:
+    """Who a resource-policy statement's principal lets in from outside the account: anyone, another account, an
+    identity provider's users (AWS services are AWS's own, not outsiders)."""
+    if principal == "*":
+        return ["anyone"]
+    if not isinstance(principal, dict):
+        return []
+    out = []
+    for who in (str(a) for a in _list(principal.get("AWS", []))):
+        owner = who.split(":")[4] if who.startswith("arn:") and who.count(":") >= 5 else who
+        if who == "*":
+            out.append("any AWS principal")
+        elif owner != account:
+            out.append(f"account {who}" if who.isdigit() else who)
+    out += ["anyone" for c in _list(principal.get("CanonicalUser", [])) if str(c) == "*"]
+    out += [f"any user of {f}" for f in (str(x) for x in _list(principal.get("Federated", [])))]
+    return out
+
+
+def open_to_outsiders(document: Any, account: str) -> list[tuple[dict[str, Any], list[str]]]:
+    """The Allow statements of a resource policy that let principals outside the account in with no condition
+    pinning down who or where (`narrows`), each with who they let in."""
+    if not isinstance(document, dict):
+        return []
+    out = []
+    for st in _list(document.get("Statement", [])):
+        if not isinstance(st, dict) or st.get("Effect") != "Allow" or narrows(st.get("Condition")):
+            continue
+        who = outsiders(st.get("Principal"), account)
+        if who:
+            out.append((st, who))
+    return out

@@ -6,8 +6,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from compliance.controls._base import Record, as_list, control, each, finding
-from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations, narrows
+from compliance.controls._base import Record, control, each, finding
+from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations, open_to_outsiders
 from compliance.facts import Facts
 from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROLES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
@@ -78,35 +78,13 @@ def no_privilege_escalation(facts: Facts) -> list[Finding]:
     )
 
 
-def _outsiders(principal: Any, account: str) -> list[str]:
-    """Who a trust statement's principal lets in from outside the account: anyone, another account, an identity
-    provider's users (services are AWS's own, not outsiders)."""
-    if principal == "*":
-        return ["anyone"]
-    if not isinstance(principal, dict):
-        return []
-    out = []
-    for who in (str(a) for a in as_list(principal.get("AWS", []))):
-        if who == "*":
-            out.append("any AWS principal")
-        elif (who.split(":")[4] if who.startswith("arn:") and who.count(":") >= 5 else who) != account:
-            out.append(f"account {who}" if who.isdigit() else who)
-    out += [f"any user of {f}" for f in (str(x) for x in as_list(principal.get("Federated", [])))]
-    return out
-
-
 def role_trust_not_public(facts: Facts) -> list[Finding]:
     """A role that principals outside the account may assume with no condition pinning down who or from where (the
     organization, an external id, the source account or ARN)."""
 
     def judge(r: Record) -> tuple[bool, str, dict[str, Any]]:
         trust = _document({"document": r["trust"]})
-        open_to = [
-            who
-            for st in as_list(trust.get("Statement", []))
-            if isinstance(st, dict) and st.get("Effect") == "Allow" and not narrows(st.get("Condition"))
-            for who in _outsiders(st.get("Principal"), facts.account)
-        ]
+        open_to = [who for _, found in open_to_outsiders(trust, facts.account) for who in found]
         if open_to:
             return (
                 False,

@@ -54,12 +54,12 @@ def no_wildcard_principal(facts: Facts) -> list[Finding]:
             document = json.loads(k["policy"]) if isinstance(k["policy"], str) else k["policy"]
         except (TypeError, ValueError):
             return False, f"KMS key {k['id']} has a key policy that is not valid JSON.", {}
-        wide = open_statements(document)
+        wide = open_statements(document, facts.account)
         if wide:
             sids = ", ".join(str(s.get("Sid", "(no Sid)")) for s in wide)
             return (
                 False,
-                f"KMS key {k['id']}'s policy lets any principal use it (statement {sids}).",
+                f"KMS key {k['id']}'s policy lets any principal or another account use it (statement {sids}).",
                 {"statements": wide},
             )
         return True, f"KMS key {k['id']}'s policy names its principals.", {}

@@ -122,11 +122,11 @@ def account_public_access_block(facts: Facts) -> list[Finding]:
 
 def not_public(facts: Facts) -> list[Finding]:
     def judge(b: Record) -> tuple[bool, str, dict[str, Any]]:
-        wide = open_statements(_policy(b))
+        wide = open_statements(_policy(b), facts.account)
         grants = [g for g in (b.get("acl_grants") or []) if g.get("grantee") in PUBLIC_GRANTEES]
         if wide or grants:
             what = (
-                "its policy allows anyone"
+                "its policy allows anyone or another account"
                 if wide
                 else f"its ACL grants {grants[0]['permission']} to {grants[0]['grantee'].rsplit('/', 1)[-1]}"
             )

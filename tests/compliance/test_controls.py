@@ -217,7 +217,7 @@ FAIL_CASES: dict[str, tuple[Callable[[Facts], None], str]] = {
             "policy",
             [{"Sid": "Open", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"}],
         ),
-        "lets any principal use it (statement Open)",
+        "lets any principal or another account use it (statement Open)",
     ),
     "s3-sse-kms-cmk": (
         lambda f: bucket(f, "docs").update(encryption={"algorithm": "AES256", "kms_key_id": None}),
@@ -790,3 +790,32 @@ def test_a_role_trust_is_judged_by_who_it_lets_in(
     (found,) = [f for f in result.findings if f.resource_id == role["arn"]]
     assert found.status is (Status.FAIL if open_to else Status.PASS), found.message
     assert found.evidence.get("outsiders", []) == open_to
+
+
+@pytest.mark.parametrize(
+    ("principal", "condition", "public"),
+    [
+        ("*", {"StringEquals": {"aws:SourceVpce": "vpce-1"}}, False),
+        ("*", {"StringLike": {"aws:SourceVpce": "*"}}, True),  # any endpoint at all: no restriction
+        ("*", {"StringEqualsIfExists": {"aws:SourceAccount": "111122223333"}}, True),  # holds when absent
+        ("*", {"StringNotEquals": {"aws:SourceAccount": "999988887777"}}, True),  # everyone but one account
+        ({"AWS": ["*"]}, None, True),
+        ({"AWS": "arn:aws:iam::999988887777:root"}, None, True),  # another account, unconditionally
+        ({"AWS": "arn:aws:iam::999988887777:root"}, {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}, False),
+        ({"AWS": "arn:aws:iam::111122223333:role/reader"}, None, False),  # this account's own role
+        ({"Service": "cloudtrail.amazonaws.com"}, None, False),
+    ],
+)
+def test_a_resource_policy_is_open_when_outsiders_get_in_with_no_condition_that_narrows(
+    compliant: MakeFacts, principal: Any, condition: Any, public: bool
+) -> None:
+    """Issue 33: a restricting key counted whatever its operator or value (StringLike "*", ...IfExists), and
+    another account given access unconditionally was not judged."""
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "s3:GetObject", "Resource": "*"}
+    facts = compliant()
+    set_policy(bucket(facts, "docs"), "policy", [statement | ({"Condition": condition} if condition else {})])
+    assert run("s3-not-public", facts)[0] is (Status.FAIL if public else Status.PASS)
+    keys = compliant()
+    key = next(k for k in keys.items["kms_keys"] if k.get("manager") == "CUSTOMER")
+    set_policy(key, "policy", [statement | {"Action": "kms:Decrypt"} | ({"Condition": condition} if condition else {})])
+    assert run("kms-no-wildcard-principal", keys)[0] is (Status.FAIL if public else Status.PASS)
