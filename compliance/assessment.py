@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from compliance.facts import Facts, FactsUnavailable
 from compliance.model import Control, ControlResult, Finding, Status, aggregate
 from compliance.waivers import Waiver, apply_waivers
 
+log = logging.getLogger(__name__)
 SCHEMA = "phistack/assessment/v1"
 STALE_AFTER_DAYS = 365  # risk analysis, training and contingency tests are yearly at least
 
@@ -38,8 +40,11 @@ class Assessment:
 
     @property
     def unjudged(self) -> int:
-        """Controls that could not be judged (ERROR, not waived): while any remain, the audit is incomplete."""
-        return sum(1 for r in self.results if r.status is Status.ERROR)
+        """Controls not wholly judged (ERROR, or a FAIL beside unwaived ERROR findings): while any remain, the audit
+        is incomplete."""
+        return sum(
+            1 for r in self.results if r.status is Status.ERROR or any(f.status is Status.ERROR for f in r.findings)
+        )
 
     def to_json(self) -> dict[str, Any]:
         f = self.facts
@@ -103,6 +108,15 @@ def evaluate_control(control: Control, facts: Facts, today: dt.date) -> ControlR
         verb = "could not be evaluated" if status is Status.ERROR else "does not apply here"
         return ControlResult(
             control, status, [], note=f"{control.id} {verb}: {missing.kind}{api}: {missing.gap.reason}"
+        )
+    except Exception as exc:  # noqa: BLE001 - a fact this control did not foresee: ERROR, never a crash or a verdict
+        log.warning("control %s failed on its facts: %s", control.id, type(exc).__name__)
+        return ControlResult(
+            control,
+            Status.ERROR,
+            [],
+            note=f"{control.id} could not be evaluated: it failed on a fact it did not foresee ({type(exc).__name__}); "
+            "please report it.",
         )
     if not findings:
         return ControlResult(

@@ -259,7 +259,7 @@ class Fleet:
         outcome = Outcome(
             client,
             "failed" if failing else "incomplete" if assessment.unjudged else "clean",
-            reason=incomplete_line(assessment.summary) or "",
+            reason=incomplete_line(assessment.unjudged) or "",
             unjudged=assessment.unjudged,
             summary=assessment.summary,
             worst_severity=next((s for s in SEVERITY_ORDER if s in severities), None),

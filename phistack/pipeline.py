@@ -42,7 +42,7 @@ def print_summary(assessment: Any, report: Path) -> None:
     from compliance.reports.summary import incomplete_line
 
     target = assessment.facts
-    headline = incomplete_line(assessment.summary)
+    headline = incomplete_line(assessment.unjudged)
     lines = [f"{headline} (ERROR below); this audit is not clean"] if headline else []
     lines += [f"{target.source} assessment of {target.context.client or target.account} ({', '.join(target.regions)})"]
     lines.append("  " + "  ".join(f"{s.value} {assessment.summary[s.value]}" for s in Status))

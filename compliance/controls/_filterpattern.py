@@ -10,7 +10,8 @@ Both forms CloudWatch Logs accepts for JSON events are read:
   `-term` (none), matched case-sensitively against the event's text.
 
 Anything else (the space-delimited `[a, b=...]` form, a syntax error) raises PatternError: what a pattern this
-module cannot read would catch is unknown, and the control says so rather than guess.
+module cannot read would catch is unknown, and the control says so rather than guess. So does a regular
+expression (`%...%`): Python's and CloudWatch's regular expressions differ, and a guess would be a verdict.
 """
 
 from __future__ import annotations
@@ -73,8 +74,21 @@ def _select(event: Any, selector: str) -> Any:
     return value
 
 
+def _unquote(raw: str) -> str:
+    """A value as written: a quoted string's escapes resolved; a regular expression (%...%) refused."""
+    if raw.startswith("%") and raw.endswith("%") and len(raw) > 1:
+        raise PatternError(f"regular expressions ({raw}) are not read")
+    if not raw.startswith('"'):
+        return raw
+    try:
+        text = json.loads(raw)
+    except ValueError:
+        raise PatternError(f"cannot read the quoted value {raw[:40]!r}") from None
+    return str(text)
+
+
 def _string_test(op: str, raw: str) -> Callable[[Any], bool]:
-    text = json.loads(raw) if raw.startswith('"') else raw
+    text = _unquote(raw)
     number = _number(text) if not raw.startswith('"') else None
     wildcard = re.compile(".*".join(re.escape(part) for part in text.split("*")), re.DOTALL) if "*" in text else None
 
@@ -182,7 +196,7 @@ def _terms(pattern: str) -> Predicate:
     optional: list[str] = []
     excluded: list[str] = []
     for mark, word in words:
-        text = json.loads(word) if word.startswith('"') else word
+        text = _unquote(word)
         {"": required, "?": optional, "-": excluded}[mark].append(text)
     if any(w.startswith("[") or w.startswith("{") for w in required + optional):
         raise PatternError("space-delimited patterns are not read")

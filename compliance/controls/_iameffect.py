@@ -9,77 +9,47 @@ carries each action's access level, and it is the database Cloudsplaining judges
 What a condition does is read conservatively. On an identity policy no condition makes administrator rights or an
 escalation path acceptable: administrator rights from one network or region are still administrator rights, so
 `allowed` ignores conditions (stricter than a reading that trusts them, and never weaker than Prowler's, which
-flags "*:*" whatever its condition). On a resource policy (`narrows`, for trust policies) a statement open to
-other principals counts as narrowed only by a condition that pins down who or where (the principal's account,
-organization or ARN, the source account, ARN, network or VPC, an external id, a tag) with a concrete value,
-through a positive operator that cannot hold vacuously (no `...IfExists`, no `ForAllValues:`). Anything else
-(aws:SecureTransport, MFA, a wildcard value) is no restriction.
+flags "*:*" whatever its condition). On a resource policy (`narrows`: trust, bucket and key policies) a statement
+open to other principals counts as narrowed only by a condition that pins down who or from where (the caller's
+account, organization or ARN, the source account or ARN, an external id, a VPC, an endpoint, an address range no
+wider than a /16) with a concrete value, through a positive operator that cannot hold vacuously (no `...IfExists`,
+no `ForAllValues:`). Anything else (aws:SecureTransport, MFA, the region, tags the caller sets, a wildcard where
+the account or organization goes) is no restriction.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from compliance.controls._escalation import METHODS
+
 ADMIN_SHARE = 0.9  # allowed on every resource, unnarrowed: this share of all actions is administrator rights
 
-NARROWING_KEYS = frozenset({
-    "aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:vpcsourceip", "aws:principalorgid",
-    "aws:principalorgpaths", "aws:principalaccount", "aws:principalarn", "aws:sourceaccount", "aws:sourcearn",
-    "aws:sourceorgid", "aws:sourceorgpaths", "aws:resourceaccount", "aws:resourceorgid", "aws:resourceorgpaths",
-    "aws:userid", "aws:username", "aws:requestedregion", "sts:externalid", "aws:sourceowner", "kms:calleraccount",
-    "kms:viaservice",
-})  # fmt: skip
-NARROWING_PREFIXES = ("aws:resourcetag/", "aws:principaltag/")
+# Condition keys that pin down who is calling or from where, each with what makes its value concrete. Keys the caller
+# sets (its own tags, user name, session name), keys always true of the resource itself (its account, its tags) and
+# the region are not here: none of them keeps an outsider out.
+_ACCOUNT = re.compile(r"\d{12}")
+_ARN_ACCOUNT = re.compile(r"arn:[^:*?]+:[^:]*:[^:]*:\d{12}:.*")  # wildcards allowed after the account, not in it
+_NO_WILDCARD = re.compile(r"[^*?]+")
+_ORG = re.compile(r"o-[a-z0-9]+(/.*)?")  # an organization id (or path) whose id is spelled out
+NARROWING: dict[str, re.Pattern[str]] = {
+    "aws:principalaccount": _ACCOUNT, "aws:sourceaccount": _ACCOUNT, "aws:sourceowner": _ACCOUNT,
+    "kms:calleraccount": _ACCOUNT, "aws:principalarn": _ARN_ACCOUNT, "aws:sourcearn": _ARN_ACCOUNT,
+    "aws:principalorgid": _ORG, "aws:principalorgpaths": _ORG, "aws:sourceorgid": _ORG, "aws:sourceorgpaths": _ORG,
+    "sts:externalid": _NO_WILDCARD, "aws:sourcevpc": _NO_WILDCARD, "aws:sourcevpce": _NO_WILDCARD,
+    "aws:sourceip": _NO_WILDCARD, "aws:vpcsourceip": _NO_WILDCARD,
+}  # fmt: skip
+IP_KEYS = frozenset({"aws:sourceip", "aws:vpcsourceip"})
+NARROWEST_OPEN_PREFIX = {4: 16, 6: 48}  # an address range wider than a /16 (IPv4) or /48 (IPv6) is not "where"
+# A web identity (OIDC) is pinned by its subject: at least this much of it spelled out before any wildcard
+# ("repo:org/app:*" pins a repository; "repo:*" pins nothing).
+SUBJECT_PREFIX = 8
 POSITIVE_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike",
                                 "ipaddress"})  # fmt: skip
-EVERYWHERE = frozenset({"*", "0.0.0.0/0", "::/0", ""})
-
-# Ways a principal can give itself more than it was granted (Rhino Security Labs' catalogue of IAM privilege
-# escalation, as Cloudsplaining and Prowler's iam_policy_allows_privilege_escalation use it): each holds when every
-# action of the set is allowed, on any resource.
-ESCALATION: dict[str, tuple[str, ...]] = {
-    "create a new version of a policy": ("iam:createpolicyversion",),
-    "make an older policy version the default": ("iam:setdefaultpolicyversion",),
-    "attach a policy to a user": ("iam:attachuserpolicy",),
-    "attach a policy to a group": ("iam:attachgrouppolicy",),
-    "attach a policy to a role": ("iam:attachrolepolicy",),
-    "write a user's inline policy": ("iam:putuserpolicy",),
-    "write a group's inline policy": ("iam:putgrouppolicy",),
-    "write a role's inline policy": ("iam:putrolepolicy",),
-    "add a user to a group": ("iam:addusertogroup",),
-    "create another user's access key": ("iam:createaccesskey",),
-    "create another user's console password": ("iam:createloginprofile",),
-    "change another user's console password": ("iam:updateloginprofile",),
-    "rewrite a role's trust policy and assume it": ("iam:updateassumerolepolicy", "sts:assumerole"),
-    "pass a role to a new EC2 instance": ("iam:passrole", "ec2:runinstances"),
-    "pass a role to a new Lambda function and invoke it": (
-        "iam:passrole",
-        "lambda:createfunction",
-        "lambda:invokefunction",
-    ),  # fmt: skip
-    "pass a role to a new Lambda function and trigger it": (
-        "iam:passrole",
-        "lambda:createfunction",
-        "lambda:createeventsourcemapping",
-    ),  # fmt: skip
-    "replace an existing Lambda function's code": ("lambda:updatefunctioncode",),
-    "pass a role to a new CloudFormation stack": ("iam:passrole", "cloudformation:createstack"),
-    "pass a role to a new Data Pipeline": (
-        "iam:passrole",
-        "datapipeline:createpipeline",
-        "datapipeline:putpipelinedefinition",
-    ),  # fmt: skip
-    "pass a role to a new Glue endpoint": ("iam:passrole", "glue:createdevendpoint"),
-    "take over an existing Glue endpoint": ("glue:updatedevendpoint",),
-    "pass a role to a new SageMaker notebook": (
-        "iam:passrole",
-        "sagemaker:createnotebookinstance",
-        "sagemaker:createpresignednotebookinstanceurl",
-    ),  # fmt: skip
-}
 
 
 @functools.lru_cache(maxsize=1)
@@ -110,8 +80,24 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _concrete(key: str, value: Any) -> bool:
+    text = str(value)
+    if key in IP_KEYS:
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return False
+        return network.prefixlen >= NARROWEST_OPEN_PREFIX[network.version]
+    if key.endswith(":sub") or key == "cognito-identity.amazonaws.com:aud":
+        return len(re.split(r"[*?]", text, maxsplit=1)[0]) >= SUBJECT_PREFIX and text != "repo:*"
+    rule = NARROWING.get(key)
+    return bool(rule and rule.fullmatch(text))
+
+
 def narrows(condition: Any) -> bool:
-    """Whether a statement's condition pins down who or where (see the module's docstring)."""
+    """Whether a statement's condition pins down who is calling or from where: a key of NARROWING (or a web
+    identity's subject), every value concrete, through a positive operator that cannot hold when the key is absent
+    (no `...IfExists`, no `ForAllValues:`)."""
     if not isinstance(condition, dict):
         return False
     for operator, block in condition.items():
@@ -122,10 +108,10 @@ def narrows(condition: Any) -> bool:
             continue
         for key, values in block.items():
             k = str(key).lower()
-            if k not in NARROWING_KEYS and not k.startswith(NARROWING_PREFIXES):
+            if k not in NARROWING and not k.endswith(":sub") and k != "cognito-identity.amazonaws.com:aud":
                 continue
-            concrete = [str(v) for v in _list(values) if str(v).strip("*?") and str(v) not in EVERYWHERE]
-            if concrete and len(concrete) == len(_list(values)):
+            listed = _list(values)
+            if listed and all(_concrete(k, v) for v in listed):
                 return True
     return False
 
@@ -144,14 +130,32 @@ def _actions(statement: dict[str, Any]) -> frozenset[str]:
     return frozenset().union(*(expand(str(p)) for p in _list(statement.get("Action", []))))
 
 
-def _every_resource(statement: dict[str, Any]) -> bool:
+# ARNs of resources in different services and partitions' shapes: a Resource that matches them all (such as
+# "arn:aws:*:*:*:*" or "arn:*") is every resource of the account, whatever its spelling.
+_SAMPLE_ARNS = (
+    "arn:aws:iam::{account}:role/any-role",
+    "arn:aws:ec2:us-east-1:{account}:instance/i-0123456789abcdef0",
+    "arn:aws:kms:eu-west-1:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "arn:aws:rds:us-west-2:{account}:cluster:any-cluster",
+)
+
+
+def _matches_every_arn(resource: str, account: str) -> bool:
+    text = resource.strip()
+    if text == "*":
+        return True
+    regex = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.IGNORECASE)
+    return all(regex.fullmatch(sample.format(account=account)) for sample in _SAMPLE_ARNS)
+
+
+def _every_resource(statement: dict[str, Any], account: str) -> bool:
     if "NotResource" in statement:
         return True  # everything but what it names: treated as everything
-    return any(str(r).strip() == "*" for r in _list(statement.get("Resource", [])))
+    return any(_matches_every_arn(str(r), account) for r in _list(statement.get("Resource", [])))
 
 
-def allowed(document: dict[str, Any]) -> Allowed:
-    """What the document allows; an unconditional Deny on every resource takes its actions away."""
+def allowed(document: dict[str, Any], account: str) -> Allowed:
+    """What the document allows in ``account``; an unconditional Deny on every resource takes its actions away."""
     everywhere: set[str] = set()
     somewhere: set[str] = set()
     granting: list[dict[str, Any]] = []
@@ -161,13 +165,13 @@ def allowed(document: dict[str, Any]) -> Allowed:
             continue
         actions = _actions(st)
         if st.get("Effect") == "Deny":
-            if not st.get("Condition") and _every_resource(st) and "NotResource" not in st:
+            if not st.get("Condition") and _every_resource(st, account) and "NotResource" not in st:
                 denied |= actions
             continue
         if st.get("Effect") != "Allow":
             continue
         somewhere |= actions
-        if _every_resource(st):
+        if _every_resource(st, account):
             everywhere |= actions
             granting.append(st)
     return Allowed(frozenset(everywhere - denied), frozenset(somewhere - denied), tuple(granting))
@@ -178,8 +182,9 @@ def admin_share(grant: Allowed) -> float:
 
 
 def escalations(grant: Allowed) -> list[str]:
-    """The privilege-escalation methods every action of which the document allows."""
-    return [way for way, needed in ESCALATION.items() if all(a in grant.somewhere for a in needed)]
+    """The privilege-escalation methods (compliance/controls/_escalation.py) every action of which the document
+    allows, each written as its actions joined by " + "."""
+    return [" + ".join(m) for m in METHODS if all(a.lower() in grant.somewhere for a in m)]
 
 
 def outsiders(principal: Any, account: str) -> list[str]:
@@ -196,21 +201,55 @@ def outsiders(principal: Any, account: str) -> list[str]:
             out.append("any AWS principal")
         elif owner != account:
             out.append(f"account {who}" if who.isdigit() else who)
-    out += ["anyone" for c in _list(principal.get("CanonicalUser", [])) if str(c) == "*"]
-    out += [f"any user of {f}" for f in (str(x) for x in _list(principal.get("Federated", [])))]
+    # An S3 canonical user id: whose it is cannot be told from here, so it counts as outside unless shown otherwise.
+    out += ["anyone" if str(c) == "*" else f"canonical user {c}" for c in _list(principal.get("CanonicalUser", []))]
+    for provider in (str(x) for x in _list(principal.get("Federated", []))):
+        if not re.fullmatch(rf"arn:aws[\w-]*:iam::{account}:saml-provider/.+", provider):  # the account's own IdP
+            out.append(f"any user of {provider}")
     return out
+
+
+def _fences(st: dict[str, Any]) -> bool:
+    """A Deny for everyone whose condition turns away whoever is not pinned down (StringNotEquals
+    aws:PrincipalOrgID o-..., the usual "nobody outside the organization" guard)."""
+    if (
+        st.get("Effect") != "Deny"
+        or outsiders(st.get("Principal"), "") != ["anyone"]
+        and st.get("Principal") != {"AWS": "*"}
+    ):
+        return False
+    negated = {
+        str(op).lower().replace("not", "", 1): block
+        for op, block in (st.get("Condition") or {}).items()
+        if isinstance(block, dict) and str(op).lower() in ("stringnotequals", "stringnotlike", "arnnotequals",
+                                                          "arnnotlike", "notipaddress")
+    }  # fmt: skip
+    return narrows(negated)
+
+
+def _covers(deny: dict[str, Any], allow: dict[str, Any]) -> bool:
+    if "NotAction" in deny or "NotAction" in allow:
+        return "NotAction" not in deny and any(str(a) == "*" for a in _list(deny.get("Action", [])))
+    return _actions(allow) <= _actions(deny)
 
 
 def open_to_outsiders(document: Any, account: str) -> list[tuple[dict[str, Any], list[str]]]:
     """The Allow statements of a resource policy that let principals outside the account in with no condition
-    pinning down who or where (`narrows`), each with who they let in."""
+    pinning down who or where (`narrows`), and no Deny fencing them off (`_fences`), each with who they let in.
+    An Allow with NotPrincipal lets in everyone it does not name."""
     if not isinstance(document, dict):
         return []
+    statements = [st for st in _list(document.get("Statement", [])) if isinstance(st, dict)]
+    fences = [st for st in statements if _fences(st)]
     out = []
-    for st in _list(document.get("Statement", [])):
-        if not isinstance(st, dict) or st.get("Effect") != "Allow" or narrows(st.get("Condition")):
+    for st in statements:
+        if st.get("Effect") != "Allow" or narrows(st.get("Condition")) or any(_covers(f, st) for f in fences):
             continue
-        who = outsiders(st.get("Principal"), account)
+        who = (
+            ["anyone but those it names (NotPrincipal)"]
+            if "NotPrincipal" in st
+            else outsiders(st.get("Principal"), account)
+        )
         if who:
             out.append((st, who))
     return out

@@ -40,7 +40,7 @@ def no_star_policies(facts: Facts) -> list[Finding]:
     """Administrator rights by effect: NotAction, NotResource and wildcards count; no condition excuses them."""
 
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        grant = allowed(_document(p))
+        grant = allowed(_document(p), facts.account)
         share = admin_share(grant)
         if share >= 1.0:
             return (
@@ -65,17 +65,18 @@ def no_star_policies(facts: Facts) -> list[Finding]:
 
 
 def no_privilege_escalation(facts: Facts) -> list[Finding]:
-    """Policies that let whoever holds them give themselves more (Rhino Security Labs' escalation methods)."""
+    """Customer-managed and inline policies that let whoever holds them give themselves more (the methods of
+    compliance/controls/_escalation.py). AWS-managed policies are AWS's to write and the client's only to attach (as
+    Prowler, which judges only custom ones): service roles' managed policies pass roles to the service by design."""
 
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        ways = escalations(allowed(_document(p)))
+        ways = escalations(allowed(_document(p), facts.account))
         if ways:
             return False, f"IAM {_what(p)} allows privilege escalation: {'; '.join(ways)}.", {"methods": ways}
         return True, f"IAM {_what(p)} allows no known way to escalate privileges.", {}
 
-    return each(
-        _attached(facts), ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge
-    )
+    custom = [p for p in _attached(facts) if p.get("kind") != "aws-managed"]
+    return each(custom, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
 
 
 def role_trust_not_public(facts: Facts) -> list[Finding]:

@@ -16,9 +16,10 @@ MIN_BACKUP_DAYS = 7
 RESOURCE_TYPES = {"cluster": "AWS::RDS::DBCluster", "instance": "AWS::RDS::DBInstance"}
 
 
-def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any) -> list[Finding]:
-    """Each database judged alike, whatever its form: an Aurora cluster or a standalone RDS instance."""
-    databases = facts.get(DB_CLUSTERS)
+def _clusters(facts: Facts, needs: tuple[str, ...], judge: Any, only: Any = None) -> list[Finding]:
+    """Each database judged alike, whatever its form: an Aurora cluster or a standalone RDS instance (those
+    ``only`` accepts, when given)."""
+    databases = [d for d in facts.get(DB_CLUSTERS) if only is None or only(d)]
     return [
         found
         for kind, rtype in RESOURCE_TYPES.items()
@@ -55,23 +56,43 @@ def not_public(facts: Facts) -> list[Finding]:
     return _clusters(facts, ("publicly_accessible",), judge)
 
 
+# Engine -> the parameter that refuses connections without TLS, and the values that mean it does.
+TLS_PARAMETERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("postgres", "rds.force_ssl", ("1", "on", "true")),  # PostgreSQL and Aurora PostgreSQL
+    ("sqlserver", "rds.force_ssl", ("1", "true")),
+    ("mysql", "require_secure_transport", ("1", "on", "true")),  # MySQL and Aurora MySQL
+    ("mariadb", "require_secure_transport", ("1", "on", "true")),
+    ("aurora", "require_secure_transport", ("1", "on", "true")),  # Aurora MySQL's older engine name
+    ("docdb", "tls", ("enabled", "fips-140-3", "tls1.2+", "tls1.3+")),
+    ("neptune", "neptune_enforce_ssl", ("1",)),
+)
+
+
+def _tls_parameter(engine: str) -> tuple[str, tuple[str, ...]] | None:
+    return next(((name, good) for key, name, good in TLS_PARAMETERS if key in engine), None)
+
+
 def force_ssl(facts: Facts) -> list[Finding]:
     def judge(c: Record) -> tuple[bool, str, dict[str, Any]]:
-        params = c["parameters"] or {}
-        value = (
-            params.get("rds.force_ssl")
-            if "postgres" in str(c.get("engine"))
-            else params.get("require_secure_transport")
-        )
-        if str(value) in ("1", "ON", "on", "true"):
-            return True, f"Database {c['id']} refuses connections without TLS.", {"value": value}
+        name, good = _tls_parameter(str(c.get("engine"))) or ("", ())
+        value = (c["parameters"] or {}).get(name)
+        if str(value).lower() in good:
+            return True, f"Database {c['id']} refuses connections without TLS ({name}={value}).", {"value": value}
         return (
             False,
-            f"Database {c['id']} accepts connections without TLS (force SSL is {value or 'unset'}).",
+            f"Database {c['id']} accepts connections without TLS ({name} is {value or 'unset'}).",
             {"value": value},
         )
 
-    return _clusters(facts, ("parameters",), judge)
+    databases = facts.get(DB_CLUSTERS)
+    # Oracle keeps TLS in an option group, not a parameter: what no parameter shows is ERROR, never a verdict.
+    unknown = [
+        finding(Status.ERROR, d["arn"], RESOURCE_TYPES.get(d.get("kind", "cluster"), "AWS::RDS::DBCluster"),
+                d["region"], f"Database {d['id']} runs {d.get('engine')}, whose TLS setting no parameter shows; "
+                "check its option group by hand.")
+        for d in databases if _tls_parameter(str(d.get("engine"))) is None
+    ]  # fmt: skip
+    return unknown + _clusters(facts, ("parameters",), judge, only=lambda d: _tls_parameter(str(d.get("engine"))))
 
 
 def backups(facts: Facts) -> list[Finding]:

@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 
 from compliance.hipaa import SECTIONS
-from compliance.reports.summary import CHART_STATUSES, STATUSES, by_section, incomplete_line, paragraph_title
+from compliance.reports.summary import CHART_STATUSES, STATUSES, by_section, incomplete_line, paragraph_title, unjudged
 
 COLORS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "ERROR": "#8a5300", "WAIVED": "#5b4da6", "MANUAL": "#1d5fa8"}
 
@@ -73,5 +73,5 @@ def render_html(report: dict[str, Any]) -> str:
         section_names=SECTIONS,
         chart=chart_svg(sections),
         paragraph_title=paragraph_title,
-        incomplete=incomplete_line(report["summary"]),
+        incomplete=incomplete_line(unjudged(report["controls"])),
     )

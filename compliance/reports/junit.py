@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from compliance.hipaa import section_of
-from compliance.reports.summary import incomplete_line
+from compliance.reports.summary import incomplete_line, unjudged
 
 
 def _detail(control: dict[str, Any], status: str) -> str:
@@ -32,7 +32,7 @@ def render_junit(report: dict[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     for key in ("account", "client", "kind"):
         ET.SubElement(props, "property", {"name": key, "value": str(report["target"].get(key) or "")})
-    incomplete = incomplete_line(report["summary"])
+    incomplete = incomplete_line(unjudged(controls))
     ET.SubElement(
         props, "property", {"name": "verdict", "value": incomplete or ("failed" if counts["FAIL"] else "clean")}
     )

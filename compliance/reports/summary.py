@@ -10,10 +10,17 @@ STATUSES = ("PASS", "FAIL", "ERROR", "WAIVED", "MANUAL", "NOT_APPLICABLE")
 CHART_STATUSES = ("PASS", "FAIL", "ERROR", "WAIVED", "MANUAL")
 
 
-def incomplete_line(summary: dict[str, int]) -> str | None:
-    """The sentence every output leads with while a control could not be judged (None when every one was): an
-    audit that could not judge something is never presented as clean."""
-    n = int(summary.get("ERROR", 0))
+def unjudged(controls: list[dict[str, Any]]) -> int:
+    """Controls not wholly judged: ERROR, or a FAIL beside findings that are ERROR (what those resources are is
+    unknown, so the control's verdict is incomplete too)."""
+    return sum(
+        1 for c in controls if c["status"] == "ERROR" or any(f["status"] == "ERROR" for f in c.get("findings", []))
+    )
+
+
+def incomplete_line(n: int) -> str | None:
+    """The sentence every output leads with while ``n`` controls could not be judged (None when every one was):
+    an audit that could not judge something is never presented as clean."""
     return f"incomplete: {n} control{'s' if n != 1 else ''} could not be judged" if n else None
 
 
