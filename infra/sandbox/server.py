@@ -54,5 +54,15 @@ def moto_server(ready_timeout: float = 15.0, account_id: str | None = None, host
         wait_until_serving(proc, f"{url}/moto-api/data.json", ready_timeout, f"moto server on {url}")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """TERM, and KILL if it has not exited within ``grace`` seconds (a loaded machine: seen in CI, where a moto
+    server busy answering took longer than 10 s to exit and the wait raised into the test)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -87,7 +87,11 @@ def dev_gateway(
     finally:
         if server.poll() is None:
             server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a loaded machine: KILL what TERM did not stop in 10 s
+            server.kill()
+            server.wait()
 
 
 @dataclass

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from infra.sandbox.server import free_port, wait_until_serving
+from infra.sandbox.server import free_port, stop, wait_until_serving
 from stack.dev.postgres import LocalPostgres
 from stack.dev.stack import LLM_ALIAS, start_llama_server
 from stack.embeddings import MiniLMEmbedder
@@ -90,8 +90,7 @@ def llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 @pytest.fixture
