@@ -16,7 +16,15 @@ from compliance.controls import by_id, catalog, hosts
 from compliance.facts import Facts
 from compliance.model import Status
 from compliance.sources.live import ALL_TASKS, collect
-from tests.compliance.accounts import REGION, VPC_CIDR, Account, build_compliant, load_balancer, tls_only_queue
+from tests.compliance.accounts import (
+    REGION,
+    VPC_CIDR,
+    Account,
+    build_compliant,
+    compliant_account,
+    load_balancer,
+    tls_only_queue,
+)
 
 # What moto cannot represent, and so is not PASS on an otherwise compliant emulated account.
 MOTO_LIMITS = {
@@ -34,7 +42,7 @@ HOST_EVIDENCE = {c.id for c in hosts.CONTROLS}
 
 @pytest.fixture
 def account(aws: boto3.Session) -> Account:
-    return build_compliant(aws)
+    return compliant_account(aws)
 
 
 def statuses(session: boto3.Session) -> dict[str, Status]:
@@ -58,6 +66,27 @@ def test_compliant_account_passes_everything_moto_can_show(account: Account) -> 
         cid: MOTO_LIMITS.get(cid, Status.NOT_APPLICABLE if cid in NO_DATABASE else Status.PASS) for cid in result
     } | dict.fromkeys(HOST_EVIDENCE, Status.ERROR)
     assert result == expected
+
+
+def test_a_copied_compliant_account_is_judged_as_a_freshly_built_one(aws: boto3.Session) -> None:
+    """What lets the `account` fixture copy moto's state back instead of building the account for every test: the
+    copy is judged, control by control and finding by finding (ids aside), as an account built anew."""
+    from moto.core.base_backend import BackendDict
+
+    from tests.compliance import accounts
+
+    compliant_account(aws)  # the process's snapshot, made now if no test made it before
+    copied = accounts._SNAPSHOT[0].restore(aws)
+
+    def judged(session: boto3.Session) -> dict[str, tuple[Status, int]]:
+        facts, _ = collect(session, [REGION], max_attempts=1)
+        return {r.control.id: (r.status, len(r.findings)) for r in assess(facts, catalog(), [], "t").results}
+
+    from_copy = judged(copied.session)
+    BackendDict.reset()  # an empty emulator again, as moto makes it between tests; then the account built by hand
+    built = build_compliant(aws)
+    assert judged(built.session) == from_copy
+    assert (copied.account, copied.buckets.keys()) == (built.account, built.buckets.keys())
 
 
 def test_each_control_reads_only_the_facts_it_declares(account: Account) -> None:
