@@ -80,7 +80,13 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _concrete(key: str, value: Any) -> bool:
+ACCOUNT_KEYS = frozenset({"aws:principalaccount", "aws:sourceaccount", "aws:sourceowner", "kms:calleraccount"})
+ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
+
+
+def _concrete(key: str, value: Any, account: str) -> bool:
+    """Whether one condition value keeps outsiders out. An account (or an ARN's account) counts only when it is the
+    audited account: naming another account lets that account in, as naming it as the principal would."""
     text = str(value)
     if key in IP_KEYS:
         try:
@@ -89,16 +95,25 @@ def _concrete(key: str, value: Any) -> bool:
             return False
         return network.prefixlen >= NARROWEST_OPEN_PREFIX[network.version]
     if key.endswith(":sub") or key == "cognito-identity.amazonaws.com:aud":
-        return len(re.split(r"[*?]", text, maxsplit=1)[0]) >= SUBJECT_PREFIX and text != "repo:*"
+        # A subject pinned up to its first path part at least ("repo:org/app:*", not "repo:acm*": any org so named).
+        before = re.split(r"[*?]", text, maxsplit=1)[0]
+        return ("*" not in text and "?" not in text) or ("/" in before and len(before) >= SUBJECT_PREFIX)
+    if key in ACCOUNT_KEYS:
+        return text == account
+    if key in ARN_KEYS:
+        return bool(_ARN_ACCOUNT.fullmatch(text)) and text.split(":")[4] == account
     rule = NARROWING.get(key)
     return bool(rule and rule.fullmatch(text))
 
 
-def narrows(condition: Any) -> bool:
+def narrows(condition: Any, account: str, anyone: bool = False) -> bool:
     """Whether a statement's condition pins down who is calling or from where: a key of NARROWING (or a web
-    identity's subject), every value concrete, through a positive operator that cannot hold when the key is absent
-    (no `...IfExists`, no `ForAllValues:`)."""
+    identity's subject), every value concrete for ``account``, through a positive operator that cannot hold when the
+    key is absent (no `...IfExists`, no `ForAllValues:`). An external id keeps out only those who do not know it:
+    it narrows a grant to a named account, not one to ``anyone``; Cognito's unauthenticated identities are guests."""
     if not isinstance(condition, dict):
+        return False
+    if "unauthenticated" in str(condition).lower():
         return False
     for operator, block in condition.items():
         op = str(operator).lower()
@@ -110,8 +125,10 @@ def narrows(condition: Any) -> bool:
             k = str(key).lower()
             if k not in NARROWING and not k.endswith(":sub") and k != "cognito-identity.amazonaws.com:aud":
                 continue
+            if k == "sts:externalid" and anyone:
+                continue
             listed = _list(values)
-            if listed and all(_concrete(k, v) for v in listed):
+            if listed and all(_concrete(k, v, account) for v in listed):
                 return True
     return False
 
@@ -181,10 +198,15 @@ def admin_share(grant: Allowed) -> float:
     return len(grant.everywhere & catalogue().keys()) / len(catalogue())
 
 
-def escalations(grant: Allowed) -> list[str]:
+def escalations(grant: Allowed, passing_roles: bool = True) -> list[str]:
     """The privilege-escalation methods (compliance/controls/_escalation.py) every action of which the document
-    allows, each written as its actions joined by " + "."""
-    return [" + ".join(m) for m in METHODS if all(a.lower() in grant.somewhere for a in m)]
+    allows, each written as its actions joined by " + "; without ``passing_roles``, only those that need no
+    iam:PassRole (a service role's managed policy passes roles to its own service by design)."""
+    return [
+        " + ".join(m)
+        for m in METHODS
+        if all(a.lower() in grant.somewhere for a in m) and (passing_roles or "iam:PassRole" not in m)
+    ]
 
 
 def outsiders(principal: Any, account: str) -> list[str]:
@@ -199,6 +221,8 @@ def outsiders(principal: Any, account: str) -> list[str]:
         owner = who.split(":")[4] if who.startswith("arn:") and who.count(":") >= 5 else who
         if who == "*":
             out.append("any AWS principal")
+        elif re.fullmatch(r"A[A-Z]{3}[A-Z0-9]{12,}", who):
+            continue  # a deleted principal's unique id, left in the policy: it names nobody who can sign in
         elif owner != account:
             out.append(f"account {who}" if who.isdigit() else who)
     # An S3 canonical user id: whose it is cannot be told from here, so it counts as outside unless shown otherwise.
@@ -209,27 +233,32 @@ def outsiders(principal: Any, account: str) -> list[str]:
     return out
 
 
-def _fences(st: dict[str, Any]) -> bool:
-    """A Deny for everyone whose condition turns away whoever is not pinned down (StringNotEquals
-    aws:PrincipalOrgID o-..., the usual "nobody outside the organization" guard)."""
-    if (
-        st.get("Effect") != "Deny"
-        or outsiders(st.get("Principal"), "") != ["anyone"]
-        and st.get("Principal") != {"AWS": "*"}
-    ):
+_NEGATED = ("stringnotequals", "stringnotlike", "arnnotequals", "arnnotlike", "notipaddress")
+
+
+def _fences(st: dict[str, Any], account: str) -> bool:
+    """A Deny for everyone on every resource whose only condition turns away whoever is not pinned down (the usual
+    "nobody outside the organization" guard: StringNotEquals aws:PrincipalOrgID o-...). A Deny's conditions all
+    have to hold for it to apply, so any other condition, or any other key, lets some outsiders past it."""
+    principal = st.get("Principal")
+    everyone = principal == "*" or (isinstance(principal, dict) and _list(principal.get("AWS", [])) == ["*"])
+    condition = st.get("Condition")
+    if st.get("Effect") != "Deny" or not everyone or not isinstance(condition, dict) or "NotResource" in st:
         return False
-    negated = {
-        str(op).lower().replace("not", "", 1): block
-        for op, block in (st.get("Condition") or {}).items()
-        if isinstance(block, dict) and str(op).lower() in ("stringnotequals", "stringnotlike", "arnnotequals",
-                                                          "arnnotlike", "notipaddress")
-    }  # fmt: skip
-    return narrows(negated)
+    if "Resource" in st and not any(str(r).strip() == "*" for r in _list(st["Resource"])):
+        return False  # (a trust policy has no Resource: it is the role's own)
+    if not condition or any(str(op).lower() not in _NEGATED or not isinstance(b, dict) for op, b in condition.items()):
+        return False
+    negated = {str(op).lower().replace("not", "", 1): block for op, block in condition.items()}
+    return all(narrows({op: {key: value}}, account) for op, block in negated.items() for key, value in block.items())
 
 
 def _covers(deny: dict[str, Any], allow: dict[str, Any]) -> bool:
-    if "NotAction" in deny or "NotAction" in allow:
-        return "NotAction" not in deny and any(str(a) == "*" for a in _list(deny.get("Action", [])))
+    """Whether a Deny takes away every action an Allow grants (its resources: every one, see _fences)."""
+    if "NotAction" in deny:
+        return False
+    if "NotAction" in allow:
+        return any(str(a).strip() == "*" for a in _list(deny.get("Action", [])))
     return _actions(allow) <= _actions(deny)
 
 
@@ -240,10 +269,15 @@ def open_to_outsiders(document: Any, account: str) -> list[tuple[dict[str, Any],
     if not isinstance(document, dict):
         return []
     statements = [st for st in _list(document.get("Statement", [])) if isinstance(st, dict)]
-    fences = [st for st in statements if _fences(st)]
+    fences = [st for st in statements if _fences(st, account)]
     out = []
     for st in statements:
-        if st.get("Effect") != "Allow" or narrows(st.get("Condition")) or any(_covers(f, st) for f in fences):
+        anyone = "NotPrincipal" in st or bool(
+            {"anyone", "any AWS principal"} & set(outsiders(st.get("Principal"), account))
+        )
+        if st.get("Effect") != "Allow" or any(_covers(f, st) for f in fences):
+            continue
+        if narrows(st.get("Condition"), account, anyone):
             continue
         who = (
             ["anyone but those it names (NotPrincipal)"]

@@ -65,18 +65,20 @@ def no_star_policies(facts: Facts) -> list[Finding]:
 
 
 def no_privilege_escalation(facts: Facts) -> list[Finding]:
-    """Customer-managed and inline policies that let whoever holds them give themselves more (the methods of
-    compliance/controls/_escalation.py). AWS-managed policies are AWS's to write and the client's only to attach (as
-    Prowler, which judges only custom ones): service roles' managed policies pass roles to the service by design."""
+    """Attached policies that let whoever holds them give themselves more (the methods of
+    compliance/controls/_escalation.py). An AWS-managed policy is judged on the methods that need no iam:PassRole
+    (IAMFullAccess lets its holder attach AdministratorAccess to itself): a service role's managed policy passes
+    roles to its own service by design (AWS Backup's restores, Auto Scaling), which is not the holder escalating."""
 
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        ways = escalations(allowed(_document(p), facts.account))
+        ways = escalations(allowed(_document(p), facts.account), passing_roles=p.get("kind") != "aws-managed")
         if ways:
             return False, f"IAM {_what(p)} allows privilege escalation: {'; '.join(ways)}.", {"methods": ways}
         return True, f"IAM {_what(p)} allows no known way to escalate privileges.", {}
 
-    custom = [p for p in _attached(facts) if p.get("kind") != "aws-managed"]
-    return each(custom, ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge)
+    return each(
+        _attached(facts), ("document",), lambda p: p["arn"], "AWS::IAM::Policy", lambda p: f"policy {p['name']}", judge
+    )
 
 
 def role_trust_not_public(facts: Facts) -> list[Finding]:

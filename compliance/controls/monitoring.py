@@ -34,11 +34,21 @@ def _who(record: dict[str, Any]) -> str:
     return f"by {kind.get(record['userIdentity']['type'], 'someone')} in {record['awsRegion']}"
 
 
+def _log_group(arn: str) -> tuple[str, str, str]:
+    """(region, account, name) of a log group's ARN: arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]."""
+    parts = arn.split(":")
+    name = arn.split(":log-group:", 1)[-1].removesuffix(":*")
+    return (parts[3], parts[4], name) if len(parts) > 5 else ("", "", name)
+
+
 def _armed(f: Record, alarms: Sequence[Record]) -> list[Record]:
+    """The alarms watching a filter's metric: same name and namespace, in the filter's region (metrics are
+    regional), with an enabled action."""
     return [
         a
         for a in alarms
         if a.get("metric_name") == f.get("metric_name")
+        and a.get("region") == f.get("region")
         and a.get("namespace") == f.get("metric_namespace")
         and a.get("actions")
         and a.get("actions_enabled", True)
@@ -49,11 +59,14 @@ def security_alarms(facts: Facts) -> list[Finding]:
     """Each category caught when every one of its CloudTrail records is counted by a filter on a logging trail's
     log group whose metric an alarm with an action watches (one filter or several together)."""
     trail_groups = {
-        str(t["cloudwatch_logs_group_arn"]).split(":log-group:")[-1].removesuffix(":*")
+        _log_group(str(t["cloudwatch_logs_group_arn"]))
         for t in facts.get(TRAILS)
-        if t.get("logging") and t.get("cloudwatch_logs_group_arn")
+        if t.get("logging") is True and t.get("cloudwatch_logs_group_arn")  # an unreadable status is not logging
     }
-    filters = [f for f in facts.get(METRIC_FILTERS) if f.get("log_group") in trail_groups]
+    # A filter counts only on the trail's own log group: that name, in that region, in this account.
+    filters = [
+        f for f in facts.get(METRIC_FILTERS) if (f.get("region"), facts.account, f.get("log_group")) in trail_groups
+    ]
     alarms = facts.get(METRIC_ALARMS)
     tests, unreadable, noisy = [], [], []
     regions = [facts.regions[0], other_region(facts.regions[0])]

@@ -785,6 +785,22 @@ def test_privilege_escalation_is_judged_by_the_actions_allowed(
         ),
         ({"AWS": "*"}, {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-abc"}}, ["any AWS principal"]),
         ({"AWS": "arn:aws:iam::999988887777:root"}, {"StringEquals": {"sts:ExternalId": "x-1"}}, []),
+        ({"AWS": "AROAEXAMPLEDELETED123"}, None, []),  # a deleted role's unique id: nobody
+        (
+            {"Federated": "cognito-identity.amazonaws.com"},
+            {
+                "StringEquals": {
+                    "cognito-identity.amazonaws.com:aud": "us-east-1:12345678-1234-1234-1234-123456789012"
+                },
+                "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"},
+            },
+            ["any user of cognito-identity.amazonaws.com"],
+        ),  # guests
+        (
+            {"Federated": "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acm*"}},
+            ["any user of arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"],
+        ),
         ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}, []),
         ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "*"}}, ["any AWS principal"]),
         ({"Service": "ec2.amazonaws.com"}, None, []),
@@ -798,7 +814,11 @@ def test_privilege_escalation_is_judged_by_the_actions_allowed(
         ({"AWS": "*"}, {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}, ["any AWS principal"]),
         ({"AWS": "*"}, {"StringLike": {"aws:userid": "AROA*:*"}}, ["any AWS principal"]),
         ({"AWS": "*"}, {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, []),  # one office's range
-        ({"AWS": "*"}, {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::999988887777:role/*"}}, []),  # one account
+        # Naming another account in the condition lets that account in, as naming it as the principal would.
+        ({"AWS": "*"}, {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::999988887777:role/*"}}, ["any AWS principal"]),
+        ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalAccount": "999988887777"}}, ["any AWS principal"]),
+        ({"AWS": "*"}, {"StringEquals": {"sts:ExternalId": "12345"}}, ["any AWS principal"]),  # not a secret
+        ({"AWS": "*"}, {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/*"}}, []),  # this account
         # The account's own identity provider (IAM Identity Center), and a web identity pinned to one repository.
         (
             {"Federated": "arn:aws:iam::111122223333:saml-provider/AWSSSO_0123_DO_NOT_DELETE"},
@@ -869,7 +889,14 @@ def test_a_trust_open_to_everyone_but_fenced_by_a_deny_outside_the_organization_
     fence = {"Effect": "Deny", "Principal": "*", "Action": "*",
              "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}}  # fmt: skip
     everyone_but = {"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "*"}
-    for statements, status in (([allow, fence], Status.PASS), ([allow], Status.FAIL), ([everyone_but], Status.FAIL)):
+    weak_fences = [  # the review's: each lets some outsiders past the Deny
+        fence | {"Condition": {**fence["Condition"], "Bool": {"aws:SecureTransport": "false"}}},
+        fence | {"Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123", "aws:PrincipalTag/team": "ops"}}},
+        fence | {"Resource": "arn:aws:s3:::nothing/*"},
+    ]
+    cases = [([allow, fence], Status.PASS), ([allow], Status.FAIL), ([everyone_but], Status.FAIL)]
+    cases += [([allow, weak], Status.FAIL) for weak in weak_fences]
+    for statements, status in cases:
         set_policy(role, "trust", statements)
         result = evaluate_control(by_id()["iam-role-trust-not-public"], facts, dt.date.today())
         assert next(f for f in result.findings if f.resource_id == role["arn"]).status is status, statements
@@ -951,3 +978,37 @@ def test_a_failing_control_with_unjudged_resources_keeps_the_audit_incomplete(co
     versioning = next(r for r in assessment.results if r.control.id == "s3-versioning")
     assert versioning.status is Status.FAIL
     assert assessment.unjudged >= 1 and exit_code(assessment) == 4
+
+
+def test_an_aws_managed_policy_is_judged_on_escalation_that_needs_no_role_passing(compliant: MakeFacts) -> None:
+    """The review's: AWS-managed IAMFullAccess was skipped (its holder can attach AdministratorAccess to itself);
+    a service role's managed policy passing roles to its own service (AWS Backup's restores) is not the holder
+    escalating."""
+    full_iam = [{"Effect": "Allow", "Action": ["iam:*", "organizations:DescribeOrganization"], "Resource": "*"}]
+    restores = [{"Effect": "Allow", "Action": ["ec2:RunInstances", "iam:PassRole"], "Resource": "*"}]
+    for statements, status in ((full_iam, Status.FAIL), (restores, Status.PASS)):
+        facts = compliant()
+        policy = facts.items["iam_policies"][0]
+        policy.update(kind="aws-managed", arn="arn:aws:iam::aws:policy/Example")
+        set_policy(policy, "document", statements)
+        result = evaluate_control(by_id()["iam-no-privilege-escalation"], facts, dt.date.today())
+        assert next(f for f in result.findings if f.resource_id == policy["arn"]).status is status
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        lambda f: [m.update(region="ap-southeast-2") for m in f.items["metric_filters"]],  # not the trail's group
+        lambda f: [a.update(region="ap-southeast-2") for a in f.items["metric_alarms"]],  # watching nothing
+        lambda f: [
+            t.update(logging=unreadable_marker("cloudtrail:GetTrailStatus", "AccessDenied")) for t in f.items["trails"]
+        ],  # fmt: skip
+    ],
+    ids=["filters-in-another-region", "alarms-in-another-region", "trail-logging-unknown"],
+)
+def test_alarms_count_only_on_the_logging_trails_own_log_group_in_its_region(
+    compliant: MakeFacts, mutation: Callable[[Facts], object]
+) -> None:
+    facts = compliant()
+    mutation(facts)
+    assert _alarms_result(facts).status is Status.FAIL

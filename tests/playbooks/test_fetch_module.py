@@ -161,3 +161,34 @@ def test_check_mode_says_what_it_would_fetch_and_writes_nothing(
     result, _ = fetch(dest, [_entry(base, files, "a.deb", b"a")], check=True)
     assert result["changed"] is True and result["fetched"] == ["a.deb"]
     assert _listing(dest) == {}
+
+
+def test_a_symlink_in_the_folder_is_replaced_never_written_through(
+    tmp_path: Path, server: tuple[str, dict[str, bytes]]
+) -> None:
+    """The review's: a.deb linked to b.deb (present and right) was written through, b.deb overwritten, and the two
+    flipped on every run."""
+    base, files = server
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    a, b = _entry(base, files, "a.deb", b"A"), _entry(base, files, "b.deb", b"B")
+    (dest / "b.deb").write_bytes(b"B")
+    (dest / "a.deb").symlink_to(dest / "b.deb")
+    result, _ = fetch(dest, [a, b])
+    assert result["fetched"] == ["a.deb"] and not (dest / "a.deb").is_symlink()
+    assert (dest / "a.deb").read_bytes() == b"A" and (dest / "b.deb").read_bytes() == b"B"
+    assert fetch(dest, [a, b])[0]["changed"] is False
+
+
+def test_what_a_cut_transfer_left_is_removed_and_a_fresh_host_in_check_mode_is_no_error(
+    tmp_path: Path, server: tuple[str, dict[str, bytes]]
+) -> None:
+    base, files = server
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    (dest / ".fetch-abc123").write_bytes(b"half a wheel")
+    result, _ = fetch(dest, [_entry(base, files, "a.whl", b"wheel")])
+    assert result["changed"] is True and _listing(dest) == {"a.whl": (b"wheel", 0o640)}
+    missing = tmp_path / "not-yet"
+    checked, _ = fetch(missing, [_entry(base, files, "a.whl", b"wheel")], check=True)
+    assert checked["changed"] is True and checked["fetched"] == ["a.whl"] and not missing.exists()

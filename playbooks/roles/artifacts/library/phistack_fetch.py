@@ -41,10 +41,18 @@ CHUNK = 1 << 20
 
 
 def _inside(dest: str, path: str) -> str:
-    full = os.path.realpath(os.path.join(dest, path))
-    if os.path.isabs(path) or not full.startswith(os.path.realpath(dest) + os.sep):
+    """Where a path lands: the name itself (a symlink there is replaced, never written through), in a folder that
+    is inside ``dest`` once every link on the way is followed."""
+    full = os.path.normpath(os.path.join(dest, path))
+    folder = os.path.realpath(os.path.dirname(full))
+    root = os.path.realpath(dest)
+    if (
+        os.path.isabs(path)
+        or not (folder == root or folder.startswith(root + os.sep))
+        or full == os.path.normpath(dest)
+    ):
         raise ValueError(f"{path}: outside {dest}")
-    return full
+    return os.path.join(folder, os.path.basename(full))
 
 
 def _digest(full: str) -> str | None:
@@ -56,8 +64,9 @@ def _digest(full: str) -> str | None:
 
 def _fetch(item: dict[str, Any], full: str, mode: int, timeout: int) -> str | None:
     """Download one file into place. None when done, else why not (naming the path, never the URL)."""
-    fd, temporary = tempfile.mkstemp(prefix=".fetch-", dir=os.path.dirname(full))
+    temporary = ""
     try:
+        fd, temporary = tempfile.mkstemp(prefix=".fetch-", dir=os.path.dirname(full))
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
             response = open_url(item["url"], timeout=timeout, validate_certs=True, follow_redirects="none")
@@ -77,7 +86,8 @@ def _fetch(item: dict[str, Any], full: str, mode: int, timeout: int) -> str | No
         temporary = ""
         return None
     except Exception as exc:  # noqa: BLE001 - each transfer's failure is reported by path, then the task fails
-        reason = getattr(exc, "code", None) or type(exc).__name__
+        # An HTTP status (403: the URL expired or was refused), else the reason (DNS, proxy, TLS), never the URL.
+        reason = getattr(exc, "code", None) or f"{type(exc).__name__}: {getattr(exc, 'reason', '') or ''}".rstrip(": ")
         return f"{item['path']}: not fetched ({reason})"
     finally:
         if temporary:
@@ -107,15 +117,26 @@ def main() -> None:
     )
     dest, files = module.params["dest"], module.params["files"]
     if not os.path.isdir(dest):
+        if module.check_mode:  # a first converge in check mode: the folders are not made, everything would come
+            module.exit_json(changed=True, fetched=sorted(str(i["path"]) for i in files), present=0)
         module.fail_json(msg=f"{dest}: not a folder")
     wanted: list[tuple[dict[str, Any], str]] = []
+    seen: set[str] = set()
     try:
         for item in files:
             full = _inside(dest, str(item["path"]))
+            if full in seen:
+                continue  # the same file listed twice: fetched once
+            seen.add(full)
             if _digest(full) != item["sha256"]:
                 wanted.append((item, full))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    if not module.check_mode:  # what a transfer cut off (a dropped session, a kill) left behind
+        for folder in {os.path.dirname(full) for full in seen}:
+            for name in os.listdir(folder) if os.path.isdir(folder) else []:
+                if name.startswith(".fetch-"):
+                    os.unlink(os.path.join(folder, name))
     fetched = sorted(str(item["path"]) for item, _ in wanted)
     if module.check_mode or not wanted:
         module.exit_json(changed=bool(wanted), fetched=fetched, present=len(files) - len(wanted))
