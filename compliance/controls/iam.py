@@ -8,7 +8,7 @@ from typing import Any
 
 from compliance.controls._base import Record, control, each, finding
 from compliance.controls._iameffect import ADMIN_SHARE, admin_share, allowed, catalogue, escalations, open_to_outsiders
-from compliance.facts import Facts
+from compliance.facts import Facts, unreadable, unreadable_marker
 from compliance.facts.identity import IAM_PASSWORD_POLICY, IAM_POLICIES, IAM_ROLES, IAM_ROOT, IAM_USERS, IamUser
 from compliance.model import Control, Finding, Status
 
@@ -32,8 +32,30 @@ def _what(p: Record) -> str:
     return f"{KIND_WORDS.get(p.get('kind', 'managed'), 'managed')} policy {p['name']}"
 
 
+def _readable(doc: Any) -> bool:
+    """A policy document IAM could have returned: an object whose Statement is one statement object or a list of
+    them. Anything else is judged as unreadable (ERROR), never as allowing nothing."""
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            return False
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    listed = statements if isinstance(statements, list) else [statements]
+    return bool(listed) and all(isinstance(st, dict) for st in listed)
+
+
 def _attached(facts: Facts) -> list[Any]:
-    return [p for p in facts.get(IAM_POLICIES) if p.get("attached", True)]
+    """The attached policies, each malformed document replaced by an unreadable marker (so ERROR, not PASS)."""
+    out: list[Record] = []
+    for p in facts.get(IAM_POLICIES):
+        if not p.get("attached", True):
+            continue
+        if unreadable(p.get("document")) is None and not _readable(p.get("document")):
+            out.append({**p, "document": unreadable_marker("iam:GetPolicyVersion", "a document that is not a policy")})
+        else:
+            out.append(p)
+    return out
 
 
 def no_star_policies(facts: Facts) -> list[Finding]:

@@ -1012,3 +1012,15 @@ def test_alarms_count_only_on_the_logging_trails_own_log_group_in_its_region(
     facts = compliant()
     mutation(facts)
     assert _alarms_result(facts).status is Status.FAIL
+
+
+@pytest.mark.parametrize("document", ["[]", [], '{"Statement": "x"}', {"Statement": []}, "not json"])
+def test_a_policy_document_that_is_not_a_policy_is_error_not_pass(compliant: MakeFacts, document: Any) -> None:
+    """The review's: such documents PASSed both IAM controls (read as allowing nothing)."""
+    for control_id in ("iam-no-star-policies", "iam-no-privilege-escalation"):
+        facts = compliant()
+        policy = facts.items["iam_policies"][0]
+        policy["document"] = document
+        result = evaluate_control(by_id()[control_id], facts, dt.date.today())
+        found = next(f for f in result.findings if f.resource_id == policy["arn"])
+        assert found.status is Status.ERROR and "a document that is not a policy" in found.message
