@@ -33,7 +33,7 @@ _SIGNIN = {"eventType": "AwsConsoleSignIn", "additionalEventData": {"LoginTo": "
 
 CATEGORIES: dict[str, tuple[Call, ...]] = {
     "root account usage": (
-        Call("s3.amazonaws.com", "ListBuckets", "root"),
+        Call("s3.amazonaws.com", "ListBuckets", "root", {"readOnly": True}),
         Call(
             "signin.amazonaws.com", "ConsoleLogin", "root", {**_SIGNIN, "responseElements": {"ConsoleLogin": "Success"}}
         ),
@@ -91,7 +91,11 @@ CATEGORIES: dict[str, tuple[Call, ...]] = {
                 "errorMessage": "You are not authorized to perform this operation.",
             },
         ),
-        Call("s3.amazonaws.com", "GetObject", fields={"errorCode": "AccessDenied", "errorMessage": "Access Denied"}),
+        Call(
+            "s3.amazonaws.com",
+            "GetObject",
+            fields={"errorCode": "AccessDenied", "errorMessage": "Access Denied", "readOnly": True},
+        ),
         Call(
             "kms.amazonaws.com",
             "Decrypt",
@@ -136,10 +140,19 @@ def _callers(caller: str, account: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+# How calls arrive: the CLI, an SDK, the console; over TLS 1.2 and 1.3. A filter pinned to one misses the others.
+USER_AGENTS = ("aws-cli/2.22.0 Python/3.12.6 Linux/6.1", "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux",
+               "AWS Internal")  # fmt: skip
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+
+
 def records(call: Call, account: str, regions: list[str]) -> list[dict[str, Any]]:
-    """The CloudTrail records of one call: each caller, in each region, alternating record versions."""
+    """The CloudTrail records of one call: each caller, in each region, varying the record version, the client and
+    the TLS version between them."""
     out = []
     for i, (caller, region) in enumerate((c, r) for c in _callers(call.caller, account) for r in regions):
+        if call.name == "ConsoleLogin":  # a console sign-in carries no access key
+            caller = {k: v for k, v in caller.items() if k != "accessKeyId"}
         out.append(
             {
                 "eventVersion": ("1.08", "1.10")[i % 2],
@@ -149,7 +162,7 @@ def records(call: Call, account: str, regions: list[str]) -> list[dict[str, Any]
                 "eventName": call.name,
                 "awsRegion": region,
                 "sourceIPAddress": "198.51.100.7",
-                "userAgent": "aws-cli/2.22.0 Python/3.12.6 Linux/6.1",
+                "userAgent": USER_AGENTS[i % len(USER_AGENTS)],
                 "requestParameters": None if call.name == "ConsoleLogin" else {},
                 "responseElements": None,
                 "requestID": f"0f4c2a8e-0000-4000-8000-{i:012d}",
@@ -159,7 +172,7 @@ def records(call: Call, account: str, regions: list[str]) -> list[dict[str, Any]
                 "managementEvent": True,
                 "recipientAccountId": account,
                 "eventCategory": "Management",
-                "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256"},
+                "tlsDetails": {"tlsVersion": TLS_VERSIONS[i // 2 % 2], "cipherSuite": "TLS_AES_128_GCM_SHA256"},
                 **call.fields,
             }
         )

@@ -920,6 +920,8 @@ NACL_EVENTS = " || ".join(
         (f"{{ ({NACL_EVENTS}) && $.userIdentity.type = IAMUser }}", Status.FAIL, "by an assumed role in"),
         (f'{{ ({NACL_EVENTS}) && $.awsRegion = "us-east-1" }}', Status.FAIL, "in eu-west-1"),
         (f'{{ ({NACL_EVENTS}) && $.eventVersion = "1.09" }}', Status.FAIL, "would go unnoticed"),
+        (f'{{ ({NACL_EVENTS}) && $.userAgent = "aws-cli*" }}', Status.FAIL, "would go unnoticed"),  # SDKs, console
+        (f'{{ ({NACL_EVENTS}) && $.tlsDetails.tlsVersion = "TLSv1.3" }}', Status.FAIL, "would go unnoticed"),
         ("{ $.eventName = * }", Status.FAIL, "counts routine reads too"),
         ("ec2.amazonaws.com", Status.FAIL, "counts routine reads too"),
         ("{ $.eventName = %NetworkAcl% }", Status.ERROR, "regular expressions (%NetworkAcl%) are not read"),
@@ -1024,3 +1026,23 @@ def test_a_policy_document_that_is_not_a_policy_is_error_not_pass(compliant: Mak
         result = evaluate_control(by_id()[control_id], facts, dt.date.today())
         found = next(f for f in result.findings if f.resource_id == policy["arn"])
         assert found.status is Status.ERROR and "a document that is not a policy" in found.message
+
+
+@pytest.mark.parametrize(
+    ("metric", "category", "pattern"),
+    [
+        ("root-account-usage", "root account usage",
+         '{ $.userIdentity.type = "Root" && $.readOnly IS FALSE }'),  # a root user reading PHI goes unseen
+        ("access-denied-burst", "unauthorized API calls",
+         '{ ($.errorCode = "*UnauthorizedOperation" || $.errorCode = "AccessDenied*") && $.readOnly IS FALSE }'),
+        ("console-auth-failures", "console sign-in failures",
+         '{ $.eventName = ConsoleLogin && $.errorMessage = "Failed authentication" '
+         '&& $.userIdentity.accessKeyId = "A*" }'),
+    ],
+)  # fmt: skip
+def test_a_filter_blind_to_reads_or_console_sign_ins_misses_them(
+    compliant: MakeFacts, metric: str, category: str, pattern: str
+) -> None:
+    facts = compliant()
+    next(f for f in facts.items["metric_filters"] if f["metric_name"] == metric)["pattern"] = pattern
+    assert _category(_alarms_result(facts), category).status is Status.FAIL
