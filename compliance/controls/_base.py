@@ -112,7 +112,6 @@ def control(
     return Control(cid, title, severity, hipaa, rationale, remediation, facts, permissions, evaluate)
 
 
-# Condition keys that pin a statement to known principals, accounts or networks.
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from compliance.controls._base import as_list
 from compliance.controls._escalation import METHODS
 
 ADMIN_SHARE = 0.9  # allowed on every resource, unnarrowed: this share of all actions is administrator rights
@@ -32,18 +33,18 @@ ADMIN_SHARE = 0.9  # allowed on every resource, unnarrowed: this share of all ac
 # Condition keys that pin down who is calling or from where, each with what makes its value concrete. Keys the caller
 # sets (its own tags, user name, session name), keys always true of the resource itself (its account, its tags) and
 # the region are not here: none of them keeps an outsider out.
-_ACCOUNT = re.compile(r"\d{12}")
 _ARN_ACCOUNT = re.compile(r"arn:[^:*?]+:[^:]*:[^:]*:\d{12}:.*")  # wildcards allowed after the account, not in it
 _NO_WILDCARD = re.compile(r"[^*?]+")
 _ORG = re.compile(r"o-[a-z0-9]+(/.*)?")  # an organization id (or path) whose id is spelled out
-NARROWING: dict[str, re.Pattern[str]] = {
-    "aws:principalaccount": _ACCOUNT, "aws:sourceaccount": _ACCOUNT, "aws:sourceowner": _ACCOUNT,
-    "kms:calleraccount": _ACCOUNT, "aws:principalarn": _ARN_ACCOUNT, "aws:sourcearn": _ARN_ACCOUNT,
+# Keys whose value is concrete when it matches its pattern; accounts, ARNs and address ranges are judged in _concrete.
+VALUE_RULES: dict[str, re.Pattern[str]] = {
     "aws:principalorgid": _ORG, "aws:principalorgpaths": _ORG, "aws:sourceorgid": _ORG, "aws:sourceorgpaths": _ORG,
     "sts:externalid": _NO_WILDCARD, "aws:sourcevpc": _NO_WILDCARD, "aws:sourcevpce": _NO_WILDCARD,
-    "aws:sourceip": _NO_WILDCARD, "aws:vpcsourceip": _NO_WILDCARD,
 }  # fmt: skip
+ACCOUNT_KEYS = frozenset({"aws:principalaccount", "aws:sourceaccount", "aws:sourceowner", "kms:calleraccount"})
+ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
 IP_KEYS = frozenset({"aws:sourceip", "aws:vpcsourceip"})
+NARROWING = frozenset(VALUE_RULES) | ACCOUNT_KEYS | ARN_KEYS | IP_KEYS
 NARROWEST_OPEN_PREFIX = {4: 16, 6: 48}  # an address range wider than a /16 (IPv4) or /48 (IPv6) is not "where"
 # A web identity (OIDC) is pinned by its subject: at least this much of it spelled out before any wildcard
 # ("repo:org/app:*" pins a repository; "repo:*" pins nothing).
@@ -65,6 +66,11 @@ def catalogue() -> dict[str, str]:
     }
 
 
+def _wildcards(text: str) -> re.Pattern[str]:
+    """IAM's wildcards as a regular expression: `*` any run of characters, `?` any one, case-insensitive."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=4096)
 def expand(pattern: str) -> frozenset[str]:
     """The catalogue's actions a pattern names (IAM matches case-insensitively, `*` and `?` as wildcards); a name
@@ -72,16 +78,8 @@ def expand(pattern: str) -> frozenset[str]:
     text = pattern.strip().lower()
     if "*" not in text and "?" not in text:
         return frozenset({text})
-    regex = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text))
+    regex = _wildcards(text)
     return frozenset(a for a in catalogue() if regex.fullmatch(a))
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-ACCOUNT_KEYS = frozenset({"aws:principalaccount", "aws:sourceaccount", "aws:sourceowner", "kms:calleraccount"})
-ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
 
 
 def _concrete(key: str, value: Any, account: str) -> bool:
@@ -102,7 +100,7 @@ def _concrete(key: str, value: Any, account: str) -> bool:
         return text == account
     if key in ARN_KEYS:
         return bool(_ARN_ACCOUNT.fullmatch(text)) and text.split(":")[4] == account
-    rule = NARROWING.get(key)
+    rule = VALUE_RULES.get(key)
     return bool(rule and rule.fullmatch(text))
 
 
@@ -127,7 +125,7 @@ def narrows(condition: Any, account: str, anyone: bool = False) -> bool:
                 continue
             if k == "sts:externalid" and anyone:
                 continue
-            listed = _list(values)
+            listed = as_list(values)
             if listed and all(_concrete(k, v, account) for v in listed):
                 return True
     return False
@@ -142,9 +140,9 @@ class Allowed:
 
 def _actions(statement: dict[str, Any]) -> frozenset[str]:
     if "NotAction" in statement:
-        excluded = frozenset().union(*(expand(str(p)) for p in _list(statement["NotAction"])))
+        excluded = frozenset().union(*(expand(str(p)) for p in as_list(statement["NotAction"])))
         return frozenset(catalogue()) - excluded
-    return frozenset().union(*(expand(str(p)) for p in _list(statement.get("Action", []))))
+    return frozenset().union(*(expand(str(p)) for p in as_list(statement.get("Action", []))))
 
 
 # ARNs of resources in different services and partitions' shapes: a Resource that matches them all (such as
@@ -161,14 +159,14 @@ def _matches_every_arn(resource: str, account: str) -> bool:
     text = resource.strip()
     if text == "*":
         return True
-    regex = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text), re.IGNORECASE)
+    regex = _wildcards(text)
     return all(regex.fullmatch(sample.format(account=account)) for sample in _SAMPLE_ARNS)
 
 
 def _every_resource(statement: dict[str, Any], account: str) -> bool:
     if "NotResource" in statement:
         return True  # everything but what it names: treated as everything
-    return any(_matches_every_arn(str(r), account) for r in _list(statement.get("Resource", [])))
+    return any(_matches_every_arn(str(r), account) for r in as_list(statement.get("Resource", [])))
 
 
 def allowed(document: dict[str, Any], account: str) -> Allowed:
@@ -177,7 +175,7 @@ def allowed(document: dict[str, Any], account: str) -> Allowed:
     somewhere: set[str] = set()
     granting: list[dict[str, Any]] = []
     denied: set[str] = set()
-    for st in _list(document.get("Statement", [])):
+    for st in as_list(document.get("Statement", [])):
         if not isinstance(st, dict):
             continue
         actions = _actions(st)
@@ -217,7 +215,7 @@ def outsiders(principal: Any, account: str) -> list[str]:
     if not isinstance(principal, dict):
         return []
     out = []
-    for who in (str(a) for a in _list(principal.get("AWS", []))):
+    for who in (str(a) for a in as_list(principal.get("AWS", []))):
         owner = who.split(":")[4] if who.startswith("arn:") and who.count(":") >= 5 else who
         if who == "*":
             out.append("any AWS principal")
@@ -226,8 +224,8 @@ def outsiders(principal: Any, account: str) -> list[str]:
         elif owner != account:
             out.append(f"account {who}" if who.isdigit() else who)
     # An S3 canonical user id: whose it is cannot be told from here, so it counts as outside unless shown otherwise.
-    out += ["anyone" if str(c) == "*" else f"canonical user {c}" for c in _list(principal.get("CanonicalUser", []))]
-    for provider in (str(x) for x in _list(principal.get("Federated", []))):
+    out += ["anyone" if str(c) == "*" else f"canonical user {c}" for c in as_list(principal.get("CanonicalUser", []))]
+    for provider in (str(x) for x in as_list(principal.get("Federated", []))):
         if not re.fullmatch(rf"arn:aws[\w-]*:iam::{account}:saml-provider/.+", provider):  # the account's own IdP
             out.append(f"any user of {provider}")
     return out
@@ -241,11 +239,11 @@ def _fences(st: dict[str, Any], account: str) -> bool:
     "nobody outside the organization" guard: StringNotEquals aws:PrincipalOrgID o-...). A Deny's conditions all
     have to hold for it to apply, so any other condition, or any other key, lets some outsiders past it."""
     principal = st.get("Principal")
-    everyone = principal == "*" or (isinstance(principal, dict) and _list(principal.get("AWS", [])) == ["*"])
+    everyone = principal == "*" or (isinstance(principal, dict) and as_list(principal.get("AWS", [])) == ["*"])
     condition = st.get("Condition")
     if st.get("Effect") != "Deny" or not everyone or not isinstance(condition, dict) or "NotResource" in st:
         return False
-    if "Resource" in st and not any(str(r).strip() == "*" for r in _list(st["Resource"])):
+    if "Resource" in st and not any(str(r).strip() == "*" for r in as_list(st["Resource"])):
         return False  # (a trust policy has no Resource: it is the role's own)
     if not condition or any(str(op).lower() not in _NEGATED or not isinstance(b, dict) for op, b in condition.items()):
         return False
@@ -258,7 +256,7 @@ def _covers(deny: dict[str, Any], allow: dict[str, Any]) -> bool:
     if "NotAction" in deny:
         return False
     if "NotAction" in allow:
-        return any(str(a).strip() == "*" for a in _list(deny.get("Action", [])))
+        return any(str(a).strip() == "*" for a in as_list(deny.get("Action", [])))
     return _actions(allow) <= _actions(deny)
 
 
@@ -268,22 +266,18 @@ def open_to_outsiders(document: Any, account: str) -> list[tuple[dict[str, Any],
     An Allow with NotPrincipal lets in everyone it does not name."""
     if not isinstance(document, dict):
         return []
-    statements = [st for st in _list(document.get("Statement", [])) if isinstance(st, dict)]
+    statements = [st for st in as_list(document.get("Statement", [])) if isinstance(st, dict)]
     fences = [st for st in statements if _fences(st, account)]
     out = []
     for st in statements:
-        anyone = "NotPrincipal" in st or bool(
-            {"anyone", "any AWS principal"} & set(outsiders(st.get("Principal"), account))
-        )
         if st.get("Effect") != "Allow" or any(_covers(f, st) for f in fences):
-            continue
-        if narrows(st.get("Condition"), account, anyone):
             continue
         who = (
             ["anyone but those it names (NotPrincipal)"]
             if "NotPrincipal" in st
             else outsiders(st.get("Principal"), account)
         )
-        if who:
+        anyone = "NotPrincipal" in st or bool({"anyone", "any AWS principal"} & set(who))
+        if who and not narrows(st.get("Condition"), account, anyone):
             out.append((st, who))
     return out

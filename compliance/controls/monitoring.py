@@ -87,12 +87,13 @@ def security_alarms(facts: Facts) -> list[Finding]:
         counted: dict[str, list[tuple[Record, list[Record]]]] = {}
         missed, where = [], {}
         for call in calls:
+            what = _what(call)
             for record in records(call, facts.account, regions):
                 found = [(f, armed) for f, test, armed in tests if test(record)]
-                counted.setdefault(_what(call), []).extend(found)
-                if not any(armed for _, armed in found) and _what(call) not in where:
-                    missed.append(_what(call))
-                    where[_what(call)] = _who(record)
+                counted.setdefault(what, []).extend(found)
+                if not any(armed for _, armed in found) and what not in where:
+                    missed.append(what)
+                    where[what] = _who(record)
         if not missed:
             chosen, armed = next((f, armed) for found in counted.values() for f, armed in found if armed)
             out.append(
