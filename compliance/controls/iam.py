@@ -23,8 +23,9 @@ def _has_active_key(user: IamUser) -> bool:
     return isinstance(keys, list) and any(k["active"] for k in keys)
 
 
-def _document(p: Record) -> dict[str, Any]:
-    doc = json.loads(p["document"]) if isinstance(p["document"], str) else p["document"]
+def _parsed(raw: Any) -> dict[str, Any]:
+    """A policy document as the source handed it (JSON text or parsed), parsed; run only on _readable ones."""
+    doc = json.loads(raw) if isinstance(raw, str) else raw
     return doc if isinstance(doc, dict) else {}
 
 
@@ -45,24 +46,29 @@ def _readable(doc: Any) -> bool:
     return bool(listed) and all(isinstance(st, dict) for st in listed)
 
 
-def _attached(facts: Facts) -> list[Any]:
-    """The attached policies, each malformed document replaced by an unreadable marker (so ERROR, not PASS)."""
+def _judgeable(items: list[Any], key: str, api: str) -> list[Record]:
+    """The records, each whose policy document under ``key`` is malformed given an unreadable marker instead, so
+    its controls say ERROR rather than read it as allowing nothing."""
     out: list[Record] = []
-    for p in facts.get(IAM_POLICIES):
-        if not p.get("attached", True):
-            continue
-        if unreadable(p.get("document")) is None and not _readable(p.get("document")):
-            out.append({**p, "document": unreadable_marker("iam:GetPolicyVersion", "a document that is not a policy")})
+    for item in items:
+        if unreadable(item.get(key)) is None and not _readable(item.get(key)):
+            out.append({**item, key: unreadable_marker(api, "a document that is not a policy")})
         else:
-            out.append(p)
+            out.append(item)
     return out
+
+
+def _attached(facts: Facts) -> list[Record]:
+    return _judgeable(
+        [p for p in facts.get(IAM_POLICIES) if p.get("attached", True)], "document", "iam:GetPolicyVersion"
+    )
 
 
 def no_star_policies(facts: Facts) -> list[Finding]:
     """Administrator rights by effect: NotAction, NotResource and wildcards count; no condition excuses them."""
 
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        grant = allowed(_document(p), facts.account)
+        grant = allowed(_parsed(p["document"]), facts.account)
         share = admin_share(grant)
         if share >= 1.0:
             return (
@@ -93,7 +99,7 @@ def no_privilege_escalation(facts: Facts) -> list[Finding]:
     roles to its own service by design (AWS Backup's restores, Auto Scaling), which is not the holder escalating."""
 
     def judge(p: Record) -> tuple[bool, str, dict[str, Any]]:
-        ways = escalations(allowed(_document(p), facts.account), passing_roles=p.get("kind") != "aws-managed")
+        ways = escalations(allowed(_parsed(p["document"]), facts.account), passing_roles=p.get("kind") != "aws-managed")
         if ways:
             return False, f"IAM {_what(p)} allows privilege escalation: {'; '.join(ways)}.", {"methods": ways}
         return True, f"IAM {_what(p)} allows no known way to escalate privileges.", {}
@@ -108,7 +114,7 @@ def role_trust_not_public(facts: Facts) -> list[Finding]:
     organization, an external id, the source account or ARN)."""
 
     def judge(r: Record) -> tuple[bool, str, dict[str, Any]]:
-        trust = _document({"document": r["trust"]})
+        trust = _parsed(r["trust"])
         open_to = [who for _, found in open_to_outsiders(trust, facts.account) for who in found]
         if open_to:
             return (
@@ -119,9 +125,8 @@ def role_trust_not_public(facts: Facts) -> list[Finding]:
             )
         return True, f"Role {r['name']} trusts only this account, AWS services, or outsiders under a condition.", {}
 
-    return each(
-        facts.get(IAM_ROLES), ("trust",), lambda r: r["arn"], "AWS::IAM::Role", lambda r: f"role {r['name']}", judge
-    )
+    roles = _judgeable(facts.get(IAM_ROLES), "trust", "iam:ListRoles")
+    return each(roles, ("trust",), lambda r: r["arn"], "AWS::IAM::Role", lambda r: f"role {r['name']}", judge)
 
 
 def _root(facts: Facts, key: str, good_when: bool, good: str, bad: str) -> list[Finding]:

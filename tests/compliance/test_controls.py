@@ -1026,6 +1026,12 @@ def test_a_policy_document_that_is_not_a_policy_is_error_not_pass(compliant: Mak
         result = evaluate_control(by_id()[control_id], facts, dt.date.today())
         found = next(f for f in result.findings if f.resource_id == policy["arn"])
         assert found.status is Status.ERROR and "a document that is not a policy" in found.message
+    facts = compliant()  # a role's trust policy alike (it PASSed, read as trusting nobody)
+    role = facts.items["iam_roles"][0]
+    role["trust"] = document
+    result = evaluate_control(by_id()["iam-role-trust-not-public"], facts, dt.date.today())
+    found = next(f for f in result.findings if f.resource_id == role["arn"])
+    assert found.status is Status.ERROR and "a document that is not a policy" in found.message
 
 
 @pytest.mark.parametrize(
