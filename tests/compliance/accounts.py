@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import gc
 import json
 import threading
 from dataclasses import dataclass, field
@@ -464,7 +463,7 @@ class _Snapshot:
         from moto.core.base_backend import BackendDict
 
         self.account = dataclasses.replace(account, session=None)  # type: ignore[arg-type]
-        self.backends = [o for o in gc.get_objects() if isinstance(o, BackendDict) and len(o)]
+        self.backends = [b for b in BackendDict._instances if len(b)]  # moto's own list of the backends in use
         # Each backend's contents and its own attributes (S3 keeps which account owns each bucket name there).
         self.state = _deepcopy({id(b): (dict(b), dict(vars(b))) for b in self.backends})
 
